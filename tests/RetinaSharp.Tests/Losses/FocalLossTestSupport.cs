@@ -22,7 +22,7 @@ internal static class FocalLossTestSupport
     }
 
     /// <summary>Central finite differences of sum(loss(x) · upstream) in float64.</summary>
-    public static double[] FiniteDifferences(Func<Tensor, Tensor> loss, Tensor logits, Tensor upstream, double h = 1e-6)
+    public static double[] FiniteDifferences(Func<Tensor, Tensor> loss, Tensor logits, Tensor upstream, double h = 1e-5)
     {
         using var scope = NewDisposeScope();
         var x = logits.detach().to(ScalarType.Float64).clone();
