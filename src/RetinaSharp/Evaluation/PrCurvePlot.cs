@@ -19,7 +19,7 @@ public static class PrCurvePlot
     /// <param name="height">Image height, pixels.</param>
     /// <returns>The PNG file's bytes.</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="category"/> is not a category index, or a size is below 100.</exception>
-    public static byte[] RenderPng(CocoEvaluation evaluation, int? category = null, int width = 900, int height = 650)
+    public static byte[] RenderPng(CocoEvaluation evaluation, int? category = null, int width = 1000, int height = 650)
     {
         ArgumentNullException.ThrowIfNull(evaluation);
         if (category is int k && (k < 0 || k >= evaluation.CategoryIds.Count))
@@ -50,17 +50,17 @@ public static class PrCurvePlot
                        : $"Precision-recall, {what}: no ground truth");
         plot.XLabel("Recall");
         plot.YLabel("Precision (interpolated)");
-        plot.Axes.SetLimits(0, 1, 0, 1.02);
+        plot.Axes.SetLimits(-0.01, 1.01, -0.02, 1.02);
         if (any)
         {
-            plot.ShowLegend(Alignment.LowerLeft);
+            plot.ShowLegend(Edge.Right);
         }
         return plot.GetImageBytes(width, height, ImageFormat.Png);
     }
 
     /// <summary>Writes <see cref="RenderPng"/> to <paramref name="path"/> atomically.</summary>
     /// <exception cref="IOException">The file cannot be written.</exception>
-    public static void Save(CocoEvaluation evaluation, string path, int? category = null, int width = 900, int height = 650) =>
+    public static void Save(CocoEvaluation evaluation, string path, int? category = null, int width = 1000, int height = 650) =>
         AtomicFile.WriteAllBytes(path, RenderPng(evaluation, category, width, height));
 
     // Dark blue (IoU 0.50) to orange-red (IoU 0.95): distinct and readable on white.
