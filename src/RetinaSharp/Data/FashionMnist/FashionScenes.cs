@@ -186,7 +186,7 @@ public static class FashionScenes
         {
             var rng = new Random(SeedMix.Combine(options.Seed, splitId, i));
             var (image, objs) = Compose(set, pool, options, rng);
-            ImageIO.SavePng(image, Path.Combine(dir, split, FileName(i)));
+            ImageIO.SavePng(image, Path.Combine(dir, split, FileName(i)), durable: false);
             objects[i] = objs;
         });
         var images = new List<CocoImage>(count);
@@ -304,10 +304,15 @@ public static class FashionScenes
                 double f1 = 0.05 + rng.NextDouble() * 0.5, a1 = rng.NextDouble() * Math.PI, p1 = rng.NextDouble() * 2 * Math.PI;
                 double f2 = 0.05 + rng.NextDouble() * 0.5, a2 = rng.NextDouble() * Math.PI, p2 = rng.NextDouble() * 2 * Math.PI;
                 int amp = rng.Next(10, 31);
+                // sin(u + v) = sin u cos v + cos u sin v with u depending on x only and v on y only.
+                var (sx1, cx1) = Waves(s, f1 * Math.Cos(a1), 0);
+                var (sy1, cy1) = Waves(s, f1 * Math.Sin(a1), p1);
+                var (sx2, cx2) = Waves(s, f2 * Math.Cos(a2), 0);
+                var (sy2, cy2) = Waves(s, f2 * Math.Sin(a2), p2);
                 for (int y = 0; y < s; y++)
                     for (int x = 0; x < s; x++)
                     {
-                        double v = 0.5 * (Math.Sin(f1 * (x * Math.Cos(a1) + y * Math.Sin(a1)) + p1) + Math.Sin(f2 * (x * Math.Cos(a2) + y * Math.Sin(a2)) + p2));
+                        double v = 0.5 * (sx1[x] * cy1[y] + cx1[x] * sy1[y] + sx2[x] * cy2[y] + cx2[x] * sy2[y]);
                         int d = (int)Math.Round(amp * v), i = 3 * (y * s + x);
                         px[i] = (byte)Math.Clamp(c.R + d, lo, hi);
                         px[i + 1] = (byte)Math.Clamp(c.G + d, lo, hi);
@@ -317,6 +322,14 @@ public static class FashionScenes
             }
         }
         return px;
+    }
+
+    private static (double[] Sin, double[] Cos) Waves(int n, double frequency, double phase)
+    {
+        var sin = new double[n];
+        var cos = new double[n];
+        for (int i = 0; i < n; i++) (sin[i], cos[i]) = Math.SinCos(frequency * i + phase);
+        return (sin, cos);
     }
 
     // out = background * (1 - a) + colour * a with a = glyph / 255, only where the glyph is non-zero.
