@@ -3,7 +3,8 @@
 // retinanet_resnet50_fpn (backbone.body.*, backbone.fpn.*, head.*), loss normalisation of RetinaNet.compute_loss
 // (per image: focal loss over non-ignored anchors / max(1, #fg), box loss over fg / max(1, #fg); mean over images),
 // inference of RetinaNet.postprocess_detections followed by GeneralizedRCNNTransform.postprocess.
-using RetinaSharp.Modeling.Pending;
+using RetinaSharp.Geometry;
+using RetinaSharp.Losses;
 using TorchSharp;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
@@ -82,7 +83,7 @@ public sealed class RetinaNet : Module<Tensor, (Tensor ClassLogits, Tensor BoxDe
     }
 
     private static (DetectionTransform, AnchorGenerator, Matcher) Helpers(RetinaNetOptions o) =>
-        (new DetectionTransform(o), new AnchorGenerator(o.EffectiveAnchorSizes(), o.AspectRatios),
+        (new DetectionTransform(o), new AnchorGenerator([.. o.EffectiveAnchorSizes().Select(l => l.Select(v => (double)v).ToArray())], o.AspectRatios),
          new Matcher(o.FgIouThreshold, o.BgIouThreshold, allowLowQualityMatches: true));
 
     /// <summary>The current configuration (architecture fixed at construction; the rest see <see cref="Reconfigure"/>).</summary>
