@@ -144,7 +144,7 @@ public sealed class RetinaNetPartsTests
         using var model = new RetinaNet(Tiny() with { ScoreThreshold = 0.0, TopkCandidates = 100 });
         var dets = model.Detect([rand(3, 30, 50), rand(3, 90, 40)]);
         Assert.Equal(2, dets.Count);
-        Assert.Equal(100, dets[0].Count);
+        Assert.InRange(dets[0].Count, 1, 100);
         foreach (var (d, (h, w)) in dets.Zip(new[] { (30f, 50f), (90f, 40f) }))
         {
             Assert.True(d.Boxes.min().item<float>() >= 0);
