@@ -176,6 +176,19 @@ public sealed class RetinaNetPartsTests
     }
 
     [Fact]
+    public void CrowdBoxesAreNotMatchedAndIgnoreTheAnchorsOnThem()
+    {
+        using var scope = NewDisposeScope();
+        using var model = new RetinaNet(Tiny());
+        var anchors = tensor(new[] { 0f, 0, 10, 10, 0, 0, 10, 9, 20, 20, 30, 30, 50, 50, 60, 60 }).reshape(4, 4);
+        var target = new DetectionTarget(tensor(new[] { 20f, 20, 30, 30, 0, 0, 10, 10 }).reshape(2, 4), tensor(new[] { 1L, 2L }),
+            tensor(new[] { false, true }));
+        // Anchor 2 matches box 0 (IoU 1); anchors 0 and 1 overlap the crowd box 1 (IoU 1, 0.9): ignored; anchor 3: background.
+        Assert.Equal([-2L, -2, 0, -1], model.MatchAnchors(target, anchors).data<long>().ToArray());
+        Assert.Equal([1L, 1, 0, -1], model.MatchAnchors(target with { IsCrowd = null }, anchors).data<long>().ToArray());
+    }
+
+    [Fact]
     public void OptionsRoundTripThroughJsonAndValidate()
     {
         var o = new RetinaNetOptions(7) { Backbone = ResNetDepth.ResNet101, BoxLoss = BoxLossKind.GIoU, AnchorSizes = [[16], [32], [64], [128], [256]], Alpha = null };
