@@ -97,7 +97,7 @@ public sealed class PostprocessSuite : IBenchmarkSuite
             ours = new Detections(ours.Boxes.MoveToOuterDisposeScope(), ours.Scores.MoveToOuterDisposeScope(), ours.Labels.MoveToOuterDisposeScope());
         }
         long oursMem = Math.Max(0, Measure.PeakRssBytes() - rss0);
-        double oursTime = Measure.MedianSeconds(() => { using var s = NewDisposeScope(); Once(); }, repeats: repeats);
+        var (oursTime, oursCpu) = WallAndCpu(() => { using var s = NewDisposeScope(); Once(); }, repeats);
 
         var nmsOurs = new Dictionary<int, double>();
         var nmsTorchSharp = new Dictionary<int, double?>();
@@ -120,7 +120,9 @@ public sealed class PostprocessSuite : IBenchmarkSuite
         Console.WriteLine($"image 800x800, {anchors.Sum(a => a.shape[0])} anchors x {NumClasses} classes, torch threads {threads}, repeats {repeats}, peak-RSS reset {(resetOk ? "on" : "unavailable")}");
         Console.WriteLine($"{"step",-34} {"ours ms",10} {"torchvision ms",15} {"ratio",7}");
         double? tvTime = tv.TryGetValue("tv_postprocess_s", out var t0) ? t0 : null;
-        Row("postprocess (one image)", oursTime, tvTime);
+        Row("postprocess (one image), wall", oursTime, tvTime);
+        double? tvCpu = tv.TryGetValue("tv_postprocess_cpu_s", out var tc) ? tc : null;
+        Row("postprocess (one image), CPU", oursCpu, tvCpu);
         foreach (int n in NmsSizes)
         {
             double? tvNms = tv.TryGetValue($"tv_nms_{n}_s", out var t1) ? t1 : null;
@@ -149,13 +151,38 @@ public sealed class PostprocessSuite : IBenchmarkSuite
         }
 
         double ratio = tvTime is double tt ? oursTime / tt : double.NaN;
+        double cpuRatio = tvCpu is double tcpu ? oursCpu / tcpu : double.NaN;
         double memRatio = tv.TryGetValue("tv_mem_bytes", out var tvMem) && tvMem > 0 ? oursMem / tvMem : double.NaN;
         Console.WriteLine($"memory: ours {oursMem / 1e6:F1} MB, torchvision {(tv.TryGetValue("tv_mem_bytes", out var m) ? (m / 1e6).ToString("F1", CultureInfo.InvariantCulture) : "n/a")} MB (peak RSS growth during one call)");
         var extra = string.Join(" ", NmsSizes.Select(n =>
             $"nms{n}_ours_ms={Measure.F(nmsOurs[n] * 1000)} nms{n}_tv_ms={(tv.TryGetValue($"tv_nms_{n}_s", out var v) ? Measure.F(v * 1000) : "nan")} " +
             $"nms{n}_torchsharp_ms={(nmsTorchSharp[n] is double d ? Measure.F(d * 1000) : "nan")}"));
         Console.WriteLine($"RESULT postprocess time_ratio={Measure.F(ratio)} mem_ratio={Measure.F(memRatio)} ours_ms={Measure.F(oursTime * 1000)} " +
-                          $"torchvision_ms={(tvTime is double x ? Measure.F(x * 1000) : "nan")} {extra} match={match} threads={threads}");
+                          $"torchvision_ms={(tvTime is double x ? Measure.F(x * 1000) : "nan")} cpu_ratio={Measure.F(cpuRatio)} {extra} match={match} threads={threads}");
+    }
+
+    /// <summary>Median wall time and median process CPU time (all threads) in seconds, after 2 warm-up runs.
+    /// CPU time is the steadier figure on a shared machine where this process waits for a core.</summary>
+    private static (double Wall, double Cpu) WallAndCpu(Action action, int repeats)
+    {
+        action();
+        action();
+        var wall = new double[repeats];
+        var cpu = new double[repeats];
+        var process = System.Diagnostics.Process.GetCurrentProcess();
+        for (int i = 0; i < repeats; i++)
+        {
+            process.Refresh();
+            var c0 = process.TotalProcessorTime;
+            var sw = System.Diagnostics.Stopwatch.StartNew();
+            action();
+            wall[i] = sw.Elapsed.TotalSeconds;
+            process.Refresh();
+            cpu[i] = (process.TotalProcessorTime - c0).TotalSeconds;
+        }
+        Array.Sort(wall);
+        Array.Sort(cpu);
+        return (wall[repeats / 2], cpu[repeats / 2]);
     }
 
     private static void Row(string name, double ours, double? reference) =>
