@@ -69,6 +69,23 @@ public class PostProcessorTests
         Assert.Equal(Enumerable.Range(0, 37).Where(i => i % 5 > 2.5f), buffer.Take(n));
     }
 
+    [Theory]
+    [InlineData(1, 10, false)]
+    [InlineData(2, 1000, false)]
+    [InlineData(3, 25, true)]
+    [InlineData(4, 0, true)]
+    public void One_pass_top_k_equals_collect_then_select(int seed, int k, bool ties)
+    {
+        var rng = new Random(seed);
+        var x = new float[50_003];
+        for (int i = 0; i < x.Length; i++) x[i] = ties ? rng.Next(40) : (float)rng.NextDouble() * 10 - 5;
+        x[17] = float.NaN;
+        var buffer = new int[16];
+        int n = RetinaNetPostProcessor.CollectAbove(x, -1f, ref buffer);
+        var expected = RetinaNetPostProcessor.TopByValue(x, buffer.AsSpan(0, n), k);
+        Assert.Equal(expected, RetinaNetPostProcessor.TopKAbove(x, -1f, k));
+    }
+
     [Fact]
     public void Mismatched_levels_are_rejected()
     {
