@@ -250,44 +250,6 @@ public sealed class RetinaNetPostProcessor
         }
     }
 
-    /// <summary>Flat indices i with x[i] &gt; bound (NaN never passes), in increasing order, into <paramref name="buffer"/> (grown as needed).</summary>
-    internal static int CollectAbove(ReadOnlySpan<float> x, float bound, ref int[] buffer)
-    {
-        int count = 0;
-        int n = x.Length;
-        int i = 0;
-        ref float r = ref MemoryMarshal.GetReference(x);
-        if (Vector256.IsHardwareAccelerated)
-        {
-            var vb = Vector256.Create(bound);
-            for (; i <= n - Vector256<float>.Count; i += Vector256<float>.Count)
-            {
-                uint bits = Vector256.GreaterThan(Vector256.LoadUnsafe(ref r, (nuint)i), vb).ExtractMostSignificantBits();
-                if (bits == 0) continue;
-                if (count + Vector256<float>.Count > buffer.Length) Grow(ref buffer);
-                while (bits != 0)
-                {
-                    buffer[count++] = i + BitOperations.TrailingZeroCount(bits);
-                    bits &= bits - 1;
-                }
-            }
-        }
-        for (; i < n; i++)
-        {
-            if (!(x[i] > bound)) continue;
-            if (count == buffer.Length) Grow(ref buffer);
-            buffer[count++] = i;
-        }
-        return count;
-
-        static void Grow(ref int[] buffer)
-        {
-            var bigger = new int[buffer.Length * 2]; // the old buffer is left to the GC (it may not be pooled)
-            buffer.CopyTo(bigger, 0);
-            buffer = bigger;
-        }
-    }
-
     /// <summary>
     /// The (at most) <paramref name="k"/> candidates with the largest values, ordered by decreasing value, ties
     /// by increasing index. Expected linear time: a quickselect finds the k-th largest value first.
