@@ -211,9 +211,10 @@ internal static unsafe class FocalLossCpuKernel
         var z = Vector.ConditionalSelect(pos, x, -x);                 // x_t
         var e = Exp(-Vector.Abs(z));                                  // exp(-|x_t|) in (0, 1]
         var u = one + e;
-        // log1p(e) without a log1p intrinsic: log(u) * e / (u - 1) is exact to rounding (Goldberg 1991, thm 4).
-        var l = Vector.ConditionalSelect(Vector.Equals(u, one), e, Log(u) * e / (u - one));
         var inv = one / u;                                            // sigmoid(|x_t|)
+        // log1p(e) without a log1p intrinsic: log(u) plus the rounding error of u = fl(1 + e), divided by u
+        // (first-order correction; exact to about one ulp, and equal to e when 1 + e rounds to 1).
+        var l = Log(u) + (e - (u - one)) * inv;
         var ei = e * inv;                                             // sigmoid(-|x_t|)
         var nonNeg = Vector.GreaterThanOrEqual(z, zero);
         var q = Vector.ConditionalSelect(nonNeg, ei, inv);            // 1 - p_t
