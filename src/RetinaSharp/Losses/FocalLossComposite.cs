@@ -33,7 +33,8 @@ internal static class FocalLossComposite
         else if (alpha.HasValue)
         {
             // α_t = α for positives, 1 - α for negatives.
-            loss = loss * positive.to(logits.dtype).mul(2 * alpha.Value - 1).add(1 - alpha.Value);
+            // (in place on a fresh tensor that needs no gradient, so no extra logits-sized temporaries)
+            loss = loss * positive.to(logits.dtype).mul_(2 * alpha.Value - 1).add_(1 - alpha.Value);
         }
         if (valid is not null)
             loss = loss.masked_fill(valid.logical_not(), 0.0);
