@@ -27,6 +27,7 @@ public sealed partial class FocalLoss
         ArgumentNullException.ThrowIfNull(logits);
         ArgumentNullException.ThrowIfNull(targets);
         ValidateScalars(alpha, gamma, normalizer);
+        ValidateReduction(reduction);
         if (!(gamma > 0))
             throw new ArgumentException($"gamma must be > 0 for FL* (it divides by gamma), but it is {Fmt(gamma)}.", nameof(gamma));
         if (!double.IsFinite(beta))

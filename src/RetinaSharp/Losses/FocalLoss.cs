@@ -36,6 +36,7 @@ public sealed partial class FocalLoss : nn.Module<Tensor, Tensor, Tensor>
         double normalizer = 1.0, IReadOnlyList<double>? alphaPerClass = null) : base(nameof(FocalLoss))
     {
         ValidateScalars(alpha, gamma, normalizer);
+        ValidateReduction(reduction);
         if (alphaPerClass is not null)
             for (int c = 0; c < alphaPerClass.Count; c++)
                 if (!(alphaPerClass[c] >= 0 && alphaPerClass[c] <= 1))
@@ -116,6 +117,7 @@ public sealed partial class FocalLoss : nn.Module<Tensor, Tensor, Tensor>
         ArgumentNullException.ThrowIfNull(logits);
         ArgumentNullException.ThrowIfNull(targets);
         ValidateScalars(alpha, gamma, normalizer);
+        ValidateReduction(reduction);
         RequireFloating(logits);
         if (!targets.shape.SequenceEqual(logits.shape))
             throw new ArgumentException($"targets must have the shape of logits {Shape(logits)}, but it has {Shape(targets)}.", nameof(targets));
@@ -166,6 +168,7 @@ public sealed partial class FocalLoss : nn.Module<Tensor, Tensor, Tensor>
         ArgumentNullException.ThrowIfNull(logits);
         ArgumentNullException.ThrowIfNull(classIndices);
         ValidateScalars(alpha, gamma, normalizer);
+        ValidateReduction(reduction);
         RequireFloating(logits);
         if (logits.dim() < 1 || !classIndices.shape.SequenceEqual(logits.shape[..^1]))
             throw new ArgumentException(
@@ -240,6 +243,12 @@ public sealed partial class FocalLoss : nn.Module<Tensor, Tensor, Tensor>
             throw new ArgumentException($"alpha must be in [0, 1] (or null to disable it), but it is {Fmt(alpha.Value)}.", nameof(alpha));
         if (double.IsNaN(normalizer))
             throw new ArgumentException("normalizer must be a number (it is clamped to at least 1), but it is NaN.", nameof(normalizer));
+    }
+
+    private static void ValidateReduction(FocalReduction reduction)
+    {
+        if (!Enum.IsDefined(reduction))
+            throw new ArgumentException($"reduction must be None, Sum, Mean or Normalized, but it is {(int)reduction}.", nameof(reduction));
     }
 
     private static void RequireFloating(Tensor logits)

@@ -33,6 +33,7 @@ public class FocalLossValidationTests
         AssertBad("alphaPerClass", "(2)", () => FocalLoss.SigmoidFocalLoss(x, t, alphaPerClass: tensor(new float[] { 0.1f, 0.2f }), path: path));
         AssertBad("alphaPerClass", "alphaPerClass[2]", () => FocalLoss.SigmoidFocalLoss(x, t, alphaPerClass: tensor(new float[] { 0.1f, 0.2f, 1.2f }), path: path));
         AssertBad("logits", "Int64", () => FocalLoss.SigmoidFocalLoss(zeros(2, 3, dtype: ScalarType.Int64), t, path: path));
+        AssertBad("reduction", "7", () => FocalLoss.SigmoidFocalLoss(x, t, reduction: (FocalReduction)7, path: path));
     }
 
     [Theory]
