@@ -19,7 +19,8 @@ namespace RetinaSharp.Losses;
 /// Computed in log-sigmoid form (no clamped probabilities): finite loss and gradient for |logit| up to 1e4 at every
 /// γ >= 0, including 0 &lt; γ &lt; 1 where d(1 - p_t)^γ/dp_t is unbounded but d(1 - p_t)^γ/dx is not.
 /// NaN logits give a NaN loss. Two paths compute the same values (see <see cref="FocalLossPath"/>): a fused one-pass
-/// CPU kernel for contiguous float32/float64 CPU tensors, and a composite path of tensor ops for everything else.
+/// CPU kernel for float32/float64 CPU tensors (non-contiguous logits are copied first), and a composite path of
+/// tensor ops for everything else.
 /// </remarks>
 public sealed partial class FocalLoss : nn.Module<Tensor, Tensor, Tensor>
 {
@@ -215,13 +216,14 @@ public sealed partial class FocalLoss : nn.Module<Tensor, Tensor, Tensor>
         bool ok = FocalLossCpuKernel.Supports(logits);
         if (path == FocalLossPath.Fused && !ok)
             throw new ArgumentException(
-                $"the fused path needs contiguous float32/float64 CPU logits under 2 GiB, but logits is {logits.dtype} on {logits.device}" +
-                (logits.is_contiguous() ? "." : ", not contiguous."), nameof(logits));
+                $"the fused path needs float32/float64 CPU logits under 2 GiB, but logits is {logits.dtype} on {logits.device} with {logits.numel()} elements.",
+                nameof(logits));
         return ok;
     }
 
     private static Tensor RunFused(Tensor logits, Tensor targets, FocalKernelOptions options, bool indexForm)
     {
+        logits = logits.contiguous();   // the same tensor when already contiguous; a differentiable copy otherwise
         if (is_grad_enabled() && logits.requires_grad)
         {
             // Through a view: the view's backward hands autograd a fresh tensor over the saved gradient's storage,
