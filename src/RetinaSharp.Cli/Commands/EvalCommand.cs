@@ -14,7 +14,7 @@ namespace RetinaSharp.Cli.Commands;
 
 /// <summary>
 /// `retina eval --gt instances.json --dt results.json [--out DIR] [--per-category]`, or
-/// `retina eval --data DATASET --weights CHECKPOINT [--split S] [--batch-size N] [--score-threshold T] [--min-size/--max-size] [--limit N] [--out DIR]`.
+/// `retina eval --data DATASET --weights CHECKPOINT [--split S] [--classes F] [--batch-size N] [--score-threshold T] [--min-size/--max-size] [--limit N] [--out DIR]`.
 /// </summary>
 public static class EvalCommand
 {
@@ -37,13 +37,14 @@ public static class EvalCommand
         var data = new Option<string?>("--data") { HelpName = "dataset", Description = "Dataset to run the model on (COCO .json, Pascal VOC folder or .csv), then evaluate against its boxes" };
         var weights = new Option<string?>("--weights") { HelpName = "checkpoint", Description = "RetinaSharp checkpoint or torchvision .pth for --data" };
         var split = new Option<string?>("--split") { Description = "VOC split for --data (ImageSets/Main/<split>.txt)" };
+        var classes = new Option<string?>("--classes") { HelpName = "classes.csv", Description = "VOC/CSV class,id mapping file for --data" };
         var batchSize = new Option<int>("--batch-size") { Description = "Images per forward pass for --data", DefaultValueFactory = _ => 2 };
         var scoreThreshold = new Option<double?>("--score-threshold") { Description = "Detection score threshold for --data (default: the checkpoint's, 0.05 as in the paper's evaluation)" };
         var minSize = new Option<int?>("--min-size") { Description = "Resize: shorter side for --data (default: the checkpoint's, 800)" };
         var maxSize = new Option<int?>("--max-size") { Description = "Resize: longest side cap for --data (default: the checkpoint's, 1333)" };
         var limit = new Option<int?>("--limit") { Description = "Evaluate only the first N images of --data (a quick check)" };
         var command = new Command("eval", "COCO box AP (the 12 numbers of pycocotools) of a results file against ground truth, or of a model on a dataset");
-        foreach (var o in new Option[] { gt, dt, outDir, perCategory, data, weights, split, batchSize, scoreThreshold, minSize, maxSize, limit })
+        foreach (var o in new Option[] { gt, dt, outDir, perCategory, data, weights, split, classes, batchSize, scoreThreshold, minSize, maxSize, limit })
             command.Options.Add(o);
         command.SetAction(parseResult =>
         {
@@ -54,7 +55,7 @@ public static class EvalCommand
                 if (parseResult.GetValue(gt) != null || parseResult.GetValue(dt) != null)
                     throw new ArgumentException("retina eval: use either --gt/--dt (a results file) or --data/--weights (run a model), not both");
                 var settings = new ModelRunSettings(parseResult.GetValue(split), parseResult.GetValue(batchSize), parseResult.GetValue(scoreThreshold),
-                    parseResult.GetValue(minSize), parseResult.GetValue(maxSize), parseResult.GetValue(limit));
+                    parseResult.GetValue(minSize), parseResult.GetValue(maxSize), parseResult.GetValue(limit), parseResult.GetValue(classes));
                 return RunModel(dataPath, weightsPath, settings, parseResult.GetValue(outDir), parseResult.GetValue(perCategory), config.Output, config.Error);
             }
             return Run(parseResult.GetValue(gt), parseResult.GetValue(dt), parseResult.GetValue(outDir), parseResult.GetValue(perCategory), config.Output);
@@ -86,7 +87,8 @@ public static class EvalCommand
     /// <param name="MinSize">Overrides the resize's shorter side, or null.</param>
     /// <param name="MaxSize">Overrides the resize's longest-side cap, or null.</param>
     /// <param name="Limit">Only the first N images, or null for all.</param>
-    public sealed record ModelRunSettings(string? Split = null, int BatchSize = 2, double? ScoreThreshold = null, int? MinSize = null, int? MaxSize = null, int? Limit = null);
+    /// <param name="Classes">VOC/CSV <c>class,id</c> mapping file, or null.</param>
+    public sealed record ModelRunSettings(string? Split = null, int BatchSize = 2, double? ScoreThreshold = null, int? MinSize = null, int? MaxSize = null, int? Limit = null, string? Classes = null);
 
     /// <summary>
     /// Runs the checkpoint on every image of the dataset, evaluates the detections against the dataset's boxes (crowd and
@@ -103,7 +105,7 @@ public static class EvalCommand
         if (settings.BatchSize < 1) throw new ArgumentException($"retina eval: --batch-size must be >= 1, found {settings.BatchSize}");
         if (settings.Limit is < 1) throw new ArgumentException($"retina eval: --limit must be >= 1, found {settings.Limit}");
 
-        var dataset = DetectionDataset.Load(dataPath, settings.Split);
+        var dataset = DetectionDataset.Load(dataPath, settings.Split, settings.Classes);
         using var model = RetinaNetCheckpoint.Load(weightsPath);
         var options = model.Options;
         if (settings.ScoreThreshold is double st) options = options with { ScoreThreshold = st };
@@ -147,6 +149,8 @@ public static class EvalCommand
             output.WriteLine($"wrote {path}");
         }
         Report(result, groundTruth.Annotations.Count, detections.Count, outDir, perCategory, output);
+        if (dataset.Format == DatasetFormat.Voc)
+            ReportVoc(dataset, kept, detections, output);
         if (skipped.Count == 0) return CliApp.Ok;
         error.WriteLine($"retina eval: skipped {skipped.Count} unreadable image(s) (their objects count as missed):");
         foreach (var m in skipped) error.WriteLine($"  {m}");
@@ -164,6 +168,18 @@ public static class EvalCommand
             return label => categories.Contains(label) ? label : null;
         throw new ArgumentException($"retina eval: the model in '{weightsPath}' has {numClasses} classes but the dataset has {categories.Count} categories " +
                                     "(expected one class per category, or torchvision's 91 COCO outputs)");
+    }
+
+    /// <summary>Pascal VOC mAP at IoU 0.5 (difficult objects ignored) of the same detections, both AP methods.</summary>
+    private static void ReportVoc(DetectionDataset dataset, HashSet<long> imageIds, List<CocoResult> detections, TextWriter output)
+    {
+        var gt = EvaluationInputs.ToVocGroundTruth(dataset).Where(g => imageIds.Contains(long.Parse(g.ImageId, CultureInfo.InvariantCulture))).ToList();
+        var dets = detections.Select(r => new VocDetection(r.ImageId.ToString(CultureInfo.InvariantCulture), dataset.Categories.ToIndex(r.CategoryId),
+            r.X, r.Y, r.X + r.Width, r.Y + r.Height, r.Score)).ToList();
+        var allPoint = VocEvaluator.Evaluate(gt, dets, VocApMethod.AllPoint);
+        var elevenPoint = VocEvaluator.Evaluate(gt, dets, VocApMethod.ElevenPoint);
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"Pascal VOC mAP@0.5: {allPoint.MeanAp:0.0000} (all-point, VOC2010+), {elevenPoint.MeanAp:0.0000} (11-point, VOC2007)"));
     }
 
     private static void Report(CocoEvaluation result, int groundTruthCount, int detectionCount, string? outDir, bool perCategory, TextWriter output)

@@ -154,6 +154,32 @@ public sealed class EvalCommandModelTests(EvalModelFixture fx) : IClassFixture<E
     }
 
     [Fact]
+    public void VocFolderAlsoGetsVocMeanAp()
+    {
+        using var dir = new RetinaSharp.Tests.Data.TempDir();
+        var (root, classes) = RetinaSharp.Tests.Data.TinyDatasets.WriteVoc(dir["voc"]);
+        string weights = dir["model3.ckpt"];
+        using (var model = new RetinaSharp.Modeling.RetinaNet(new RetinaSharp.Modeling.RetinaNetOptions(3)
+               { Backbone = RetinaSharp.Modeling.ResNetDepth.ResNet18, MinSize = 32, MaxSize = 48 }))
+            RetinaSharp.Modeling.RetinaNetCheckpoint.Save(model, weights);
+        var (code, stdout, stderr) = Run("eval", "--data", root, "--split", "trainval", "--classes", classes, "--weights", weights, "--score-threshold", "0");
+        Assert.True(code == CliApp.Ok, stderr);
+        Assert.Contains("3 images, 3 ground-truth boxes", stdout);
+        Assert.Contains("Pascal VOC mAP@0.5: ", stdout);
+        Assert.Contains("(11-point, VOC2007)", stdout);
+    }
+
+    [Fact]
+    public void ModelWithOtherClassCountIsBadInput()
+    {
+        using var dir = new RetinaSharp.Tests.Data.TempDir();
+        var (root, classes) = RetinaSharp.Tests.Data.TinyDatasets.WriteVoc(dir["voc"]);
+        var (code, _, stderr) = Run("eval", "--data", root, "--classes", classes, "--weights", fx.Weights);
+        Assert.Equal(CliApp.BadInput, code);
+        Assert.Contains("has 2 classes but the dataset has 3 categories", stderr);
+    }
+
+    [Fact]
     public void MixingTheTwoFormsOrAMissingWeightsIsBadInput()
     {
         Assert.Equal(CliApp.BadInput, Run("eval", "--data", fx.Data, "--gt", fx.Data).Code);
