@@ -1,0 +1,38 @@
+// Training-time augmentation settings. The paper (RetinaNet, Lin et al. 2017, section 5.1) trains with
+// horizontal flipping only; scale jitter (multi-scale shorter side, section 5.2 "scale jitter") is optional.
+namespace RetinaSharp.Data;
+
+/// <summary>What <see cref="Augmentation.Apply"/> does to each training image; the default is the paper's flip only.</summary>
+/// <param name="HorizontalFlip">Flip left-right with probability <paramref name="FlipProbability"/>.</param>
+/// <param name="ShorterSideScales">Multi-scale resize: the shorter side is resized to one of these lengths (pixels), chosen uniformly; null = no resize.</param>
+/// <param name="ShorterSideRange">Multi-scale resize from a range: the shorter side is drawn uniformly from [Min, Max] pixels (used when <paramref name="ShorterSideScales"/> is null); null = none.</param>
+/// <param name="MaxLongerSide">When resizing, the scale is reduced so that the longer side stays at most this many pixels; null = no limit.</param>
+/// <param name="FlipProbability">Probability of a flip when <paramref name="HorizontalFlip"/> is on, in [0, 1].</param>
+public sealed record AugmentationOptions(
+    bool HorizontalFlip = true,
+    int[]? ShorterSideScales = null,
+    (int Min, int Max)? ShorterSideRange = null,
+    int? MaxLongerSide = null,
+    double FlipProbability = 0.5)
+{
+    /// <summary>No augmentation at all (validation, evaluation).</summary>
+    public static AugmentationOptions None { get; } = new(HorizontalFlip: false);
+
+    /// <summary>Checks the values.</summary>
+    /// <exception cref="ArgumentException">A scale or limit is not positive, the range is empty, or the probability is outside [0, 1].</exception>
+    public void Validate()
+    {
+        if (ShorterSideScales is { } s)
+        {
+            if (s.Length == 0) throw new ArgumentException("ShorterSideScales is empty (use null for no resize)", nameof(ShorterSideScales));
+            foreach (int v in s)
+                if (v <= 0) throw new ArgumentException($"ShorterSideScales must be positive, found {v}", nameof(ShorterSideScales));
+        }
+        if (ShorterSideRange is { } r && (r.Min <= 0 || r.Max < r.Min))
+            throw new ArgumentException($"ShorterSideRange must satisfy 0 < Min <= Max, found [{r.Min}, {r.Max}]", nameof(ShorterSideRange));
+        if (MaxLongerSide is <= 0)
+            throw new ArgumentException($"MaxLongerSide must be positive, found {MaxLongerSide}", nameof(MaxLongerSide));
+        if (!(FlipProbability >= 0 && FlipProbability <= 1))
+            throw new ArgumentException($"FlipProbability must be in [0, 1], found {FlipProbability}", nameof(FlipProbability));
+    }
+}

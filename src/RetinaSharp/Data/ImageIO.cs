@@ -1,0 +1,154 @@
+// Image decoding and encoding with SkiaSharp (torchvision's io.decode_image throws in TorchSharp 0.107).
+// Behaviour matched: torchvision.io.read_image(mode=RGB) followed by ConvertImageDtype(float32), i.e. a
+// (3, H, W) float tensor in [0, 1]; EXIF orientation applied as PIL's ImageOps.exif_transpose does.
+using System.Runtime.InteropServices;
+using RetinaSharp.IO;
+using SkiaSharp;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace RetinaSharp.Data;
+
+/// <summary>Reads images (JPEG, PNG, WebP, BMP, GIF) into <see cref="RgbImage"/>, converts them to tensors, writes PNG.</summary>
+public static class ImageIO
+{
+    /// <summary>
+    /// Decodes an image file to 8-bit RGB: the EXIF orientation is applied (so Width and Height are those of the
+    /// image as displayed), grey images are expanded to three equal channels, alpha is dropped, and for an
+    /// animated GIF the first frame is read.
+    /// </summary>
+    /// <param name="path">The image file.</param>
+    /// <exception cref="DataFormatException">The file is missing, empty, not an image in a supported format, or truncated; the message names the file.</exception>
+    public static RgbImage Load(string path)
+    {
+        using var codec = OpenCodec(path);
+        var info = new SKImageInfo(codec.Info.Width, codec.Info.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
+        var rgba = new byte[info.BytesSize];
+        var handle = GCHandle.Alloc(rgba, GCHandleType.Pinned);
+        SKCodecResult result;
+        try { result = codec.GetPixels(info, handle.AddrOfPinnedObject()); }
+        finally { handle.Free(); }
+        if (result != SKCodecResult.Success)
+            throw new DataFormatException(path, null, null, result == SKCodecResult.IncompleteInput
+                ? "image data is truncated (incomplete input)" : $"cannot decode the image ({result})");
+        return Orient(rgba, info.Width, info.Height, codec.EncodedOrigin);
+    }
+
+    /// <summary>Reads only the header of an image file: its width and height as displayed (after EXIF orientation).</summary>
+    /// <param name="path">The image file.</param>
+    /// <exception cref="DataFormatException">The file is missing, empty or not a supported image.</exception>
+    public static (int Width, int Height) ReadSize(string path)
+    {
+        using var codec = OpenCodec(path);
+        bool swap = SwapsAxes(codec.EncodedOrigin);
+        return swap ? (codec.Info.Height, codec.Info.Width) : (codec.Info.Width, codec.Info.Height);
+    }
+
+    /// <summary>
+    /// The image as a (3, H, W) float32 tensor with values in [0, 1] (byte / 255), created on the CPU in the
+    /// caller's DisposeScope. Call it on the thread that uses the tensor (DisposeScopes are thread-local).
+    /// </summary>
+    /// <param name="image">The image.</param>
+    /// <exception cref="ArgumentException">The image buffer does not match its size.</exception>
+    public static Tensor ToTensor(RgbImage image)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        image.Validate();
+        int plane = image.Width * image.Height;
+        var chw = new float[3 * plane];
+        var px = image.Pixels;
+        const float inv = 1f / 255f;
+        for (int i = 0; i < plane; i++)
+        {
+            chw[i] = px[3 * i] * inv;
+            chw[plane + i] = px[3 * i + 1] * inv;
+            chw[2 * plane + i] = px[3 * i + 2] * inv;
+        }
+        return torch.tensor(chw, new long[] { 3, image.Height, image.Width });
+    }
+
+    /// <summary>Encodes the image as PNG bytes (lossless, deterministic for the same pixels).</summary>
+    /// <param name="image">The image.</param>
+    /// <exception cref="ArgumentException">The image buffer does not match its size.</exception>
+    public static byte[] EncodePng(RgbImage image)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        image.Validate();
+        var info = new SKImageInfo(image.Width, image.Height, SKColorType.Rgba8888, SKAlphaType.Opaque);
+        var rgba = new byte[info.BytesSize];
+        var px = image.Pixels;
+        for (int i = 0, n = image.Width * image.Height; i < n; i++)
+        {
+            rgba[4 * i] = px[3 * i]; rgba[4 * i + 1] = px[3 * i + 1]; rgba[4 * i + 2] = px[3 * i + 2]; rgba[4 * i + 3] = 255;
+        }
+        var handle = GCHandle.Alloc(rgba, GCHandleType.Pinned);
+        try
+        {
+            using var pixmap = new SKPixmap(info, handle.AddrOfPinnedObject(), info.RowBytes);
+            using var data = pixmap.Encode(SKEncodedImageFormat.Png, 100)
+                ?? throw new InvalidOperationException("SkiaSharp failed to encode a PNG");
+            return data.ToArray();
+        }
+        finally { handle.Free(); }
+    }
+
+    /// <summary>Writes the image as a PNG file atomically (temporary file, then rename).</summary>
+    /// <param name="image">The image.</param>
+    /// <param name="path">Destination; its folder is created when missing.</param>
+    /// <exception cref="IOException">The destination is a folder or not writable.</exception>
+    public static void SavePng(RgbImage image, string path) => AtomicFile.WriteAllBytes(path, EncodePng(image));
+
+    private static SKCodec OpenCodec(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        if (!File.Exists(path))
+            throw new DataFormatException(path, null, null, Directory.Exists(path) ? "is a folder, expected an image file" : "image file not found");
+        byte[] bytes;
+        try { bytes = File.ReadAllBytes(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new DataFormatException(path, null, null, $"cannot read the image file: {e.Message}", e);
+        }
+        if (bytes.Length == 0)
+            throw new DataFormatException(path, null, null, "image file is empty (0 bytes)");
+        using var data = SKData.CreateCopy(bytes);
+        var codec = SKCodec.Create(data);
+        if (codec is null || codec.Info.Width <= 0 || codec.Info.Height <= 0)
+        {
+            codec?.Dispose();
+            throw new DataFormatException(path, null, null, "not a readable image (supported: JPEG, PNG, WebP, BMP, GIF)");
+        }
+        return codec;
+    }
+
+    private static bool SwapsAxes(SKEncodedOrigin origin) =>
+        origin is SKEncodedOrigin.LeftTop or SKEncodedOrigin.RightTop or SKEncodedOrigin.RightBottom or SKEncodedOrigin.LeftBottom;
+
+    // Applies the EXIF orientation (TIFF tag 274): for each displayed pixel (x, y) find the stored pixel (sx, sy).
+    private static RgbImage Orient(byte[] rgba, int w, int h, SKEncodedOrigin origin)
+    {
+        bool swap = SwapsAxes(origin);
+        int ow = swap ? h : w, oh = swap ? w : h;
+        var rgb = new byte[ow * oh * 3];
+        for (int y = 0; y < oh; y++)
+        {
+            for (int x = 0; x < ow; x++)
+            {
+                (int sx, int sy) = origin switch
+                {
+                    SKEncodedOrigin.TopRight => (w - 1 - x, y),             // 2: mirrored horizontally
+                    SKEncodedOrigin.BottomRight => (w - 1 - x, h - 1 - y),  // 3: rotated 180
+                    SKEncodedOrigin.BottomLeft => (x, h - 1 - y),           // 4: mirrored vertically
+                    SKEncodedOrigin.LeftTop => (y, x),                      // 5: transposed
+                    SKEncodedOrigin.RightTop => (y, h - 1 - x),             // 6: display rotates 90 clockwise
+                    SKEncodedOrigin.RightBottom => (w - 1 - y, h - 1 - x),  // 7: transversed
+                    SKEncodedOrigin.LeftBottom => (w - 1 - y, x),           // 8: display rotates 90 counter-clockwise
+                    _ => (x, y),                                            // 1: as stored
+                };
+                int s = (sy * w + sx) * 4, d = (y * ow + x) * 3;
+                rgb[d] = rgba[s]; rgb[d + 1] = rgba[s + 1]; rgb[d + 2] = rgba[s + 2];
+            }
+        }
+        return new RgbImage(rgb, ow, oh);
+    }
+}

@@ -1,0 +1,170 @@
+// Reference: torchvision 0.14 RetinaNet state_dict (keys, shapes) read and written as PyTorch .pth files through
+// TorchSharp.PyBridge; our own format stores the RetinaNetOptions JSON and the TorchSharp-serialised weights in one file.
+using System.Collections;
+using System.Text;
+using RetinaSharp.IO;
+using TorchSharp;
+using TorchSharp.PyBridge;
+using static TorchSharp.torch;
+
+namespace RetinaSharp.Modeling;
+
+/// <summary>
+/// Saving and loading RetinaNet weights: our format (options + weights in one file, written atomically) and
+/// torchvision-compatible <c>.pth</c> state dicts (for example torchvision's <c>retinanet_resnet50_fpn_coco</c> checkpoint).
+/// </summary>
+public static class RetinaNetCheckpoint
+{
+    private static readonly byte[] Magic = "RETINASHARP-CKPT"u8.ToArray();
+    private const int FormatVersion = 1;
+
+    /// <summary>
+    /// Writes <paramref name="model"/> to <paramref name="path"/> in our format: the 16-byte magic "RETINASHARP-CKPT",
+    /// int32 version, int32 byte length + UTF-8 options JSON, then the weights in TorchSharp's <c>Module.save</c> format.
+    /// The file is replaced atomically.
+    /// </summary>
+    /// <exception cref="IOException">The destination cannot be written.</exception>
+    public static void Save(RetinaNet model, string path)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        var json = Encoding.UTF8.GetBytes(model.Options.ToJson());
+        AtomicFile.Write(path, s =>
+        {
+            using var w = new BinaryWriter(s, Encoding.UTF8, leaveOpen: true);
+            w.Write(Magic);
+            w.Write(FormatVersion);
+            w.Write(json.Length);
+            w.Write(json);
+            model.save(w);
+            w.Flush();
+        });
+    }
+
+    /// <summary>Writes the state_dict as a PyTorch <c>.pth</c> zip that torchvision's <c>RetinaNet.load_state_dict(torch.load(path))</c> accepts. Atomic.</summary>
+    /// <exception cref="IOException">The destination cannot be written.</exception>
+    public static void SaveTorchvisionPth(RetinaNet model, string path)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        AtomicFile.Write(path, s => model.save_py(s, leaveOpen: true));
+    }
+
+    /// <summary>
+    /// Loads a model saved by <see cref="Save"/> (options from the file) or a torchvision <c>.pth</c> state dict
+    /// (options inferred from the weights: backbone depth, number of classes, GroupNorm head, P6 source; other
+    /// settings from <paramref name="options"/> when given, else defaults).
+    /// </summary>
+    /// <param name="path">The checkpoint file.</param>
+    /// <param name="options">For a .pth: the configuration to build (its NumClasses and architecture must fit the
+    /// weights). For our format: ignored except that a different NumClasses is an error.</param>
+    /// <exception cref="FileNotFoundException">No such file.</exception>
+    /// <exception cref="DataFormatException">Neither format; keys or shapes that do not fit (the first mismatches are listed with both shapes); a NumClasses that differs from the weights'.</exception>
+    public static RetinaNet Load(string path, RetinaNetOptions? options = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        if (!File.Exists(path)) throw new FileNotFoundException($"checkpoint '{path}' does not exist", path);
+        using var fs = File.OpenRead(path);
+        var head = new byte[Magic.Length];
+        int read = fs.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+        fs.Seek(0, SeekOrigin.Begin);
+        if (read == Magic.Length && head.AsSpan().SequenceEqual(Magic)) return LoadOurs(path, fs, options);
+        if (read >= 4 && head[0] == 0x50 && head[1] == 0x4b && head[2] == 0x03 && head[3] == 0x04) return LoadPth(path, fs, options);
+        throw new DataFormatException(path, null, null, "not a RetinaSharp checkpoint (magic RETINASHARP-CKPT) nor a PyTorch .pth zip file");
+    }
+
+    private static RetinaNet LoadOurs(string path, Stream fs, RetinaNetOptions? requested)
+    {
+        using var r = new BinaryReader(fs, Encoding.UTF8, leaveOpen: true);
+        r.ReadBytes(Magic.Length);
+        int version = r.ReadInt32();
+        if (version != FormatVersion) throw new DataFormatException(path, null, "version", $"format version {version} is not supported (expected {FormatVersion})");
+        int len = r.ReadInt32();
+        if (len <= 0 || len > 1 << 20) throw new DataFormatException(path, null, "options", $"options length {len} is invalid");
+        RetinaNetOptions options;
+        try { options = RetinaNetOptions.FromJson(Encoding.UTF8.GetString(r.ReadBytes(len))); }
+        catch (Exception e) when (e is System.Text.Json.JsonException or ArgumentException or EndOfStreamException)
+        { throw new DataFormatException(path, null, "options", e.Message, e); }
+        if (requested is not null && requested.NumClasses != options.NumClasses)
+            throw new DataFormatException(path, null, "NumClasses", $"the checkpoint was trained for {options.NumClasses} classes but {requested.NumClasses} were requested");
+        var model = new RetinaNet(options);
+        try { model.load(r, strict: true); }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or EndOfStreamException or IOException)
+        { throw new DataFormatException(path, null, "weights", e.Message, e); }
+        return model;
+    }
+
+    private static RetinaNet LoadPth(string path, Stream fs, RetinaNetOptions? requested)
+    {
+        Hashtable table;
+        try { table = PyTorchUnpickler.UnpickleStateDict(fs, leaveOpen: true); }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        { throw new DataFormatException(path, null, null, $"cannot read the PyTorch state dict: {e.Message}", e); }
+        var sd = new Dictionary<string, Tensor>();
+        foreach (DictionaryEntry kv in table)
+            if (kv.Value is Tensor t) sd[(string)kv.Key] = t;
+        try
+        {
+            var options = InferOptions(path, sd, requested);
+            var model = new RetinaNet(options);
+            CopyStateDict(path, model, sd);
+            return model;
+        }
+        finally
+        {
+            foreach (var t in sd.Values) t.Dispose();
+        }
+    }
+
+    /// <summary>Reads the architecture from torchvision state_dict keys and shapes.</summary>
+    private static RetinaNetOptions InferOptions(string path, IReadOnlyDictionary<string, Tensor> sd, RetinaNetOptions? requested)
+    {
+        const string clsKey = "head.classification_head.cls_logits.weight";
+        if (!sd.TryGetValue(clsKey, out var cls))
+            throw new DataFormatException(path, null, clsKey, $"missing: not a torchvision RetinaNet state dict (first keys: {string.Join(", ", sd.Keys.Take(5))})");
+        bool bottleneck = sd.ContainsKey("backbone.body.layer1.0.conv3.weight");
+        int layer3Blocks = sd.Keys.Where(k => k.StartsWith("backbone.body.layer3.", StringComparison.Ordinal))
+            .Select(k => int.Parse(k.Split('.')[3], System.Globalization.CultureInfo.InvariantCulture)).DefaultIfEmpty(-1).Max() + 1;
+        int layer1Blocks = sd.Keys.Where(k => k.StartsWith("backbone.body.layer1.", StringComparison.Ordinal))
+            .Select(k => int.Parse(k.Split('.')[3], System.Globalization.CultureInfo.InvariantCulture)).DefaultIfEmpty(-1).Max() + 1;
+        ResNetDepth depth = (bottleneck, layer1Blocks, layer3Blocks) switch
+        {
+            (false, 2, 2) => ResNetDepth.ResNet18,
+            (false, 3, 6) => ResNetDepth.ResNet34,
+            (true, 3, 6) => ResNetDepth.ResNet50,
+            (true, 3, 23) => ResNetDepth.ResNet101,
+            _ => throw new DataFormatException(path, null, "backbone.body", $"unrecognised ResNet ({(bottleneck ? "bottleneck" : "basic")} blocks, layer1 {layer1Blocks}, layer3 {layer3Blocks} blocks)"),
+        };
+        var baseOptions = requested ?? new RetinaNetOptions(1);
+        long fpn = sd.TryGetValue("backbone.fpn.layer_blocks.0.0.weight", out var lb) ? lb.shape[0] : baseOptions.FpnChannels;
+        long a = baseOptions.AnchorsPerLocation;
+        long k = cls.shape[0] / a;
+        if (cls.shape[0] % a != 0)
+            throw new DataFormatException(path, null, clsKey, $"shape [{string.Join(", ", cls.shape)}] is not a multiple of {a} anchors per location");
+        if (requested is not null && requested.NumClasses != k)
+            throw new DataFormatException(path, null, "num_classes", $"the weights have {k} classes ({clsKey} has {cls.shape[0]} = {a} anchors × {k}) but the options ask for {requested.NumClasses}");
+        bool gn = sd.ContainsKey("head.classification_head.conv.0.1.weight");
+        bool fromC5 = sd.TryGetValue("backbone.fpn.extra_blocks.p6.weight", out var p6) && p6.shape[1] != fpn;
+        return baseOptions with { NumClasses = (int)k, Backbone = depth, FpnChannels = (int)fpn, HeadGroupNorm = gn, P6FromC5 = fromC5 };
+    }
+
+    /// <summary>Copies a state dict into <paramref name="model"/> after checking every key and shape (num_batches_tracked entries are ignored).</summary>
+    /// <exception cref="DataFormatException">Missing, unexpected or mis-shaped entries; the first 10 are listed.</exception>
+    internal static void CopyStateDict(string source, RetinaNet model, IReadOnlyDictionary<string, Tensor> sd)
+    {
+        var own = model.state_dict();
+        var problems = new List<string>();
+        foreach (var (key, t) in own)
+        {
+            if (!sd.TryGetValue(key, out var src)) problems.Add($"missing {key} (model [{string.Join(", ", t.shape)}])");
+            else if (!src.shape.SequenceEqual(t.shape)) problems.Add($"{key}: file [{string.Join(", ", src.shape)}] vs model [{string.Join(", ", t.shape)}]");
+        }
+        foreach (var key in sd.Keys)
+            if (!own.ContainsKey(key) && !key.EndsWith(".num_batches_tracked", StringComparison.Ordinal))
+                problems.Add($"unexpected {key} [{string.Join(", ", sd[key].shape)}]");
+        if (problems.Count > 0)
+            throw new DataFormatException(source, null, "state_dict",
+                $"{problems.Count} key/shape mismatch(es) with a {model.Options.Backbone} RetinaNet of {model.Options.NumClasses} classes; first: " + string.Join("; ", problems.Take(10)));
+        using (no_grad())
+            foreach (var (key, t) in own)
+                t.copy_(sd[key]);
+    }
+}

@@ -1,0 +1,99 @@
+// Reference: torchvision 0.14 GeneralizedRCNNTransform: normalise with mean/std, resize bilinearly
+// (align_corners=False) by scale = min(min_size / shorter side, max_size / longer side) with output size
+// floor(side · scale), scale boxes by float32 ratios new/old, pad the batch with zeros on the right and bottom to a
+// multiple of size_divisible; postprocess maps boxes back by old/new ratios.
+using static TorchSharp.torch;
+
+namespace RetinaSharp.Modeling;
+
+/// <summary>A normalised, resized and padded batch ready for the network.</summary>
+/// <param name="Images">(N, 3, H_pad, W_pad) float32; H_pad and W_pad are multiples of the size divisor.</param>
+/// <param name="ImageSizes">Per image, its resized (H, W) in pixels inside the padded batch (top-left aligned).</param>
+/// <param name="OriginalSizes">Per image, the (H, W) in pixels of the image as given.</param>
+public sealed record PreprocessedBatch(Tensor Images, IReadOnlyList<(long H, long W)> ImageSizes, IReadOnlyList<(long H, long W)> OriginalSizes)
+{
+    /// <summary>The padded (H, W) of the batch.</summary>
+    public (long H, long W) PaddedSize => (Images.shape[2], Images.shape[3]);
+}
+
+/// <summary>Resizes, normalises and batches images; scales boxes into and out of the resized frame.</summary>
+public sealed class DetectionTransform
+{
+    private readonly RetinaNetOptions _o;
+
+    /// <summary>Uses <see cref="RetinaNetOptions.MinSize"/>, MaxSize, SizeDivisible, ImageMean, ImageStd.</summary>
+    public DetectionTransform(RetinaNetOptions options) => _o = options;
+
+    /// <summary>The resized (H, W) for an image of (h, w) pixels: floor(side · min(MinSize/min(h,w), MaxSize/max(h,w))).</summary>
+    public (long H, long W) ResizedSize(long h, long w)
+    {
+        double scale = Math.Min((double)_o.MinSize / Math.Min(h, w), (double)_o.MaxSize / Math.Max(h, w));
+        return ((long)Math.Floor(h * scale), (long)Math.Floor(w * scale));
+    }
+
+    /// <summary>Checks an input image and returns it as (3, H, W) float32 (a 1-channel image is repeated; uint8 is divided by 255).</summary>
+    /// <param name="image">(C, H, W) with C = 1 or 3, float in [0, 1] or uint8.</param>
+    /// <param name="index">Its position in the batch, for the error message.</param>
+    /// <exception cref="ArgumentException">Not 3-D, C not 1 or 3, zero pixels, or not a float/uint8 tensor.</exception>
+    public static Tensor CheckImage(Tensor image, int index)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        if (image.dim() != 3)
+            throw new ArgumentException($"images[{index}]: expected a (C, H, W) tensor, got shape [{string.Join(", ", image.shape)}]", "images");
+        if (image.shape[0] is not (1 or 3))
+            throw new ArgumentException($"images[{index}]: expected 1 or 3 channels, got {image.shape[0]} (shape [{string.Join(", ", image.shape)}])", "images");
+        if (image.shape[1] == 0 || image.shape[2] == 0)
+            throw new ArgumentException($"images[{index}]: has 0 pixels (shape [{string.Join(", ", image.shape)}])", "images");
+        var x = image.dtype switch
+        {
+            ScalarType.Byte => image.to(ScalarType.Float32) / 255.0,
+            ScalarType.Float32 => image.alias(),
+            ScalarType.Float64 or ScalarType.Float16 or ScalarType.BFloat16 => image.to(ScalarType.Float32),
+            _ => throw new ArgumentException($"images[{index}]: dtype {image.dtype} is not supported (float32 in [0, 1] or uint8)", "images"),
+        };
+        return x.shape[0] == 1 ? x.expand(3, -1, -1) : x;
+    }
+
+    /// <summary>Normalises, resizes and pads <paramref name="images"/> into one batch.</summary>
+    /// <param name="images">Each (C, H, W), C = 1 or 3, float32 in [0, 1] (or uint8); sizes may differ.</param>
+    /// <exception cref="ArgumentException">An empty list or a bad image (see <see cref="CheckImage"/>).</exception>
+    public PreprocessedBatch Preprocess(IReadOnlyList<Tensor> images)
+    {
+        ArgumentNullException.ThrowIfNull(images);
+        if (images.Count == 0) throw new ArgumentException("images is empty", nameof(images));
+        using var scope = NewDisposeScope();
+        var device = images[0].device;
+        var mean = tensor(_o.ImageMean.Select(v => (float)v).ToArray(), device: device).view(3, 1, 1);
+        var std = tensor(_o.ImageStd.Select(v => (float)v).ToArray(), device: device).view(3, 1, 1);
+        var resized = new List<Tensor>();
+        var sizes = new List<(long, long)>();
+        var originals = new List<(long, long)>();
+        for (int i = 0; i < images.Count; i++)
+        {
+            var x = CheckImage(images[i], i);
+            long h = x.shape[1], w = x.shape[2];
+            originals.Add((h, w));
+            x = (x - mean) / std;
+            var (nh, nw) = ResizedSize(h, w);
+            x = nn.functional.interpolate(x.unsqueeze(0), size: [nh, nw], mode: InterpolationMode.Bilinear, align_corners: false).squeeze(0);
+            resized.Add(x);
+            sizes.Add((nh, nw));
+        }
+        long div = _o.SizeDivisible;
+        long hp = (sizes.Max(s => s.Item1) + div - 1) / div * div;
+        long wp = (sizes.Max(s => s.Item2) + div - 1) / div * div;
+        var batch = zeros(images.Count, 3, hp, wp, dtype: ScalarType.Float32, device: device);
+        for (int i = 0; i < resized.Count; i++)
+            batch[i, .., ..(int)sizes[i].Item1, ..(int)sizes[i].Item2] = resized[i];
+        return new PreprocessedBatch(batch.MoveToOuterDisposeScope(), sizes, originals);
+    }
+
+    /// <summary>Scales boxes (G, 4) XYXY from a frame of size <paramref name="from"/> to <paramref name="to"/> (float32 ratios to/from per axis, as torchvision <c>resize_boxes</c>).</summary>
+    public static Tensor ScaleBoxes(Tensor boxes, (long H, long W) from, (long H, long W) to)
+    {
+        using var scope = NewDisposeScope();
+        float rh = (float)to.H / (float)from.H, rw = (float)to.W / (float)from.W;
+        var ratio = tensor(new[] { rw, rh, rw, rh }, device: boxes.device);
+        return (boxes * ratio).MoveToOuterDisposeScope();
+    }
+}

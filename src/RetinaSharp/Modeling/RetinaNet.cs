@@ -1,0 +1,276 @@
+// Reference: Lin et al. 2017, "Focal Loss for Dense Object Detection" (sections 3-5), with torchvision 0.14
+// models/detection/retinanet.py as the numerical reference: module tree and state_dict keys of
+// retinanet_resnet50_fpn (backbone.body.*, backbone.fpn.*, head.*), loss normalisation of RetinaNet.compute_loss
+// (per image: focal loss over non-ignored anchors / max(1, #fg), box loss over fg / max(1, #fg); mean over images),
+// inference of RetinaNet.postprocess_detections followed by GeneralizedRCNNTransform.postprocess.
+using RetinaSharp.Modeling.Pending;
+using TorchSharp;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace RetinaSharp.Modeling;
+
+/// <summary>The two training losses of RetinaNet (torchvision's "classification" and "bbox_regression"), scalars.</summary>
+/// <param name="Classification">Focal loss, normalised per image by its foreground anchor count, averaged over images.</param>
+/// <param name="BoxRegression">Box loss over foreground anchors, normalised the same way.</param>
+public sealed record RetinaNetLosses(Tensor Classification, Tensor BoxRegression)
+{
+    /// <summary>Classification + BoxRegression (the quantity to minimise).</summary>
+    public Tensor Total => Classification + BoxRegression;
+}
+
+/// <summary>ResNet + FPN backbone as torchvision's <c>BackboneWithFPN</c> (children "body" and "fpn").</summary>
+public sealed class ResNetFpnBackbone : Module<Tensor, Tensor[]>
+{
+    private readonly ResNetBody body;
+    private readonly FeaturePyramidNetwork fpn;
+
+    /// <summary>Builds the ResNet trunk and the FPN on C3-C5.</summary>
+    public ResNetFpnBackbone(ResNetDepth depth, long fpnChannels, bool p6FromC5) : base("BackboneWithFPN")
+    {
+        body = new ResNetBody(depth);
+        fpn = new FeaturePyramidNetwork([.. body.StageChannels.Skip(1)], fpnChannels, p6FromC5);
+        register_module("body", body);
+        register_module("fpn", fpn);
+    }
+
+    /// <summary>The ResNet trunk.</summary>
+    public ResNetBody Body => body;
+    /// <summary>The feature pyramid.</summary>
+    public FeaturePyramidNetwork Fpn => fpn;
+
+    /// <summary>Input (N, 3, H, W) normalised; output [P3 … P7].</summary>
+    public override Tensor[] forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var c = body.forward(x);
+        var p = fpn.forward(c);
+        foreach (var t in p) t.MoveToOuterDisposeScope();
+        return p;
+    }
+}
+
+/// <summary>
+/// The RetinaNet detector: ResNet-FPN backbone, classification and box subnets, anchors, focal-loss training and
+/// inference. Parameter names equal torchvision's RetinaNet state_dict keys. <c>forward</c> maps a preprocessed
+/// batch (N, 3, H, W) to the concatenated head outputs ((N, ΣHWA, K) logits, (N, ΣHWA, 4) deltas).
+/// </summary>
+public sealed class RetinaNet : Module<Tensor, (Tensor ClassLogits, Tensor BoxDeltas)>
+{
+    private readonly ResNetFpnBackbone backbone;
+    private readonly RetinaNetHead head;
+    // Non-module helpers: kept out of the module tree (no registration).
+    private readonly DetectionTransform _transform;
+    private readonly AnchorGenerator _anchorGenerator;
+    private readonly BoxCoder _boxCoder = new(1, 1, 1, 1);
+    private readonly Matcher _matcher;
+
+    /// <summary>Builds the model with the paper's initialisation (heads N(0, 0.01²), prior bias) and torchvision's
+    /// (ResNet Kaiming normal, FPN Kaiming uniform). Load weights with <see cref="RetinaNetCheckpoint"/>.</summary>
+    /// <exception cref="ArgumentException">An option is out of range (see <see cref="RetinaNetOptions.Validate"/>).</exception>
+    public RetinaNet(RetinaNetOptions options) : base("RetinaNet")
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        Options = options;
+        backbone = new ResNetFpnBackbone(options.Backbone, options.FpnChannels, options.P6FromC5);
+        head = new RetinaNetHead(options.FpnChannels, options.AnchorsPerLocation, options.NumClasses, options.PriorProbability, options.HeadGroupNorm);
+        register_module("backbone", backbone);
+        register_module("head", head);
+        backbone.Body.SetTrainableLayers(options.TrainableBackboneLayers);
+        _transform = new DetectionTransform(options);
+        _anchorGenerator = new AnchorGenerator(options.EffectiveAnchorSizes(), options.AspectRatios);
+        _matcher = new Matcher(options.FgIouThreshold, options.BgIouThreshold, allowLowQualityMatches: true);
+    }
+
+    /// <summary>The configuration this model was built with.</summary>
+    public RetinaNetOptions Options { get; }
+    /// <summary>The ResNet-FPN backbone (state_dict prefix "backbone.").</summary>
+    public ResNetFpnBackbone Backbone => backbone;
+    /// <summary>The two subnets (state_dict prefix "head.").</summary>
+    public RetinaNetHead Head => head;
+    /// <summary>The resize / normalise / pad transform.</summary>
+    public DetectionTransform Transform => _transform;
+
+    /// <summary>
+    /// Head outputs per pyramid level for a preprocessed batch (N, 3, H, W): class logits (N, H_l·W_l·A, K),
+    /// box deltas (N, H_l·W_l·A, 4), and the feature sizes (H_l, W_l) of P3..P7.
+    /// </summary>
+    public (Tensor[] ClassLogits, Tensor[] BoxDeltas, (long H, long W)[] FeatureSizes) HeadOutputsPerLevel(Tensor batch)
+    {
+        using var scope = NewDisposeScope();
+        var features = backbone.forward(batch);
+        var sizes = features.Select(f => (f.shape[2], f.shape[3])).ToArray();
+        var (cls, box) = head.forward(features);
+        foreach (var t in cls.Concat(box)) t.MoveToOuterDisposeScope();
+        return (cls, box, sizes);
+    }
+
+    /// <summary>Concatenated head outputs for a preprocessed batch (N, 3, H, W): ((N, ΣHWA, K), (N, ΣHWA, 4)); torchvision's head_outputs.</summary>
+    public override (Tensor ClassLogits, Tensor BoxDeltas) forward(Tensor batch)
+    {
+        using var scope = NewDisposeScope();
+        var (cls, box, _) = HeadOutputsPerLevel(batch);
+        return (cat(cls, 1).MoveToOuterDisposeScope(), cat(box, 1).MoveToOuterDisposeScope());
+    }
+
+    /// <summary>Anchors per level (H_l·W_l·A, 4) XYXY pixels of the padded batch frame.</summary>
+    public Tensor[] AnchorsPerLevel((long H, long W) paddedSize, IReadOnlyList<(long H, long W)> featureSizes, Device? device = null) =>
+        _anchorGenerator.AnchorsPerLevel(paddedSize, featureSizes, device);
+
+    /// <summary>
+    /// The training losses for a batch (torchvision <c>RetinaNet.forward</c> in training mode). Images are resized
+    /// and normalised as in inference; target boxes are scaled with them.
+    /// </summary>
+    /// <param name="images">Each (C, H, W), C = 1 or 3, float32 in [0, 1]; sizes may differ.</param>
+    /// <param name="targets">One per image: boxes (G, 4) XYXY in that image's pixels (G may be 0), labels (G) in 0..K-1.</param>
+    /// <exception cref="ArgumentException">Counts differ, a bad image, boxes not (G, 4), degenerate boxes (x2 ≤ x1 or y2 ≤ y1), labels out of range.</exception>
+    public RetinaNetLosses ComputeLosses(IReadOnlyList<Tensor> images, IReadOnlyList<DetectionTarget> targets)
+    {
+        ArgumentNullException.ThrowIfNull(images);
+        ArgumentNullException.ThrowIfNull(targets);
+        if (images.Count != targets.Count)
+            throw new ArgumentException($"images has {images.Count} entries but targets has {targets.Count}", nameof(targets));
+        using var scope = NewDisposeScope();
+        for (int i = 0; i < targets.Count; i++) CheckTarget(targets[i], i);
+        var batch = _transform.Preprocess(images);
+        var (cls, box) = forward(batch.Images);
+        var anchorsLevels = AnchorsPerLevel(batch.PaddedSize, FeatureSizes(batch.PaddedSize), batch.Images.device);
+        var anchors = cat(anchorsLevels, 0);
+        var resizedTargets = new List<DetectionTarget>();
+        for (int i = 0; i < targets.Count; i++)
+            resizedTargets.Add(targets[i] with { Boxes = DetectionTransform.ScaleBoxes(targets[i].Boxes.to(batch.Images.device), batch.OriginalSizes[i], batch.ImageSizes[i]) });
+        return ComputeLossesFromHeadOutputs(cls, box, anchors, resizedTargets);
+    }
+
+    /// <summary>
+    /// The losses from head outputs and targets already in the resized frame (torchvision
+    /// <c>RetinaNetHead.compute_loss</c> after matching).
+    /// </summary>
+    /// <param name="classLogits">(N, ΣHWA, K).</param>
+    /// <param name="boxDeltas">(N, ΣHWA, 4).</param>
+    /// <param name="anchors">(ΣHWA, 4) XYXY pixels, the same for every image of the batch.</param>
+    /// <param name="targets">Per image, boxes in the resized frame.</param>
+    public RetinaNetLosses ComputeLossesFromHeadOutputs(Tensor classLogits, Tensor boxDeltas, Tensor anchors, IReadOnlyList<DetectionTarget> targets)
+    {
+        using var scope = NewDisposeScope();
+        long n = classLogits.shape[0];
+        var clsLosses = new List<Tensor>();
+        var boxLosses = new List<Tensor>();
+        for (int i = 0; i < n; i++)
+        {
+            var matched = MatchAnchors(targets[i], anchors);
+            var fgMask = matched.ge(0);
+            long numFg = fgMask.sum().item<long>();
+            double normalizer = Math.Max(1, numFg);
+            var labels = targets[i].Labels.to(ScalarType.Int64).to(matched.device);
+            var classIndices = numFg == 0 ? matched : where(fgMask, labels[matched.clamp_min(0)], matched);
+            clsLosses.Add(FocalLoss.SigmoidFocalLossFromIndices(classLogits[i], classIndices, Options.Alpha, Options.Gamma,
+                FocalReduction.Normalized, normalizer));
+            var fg = nonzero(fgMask).squeeze(1);
+            var gt = targets[i].Boxes.to(anchors.device)[matched[fg]];
+            var pred = boxDeltas[i][fg];
+            var fgAnchors = anchors[fg];
+            Tensor boxSum = Options.BoxLoss switch
+            {
+                BoxLossKind.L1 => functional.l1_loss(pred, _boxCoder.Encode(gt, fgAnchors), reduction: Reduction.Sum),
+                BoxLossKind.SmoothL1 => functional.smooth_l1_loss(pred, _boxCoder.Encode(gt, fgAnchors), reduction: Reduction.Sum, beta: Options.SmoothL1Beta),
+                _ => BoxOps.GeneralizedIouLoss(_boxCoder.Decode(pred, fgAnchors), gt).sum(),
+            };
+            boxLosses.Add(boxSum / normalizer);
+        }
+        var clsLoss = stack(clsLosses).sum() / n;
+        var boxLoss = stack(boxLosses).sum() / n;
+        return new RetinaNetLosses(clsLoss.MoveToOuterDisposeScope(), boxLoss.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>
+    /// Per anchor: the index of the matched ground-truth box, -1 background, -2 ignored (torchvision
+    /// <c>Matcher(fg, bg, allow_low_quality_matches=True)</c> on IoU(gt, anchors)); all -1 for an image without boxes.
+    /// Crowd boxes (<see cref="DetectionTarget.IsCrowd"/>) are not matched; non-foreground anchors overlapping one by at
+    /// least <see cref="RetinaNetOptions.BgIouThreshold"/> are ignored.
+    /// </summary>
+    /// <returns>(ΣHWA) int64; indices refer to <paramref name="target"/>'s boxes.</returns>
+    public Tensor MatchAnchors(DetectionTarget target, Tensor anchors)
+    {
+        using var scope = NewDisposeScope();
+        var boxes = target.Boxes.to(anchors.device);
+        long a = anchors.shape[0];
+        if (boxes.shape[0] == 0) return full(a, -1L, dtype: ScalarType.Int64, device: anchors.device).MoveToOuterDisposeScope();
+        if (target.IsCrowd is null || !target.IsCrowd.any().item<bool>())
+            return _matcher.Match(BoxOps.Iou(boxes, anchors)).MoveToOuterDisposeScope();
+        var crowd = target.IsCrowd.to(ScalarType.Bool).to(anchors.device);
+        var keepIdx = nonzero(crowd.logical_not()).squeeze(1);
+        var matched = keepIdx.shape[0] == 0
+            ? full(a, -1L, dtype: ScalarType.Int64, device: anchors.device)
+            : keepIdx[_matcher.Match(BoxOps.Iou(boxes[keepIdx], anchors)).clamp_min(0)];
+        if (keepIdx.shape[0] > 0)
+        {
+            var raw = _matcher.Match(BoxOps.Iou(boxes[keepIdx], anchors));
+            matched = where(raw.ge(0), matched, raw);
+        }
+        var crowdIou = BoxOps.Iou(boxes[nonzero(crowd).squeeze(1)], anchors).max(0).values;
+        matched = where(matched.lt(0).logical_and(crowdIou.ge(Options.BgIouThreshold)), full_like(matched, -2), matched);
+        return matched.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Detects objects (torchvision <c>RetinaNet.forward</c> in eval mode): per level scores above
+    /// <see cref="RetinaNetOptions.ScoreThreshold"/>, top <see cref="RetinaNetOptions.TopkCandidates"/>, decode, clip, class-aware NMS,
+    /// best <see cref="RetinaNetOptions.DetectionsPerImage"/>; boxes mapped back to each input image's pixels. Runs without gradients.
+    /// </summary>
+    /// <param name="images">Each (C, H, W), C = 1 or 3, float32 in [0, 1]; sizes may differ.</param>
+    /// <returns>One <see cref="Detections"/> per image, sorted by decreasing score.</returns>
+    /// <exception cref="ArgumentException">An empty list or a bad image.</exception>
+    public IReadOnlyList<Detections> Detect(IReadOnlyList<Tensor> images)
+    {
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        var batch = _transform.Preprocess(images);
+        var (cls, box, sizes) = HeadOutputsPerLevel(batch.Images);
+        var anchors = AnchorsPerLevel(batch.PaddedSize, sizes, batch.Images.device);
+        var post = new RetinaNetPostProcessor(_boxCoder, Options.ScoreThreshold, Options.TopkCandidates, Options.NmsThreshold, Options.DetectionsPerImage);
+        var result = new List<Detections>();
+        for (int i = 0; i < images.Count; i++)
+        {
+            var d = post.Process([.. cls.Select(c => c[i])], [.. box.Select(b => b[i])], anchors, batch.ImageSizes[i]);
+            var boxes = DetectionTransform.ScaleBoxes(d.Boxes, batch.ImageSizes[i], batch.OriginalSizes[i]);
+            result.Add(new Detections(boxes.MoveToOuterDisposeScope(), d.Scores.MoveToOuterDisposeScope(), d.Labels.MoveToOuterDisposeScope()));
+        }
+        return result;
+    }
+
+    /// <summary>Feature sizes of P3..P7 for a padded input size: each level halves with rounding up (conv stride 2, pad 1 / pool 3x3 pad 1).</summary>
+    public static (long H, long W)[] FeatureSizes((long H, long W) paddedSize)
+    {
+        static long Half(long v) => (v - 1) / 2 + 1;
+        var sizes = new (long, long)[5];
+        long h = paddedSize.H, w = paddedSize.W;
+        for (int i = 0; i < 3; i++) { h = Half(h); w = Half(w); }   // conv1, maxpool, layer2 → stride 8
+        for (int l = 0; l < 5; l++) { sizes[l] = (h, w); h = Half(h); w = Half(w); }
+        return sizes;
+    }
+
+    private void CheckTarget(DetectionTarget t, int i)
+    {
+        if (t is null) throw new ArgumentException($"targets[{i}] is null", "targets");
+        if (t.Boxes.dim() != 2 || t.Boxes.shape[1] != 4)
+            throw new ArgumentException($"targets[{i}].Boxes: expected (G, 4), got shape [{string.Join(", ", t.Boxes.shape)}]", "targets");
+        if (t.Labels.dim() != 1 || t.Labels.shape[0] != t.Boxes.shape[0])
+            throw new ArgumentException($"targets[{i}].Labels: expected ({t.Boxes.shape[0]}), got shape [{string.Join(", ", t.Labels.shape)}]", "targets");
+        if (t.Boxes.shape[0] == 0) return;
+        using var scope = NewDisposeScope();
+        var b = t.Boxes.to(ScalarType.Float32);
+        var bad = nonzero(b[.., 2].le(b[.., 0]).logical_or(b[.., 3].le(b[.., 1])).logical_or(b.isfinite().all(1).logical_not()));
+        if (bad.shape[0] > 0)
+        {
+            long j = bad[0, 0].item<long>();
+            var v = b[j].data<float>().ToArray();
+            throw new ArgumentException($"targets[{i}].Boxes[{j}] = [{string.Join(", ", v)}]: degenerate box (needs x2 > x1 and y2 > y1, finite)", "targets");
+        }
+        var lab = t.Labels.to(ScalarType.Int64);
+        long min = lab.min().item<long>(), max = lab.max().item<long>();
+        if (min < 0 || max >= Options.NumClasses)
+            throw new ArgumentException($"targets[{i}].Labels: value {(min < 0 ? min : max)} outside 0..{Options.NumClasses - 1}", "targets");
+    }
+}
