@@ -14,7 +14,7 @@ public sealed class EvalSuite : IBenchmarkSuite
     public string Name => "eval";
 
     /// <inheritdoc />
-    /// <remarks>Options: --images N (default 5000), --seed S (default 1).</remarks>
+    /// <remarks>Options: --images N (default 5000), --seed S (default 1), --no-reference (skip pycocotools).</remarks>
     public void Run(string[] args)
     {
         int images = IntArg(args, "--images", 5000);
@@ -47,7 +47,7 @@ public sealed class EvalSuite : IBenchmarkSuite
                           $"peak RSS {Measure.F(oursPeakMb)} MB (+{Measure.F(oursDeltaMb)} MB over the process before loading{(peakReset ? "" : "; peak counter not reset")})");
 
         // Reference: pycocotools in a separate process on the same files.
-        string? script = FindScript("eval_ref.py");
+        string? script = args.Contains("--no-reference") ? null : FindScript("eval_ref.py");
         string? output = script == null ? null : Measure.RunPythonReference(script, gtPath, dtPath);
         string? refLine = output?.Split('\n').FirstOrDefault(l => l.StartsWith("REF ", StringComparison.Ordinal));
         string? statsLine = output?.Split('\n').FirstOrDefault(l => l.StartsWith("STATS ", StringComparison.Ordinal));
@@ -55,7 +55,7 @@ public sealed class EvalSuite : IBenchmarkSuite
         string extra = $"ours_s={Measure.F(oursTotal)} ours_eval_s={Measure.F(evalSeconds)} ours_peak_mb={Measure.F(oursPeakMb)} ours_delta_mb={Measure.F(oursDeltaMb)} ap={ours[0].ToString("F4", CultureInfo.InvariantCulture)}";
         if (refLine == null)
         {
-            Console.WriteLine(output?.Trim() ?? "reference skipped: bench/RetinaSharp.Benchmarks/python/eval_ref.py not found");
+            Console.WriteLine(output?.Trim() ?? "reference skipped (--no-reference, or bench/RetinaSharp.Benchmarks/python/eval_ref.py not found)");
             Console.WriteLine($"RESULT eval time_ratio=NA mem_ratio=NA {extra} reference=none");
             return;
         }

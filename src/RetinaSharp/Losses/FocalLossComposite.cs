@@ -1,0 +1,52 @@
+// The composite (tensor-op) path of the sigmoid focal loss for every device and floating dtype; autograd
+// differentiates through the ops. Same values as torchvision.ops.sigmoid_focal_loss (0.14) and as the fused
+// CPU kernel, but in log-sigmoid form (Lin et al. 2017, section 3.2):
+//   x_t = x for a positive, -x for a negative;  CE = -logsigmoid(x_t);  (1 - p_t)^γ = exp(γ logsigmoid(-x_t)).
+
+using static TorchSharp.torch;
+
+namespace RetinaSharp.Losses;
+
+/// <summary>The sigmoid focal loss built from TorchSharp tensor ops (no custom kernel).</summary>
+internal static class FocalLossComposite
+{
+    /// <summary>
+    /// Element losses of logits <paramref name="logits"/> against the boolean mask <paramref name="positive"/> (same shape),
+    /// reduced as asked. <paramref name="valid"/> (broadcastable bool, or null) zeroes ignored elements in value and gradient.
+    /// <paramref name="meanCount"/> is the divisor of <see cref="FocalReduction.Mean"/> (clamped to at least 1).
+    /// </summary>
+    internal static Tensor Sigmoid(Tensor logits, Tensor positive, Tensor? valid, double? alpha, double gamma,
+        Tensor? alphaPerClass, FocalReduction reduction, double normalizer, long meanCount)
+    {
+        using var scope = NewDisposeScope();
+        // Ignored logits are replaced by 0 before any math, so a NaN or huge ignored logit cannot leak into the gradient.
+        var x = valid is null ? logits : logits.masked_fill(valid.logical_not(), 0.0);
+        var z = where(positive, x, x.neg());
+        var loss = nn.functional.logsigmoid(z).neg();
+        if (gamma != 0)
+            loss = loss * nn.functional.logsigmoid(z.neg()).mul(gamma).exp();
+        if (alphaPerClass is not null)
+        {
+            var a = alphaPerClass.detach().to(logits.dtype, logits.device);
+            loss = loss * where(positive, a, a.neg().add(1.0));
+        }
+        else if (alpha.HasValue)
+        {
+            // α_t = α for positives, 1 - α for negatives.
+            loss = loss * positive.to(logits.dtype).mul(2 * alpha.Value - 1).add(1 - alpha.Value);
+        }
+        if (valid is not null)
+            loss = loss.masked_fill(valid.logical_not(), 0.0);
+        return Reduce(loss, reduction, normalizer, meanCount).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Applies <paramref name="reduction"/> to element losses.</summary>
+    internal static Tensor Reduce(Tensor loss, FocalReduction reduction, double normalizer, long meanCount) => reduction switch
+    {
+        FocalReduction.None => loss.alias(),
+        FocalReduction.Sum => loss.sum(),
+        FocalReduction.Mean => loss.sum().div(Math.Max(1L, meanCount)),
+        FocalReduction.Normalized => loss.sum().div(Math.Max(1.0, normalizer)),
+        _ => throw new ArgumentException($"unknown reduction {reduction}.", nameof(reduction)),
+    };
+}
