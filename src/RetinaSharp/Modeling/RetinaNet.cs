@@ -140,7 +140,8 @@ public sealed class RetinaNet : Module<Tensor, (Tensor ClassLogits, Tensor BoxDe
         var resizedTargets = new List<DetectionTarget>();
         for (int i = 0; i < targets.Count; i++)
             resizedTargets.Add(targets[i] with { Boxes = DetectionTransform.ScaleBoxes(targets[i].Boxes.to(batch.Images.device), batch.OriginalSizes[i], batch.ImageSizes[i]) });
-        return ComputeLossesFromHeadOutputs(cls, box, anchors, resizedTargets);
+        var losses = ComputeLossesFromHeadOutputs(cls, box, anchors, resizedTargets);
+        return new RetinaNetLosses(losses.Classification.MoveToOuterDisposeScope(), losses.BoxRegression.MoveToOuterDisposeScope());
     }
 
     /// <summary>
@@ -229,7 +230,7 @@ public sealed class RetinaNet : Module<Tensor, (Tensor ClassLogits, Tensor BoxDe
         var batch = _transform.Preprocess(images);
         var (cls, box, sizes) = HeadOutputsPerLevel(batch.Images);
         var anchors = AnchorsPerLevel(batch.PaddedSize, sizes, batch.Images.device);
-        var post = new RetinaNetPostProcessor(_boxCoder, Options.ScoreThreshold, Options.TopkCandidates, Options.NmsThreshold, Options.DetectionsPerImage);
+        var post = new Pending.RetinaNetPostProcessor(_boxCoder, Options.ScoreThreshold, Options.TopkCandidates, Options.NmsThreshold, Options.DetectionsPerImage);
         var result = new List<Detections>();
         for (int i = 0; i < images.Count; i++)
         {
