@@ -42,9 +42,10 @@ public static class DetectionValidation
     /// <summary>The detections of one image as COCO results (XYXY -> XYWH, index -> category id).</summary>
     public static IEnumerable<CocoResult> ToCoco(Detections detections, long imageId, CategoryMap categories)
     {
-        var boxes = detections.Boxes.cpu().to(ScalarType.Float32).data<float>().ToArray();
-        var scores = detections.Scores.cpu().to(ScalarType.Float32).data<float>().ToArray();
-        var labels = detections.Labels.cpu().to(ScalarType.Int64).data<long>().ToArray();
+        if (detections.Count == 0) yield break;
+        var boxes = detections.Boxes.cpu().to(ScalarType.Float32).contiguous().data<float>().ToArray();
+        var scores = detections.Scores.cpu().to(ScalarType.Float32).contiguous().data<float>().ToArray();
+        var labels = detections.Labels.cpu().to(ScalarType.Int64).contiguous().data<long>().ToArray();
         for (int i = 0; i < scores.Length; i++)
         {
             double x1 = boxes[4 * i], y1 = boxes[4 * i + 1], x2 = boxes[4 * i + 2], y2 = boxes[4 * i + 3];
