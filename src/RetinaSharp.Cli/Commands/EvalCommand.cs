@@ -19,12 +19,12 @@ public static class EvalCommand
     /// <summary>Builds the `eval` command.</summary>
     public static Command Create()
     {
-        var gt = new Option<string?>("--gt") { Description = "COCO instances JSON with the ground truth (images, annotations, categories)" };
-        var dt = new Option<string?>("--dt") { Description = "COCO results JSON: [{image_id, category_id, bbox: [x, y, w, h], score}, ...]" };
-        var outDir = new Option<string?>("--out") { Description = $"Folder for {MetricsFileName} (12 stats, per-category AP, PR curves) and {CurvesFileName}" };
+        var gt = new Option<string?>("--gt") { HelpName = "instances.json", Description = "COCO instances JSON with the ground truth (images, annotations, categories)" };
+        var dt = new Option<string?>("--dt") { HelpName = "results.json", Description = "COCO results JSON: [{image_id, category_id, bbox: [x, y, w, h], score}, ...]" };
+        var outDir = new Option<string?>("--out") { HelpName = "dir", Description = $"Folder for {MetricsFileName} (12 stats, per-category AP, PR curves) and {CurvesFileName}" };
         var perCategory = new Option<bool>("--per-category") { Description = "Also print the AP of every category" };
-        var data = new Option<string?>("--data") { Description = "Dataset to run a model on, then evaluate (not available yet)" };
-        var weights = new Option<string?>("--weights") { Description = "Checkpoint or torchvision .pth for --data (not available yet)" };
+        var data = new Option<string?>("--data") { HelpName = "dataset", Description = "Dataset to run a model on, then evaluate (not available yet)" };
+        var weights = new Option<string?>("--weights") { HelpName = "checkpoint", Description = "Checkpoint or torchvision .pth for --data (not available yet)" };
         var command = new Command("eval", "COCO box AP (the 12 numbers of pycocotools) of a results file against ground truth");
         command.Options.Add(gt);
         command.Options.Add(dt);
@@ -55,9 +55,9 @@ public static class EvalCommand
     public static int Run(string? gtPath, string? dtPath, string? outDir, bool perCategory, TextWriter output)
     {
         if (string.IsNullOrEmpty(gtPath))
-            throw new ArgumentException("retina eval: --gt <instances.json> is required (with --dt <results.json>)", nameof(gtPath));
+            throw new ArgumentException("retina eval: --gt <instances.json> is required (with --dt <results.json>)");
         if (string.IsNullOrEmpty(dtPath))
-            throw new ArgumentException("retina eval: --dt <results.json> is required (with --gt <instances.json>)", nameof(dtPath));
+            throw new ArgumentException("retina eval: --dt <results.json> is required (with --gt <instances.json>)");
         var groundTruth = CocoJson.ReadInstances(gtPath);
         var detections = CocoJson.ReadResults(dtPath);
         var result = CocoEvaluator.Evaluate(groundTruth, detections, dtPath);

@@ -220,7 +220,11 @@ public sealed partial class FocalLoss : nn.Module<Tensor, Tensor, Tensor>
     private static Tensor RunFused(Tensor logits, Tensor targets, FocalKernelOptions options, bool indexForm)
     {
         if (is_grad_enabled() && logits.requires_grad)
-            return FusedFocalLossFunction.apply(logits, targets, options, indexForm);
+        {
+            // Through a view: the view's backward hands autograd a fresh tensor over the saved gradient's storage,
+            // which a leaf's gradient accumulator then adopts instead of cloning 4 bytes per logit.
+            return FusedFocalLossFunction.apply(logits.view(logits.shape), targets, options, indexForm);
+        }
         var (loss, _) = indexForm
             ? FocalLossCpuKernel.Indices(logits, targets, options, computeGrad: false)
             : FocalLossCpuKernel.Dense(logits, targets, options, computeGrad: false);

@@ -12,7 +12,7 @@ namespace RetinaSharp.Modeling;
 internal sealed class ResidualBlock : Module<Tensor, Tensor>
 {
     private readonly List<(Conv2d Conv, FrozenBatchNorm2d Bn)> _layers = [];
-    private readonly Sequential? _downsample;
+    private readonly Sequential? downsample;  // field name = state_dict key
 
     public ResidualBlock(long inChannels, long planes, long stride, bool bottleneck) : base(bottleneck ? "Bottleneck" : "BasicBlock")
     {
@@ -30,8 +30,8 @@ internal sealed class ResidualBlock : Module<Tensor, Tensor>
         }
         if (stride != 1 || inChannels != outChannels)
         {
-            _downsample = Sequential(Conv2d(inChannels, outChannels, 1, stride: stride, bias: false), new FrozenBatchNorm2d(outChannels));
-            register_module("downsample", _downsample);
+            downsample = Sequential(Conv2d(inChannels, outChannels, 1, stride: stride, bias: false), new FrozenBatchNorm2d(outChannels));
+            register_module("downsample", downsample);
         }
         OutChannels = outChannels;
     }
@@ -39,7 +39,7 @@ internal sealed class ResidualBlock : Module<Tensor, Tensor>
     public long OutChannels { get; }
 
     internal IReadOnlyList<(Conv2d Conv, FrozenBatchNorm2d Bn)> ConvBnPairs => _layers;
-    internal Sequential? Downsample => _downsample;
+    internal Sequential? Downsample => downsample;
 
     private void Add(int i, Conv2d conv, long channels)
     {
@@ -58,7 +58,7 @@ internal sealed class ResidualBlock : Module<Tensor, Tensor>
             y = _layers[i].Bn.forward(_layers[i].Conv.forward(y));
             if (i < _layers.Count - 1) y = functional.relu(y, inplace: true);
         }
-        var identity = _downsample is null ? x : _downsample.forward(x);
+        var identity = downsample is null ? x : downsample.forward(x);
         return functional.relu(y.add_(identity), inplace: true).MoveToOuterDisposeScope();
     }
 }
@@ -69,8 +69,9 @@ internal sealed class ResidualBlock : Module<Tensor, Tensor>
 /// </summary>
 public sealed class ResNetBody : Module<Tensor, Tensor[]>
 {
-    private readonly Conv2d _conv1;
-    private readonly FrozenBatchNorm2d _bn1;
+    // Module fields are registered by TorchSharp under their field names: keep them equal to torchvision's keys.
+    private readonly Conv2d conv1;
+    private readonly FrozenBatchNorm2d bn1;
     private readonly Sequential[] _stages;
 
     /// <summary>Builds the trunk with torchvision's initialisation (Kaiming normal, fan_out) and identity frozen BN.</summary>
@@ -85,10 +86,10 @@ public sealed class ResNetBody : Module<Tensor, Tensor[]>
             ResNetDepth.ResNet101 => (new[] { 3, 4, 23, 3 }, true),
             _ => throw new ArgumentException($"unknown ResNet depth {depth}", nameof(depth)),
         };
-        _conv1 = Conv2d(3, 64, 7, stride: 2, padding: 3, bias: false);
-        _bn1 = new FrozenBatchNorm2d(64);
-        register_module("conv1", _conv1);
-        register_module("bn1", _bn1);
+        conv1 = Conv2d(3, 64, 7, stride: 2, padding: 3, bias: false);
+        bn1 = new FrozenBatchNorm2d(64);
+        register_module("conv1", conv1);
+        register_module("bn1", bn1);
         long inCh = 64;
         _stages = new Sequential[4];
         var channels = new long[4];
@@ -115,8 +116,8 @@ public sealed class ResNetBody : Module<Tensor, Tensor[]>
     /// <summary>Output channels of layer1..layer4 (64/128/256/512 for basic blocks, ×4 for bottlenecks).</summary>
     public IReadOnlyList<long> StageChannels { get; }
 
-    internal Conv2d Conv1 => _conv1;
-    internal FrozenBatchNorm2d Bn1 => _bn1;
+    internal Conv2d Conv1 => conv1;
+    internal FrozenBatchNorm2d Bn1 => bn1;
     internal IReadOnlyList<Sequential> Stages => _stages;
 
     /// <summary>
@@ -137,7 +138,7 @@ public sealed class ResNetBody : Module<Tensor, Tensor[]>
     public override Tensor[] forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var y = functional.relu(_bn1.forward(_conv1.forward(x)), inplace: true);
+        var y = functional.relu(bn1.forward(conv1.forward(x)), inplace: true);
         y = functional.max_pool2d(y, 3, 2, 1);
         y = _stages[0].forward(y);
         var c3 = _stages[1].forward(y);

@@ -3,7 +3,8 @@
 // retinanet_resnet50_fpn (backbone.body.*, backbone.fpn.*, head.*), loss normalisation of RetinaNet.compute_loss
 // (per image: focal loss over non-ignored anchors / max(1, #fg), box loss over fg / max(1, #fg); mean over images),
 // inference of RetinaNet.postprocess_detections followed by GeneralizedRCNNTransform.postprocess.
-using RetinaSharp.Modeling.Pending;
+using RetinaSharp.Geometry;
+using RetinaSharp.Losses;
 using TorchSharp;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
@@ -60,10 +61,10 @@ public sealed class RetinaNet : Module<Tensor, (Tensor ClassLogits, Tensor BoxDe
     private readonly ResNetFpnBackbone backbone;
     private readonly RetinaNetHead head;
     // Non-module helpers: kept out of the module tree (no registration).
-    private readonly DetectionTransform _transform;
-    private readonly AnchorGenerator _anchorGenerator;
+    private DetectionTransform _transform;
+    private AnchorGenerator _anchorGenerator;
     private readonly BoxCoder _boxCoder = new(1, 1, 1, 1);
-    private readonly Matcher _matcher;
+    private Matcher _matcher;
 
     /// <summary>Builds the model with the paper's initialisation (heads N(0, 0.01²), prior bias) and torchvision's
     /// (ResNet Kaiming normal, FPN Kaiming uniform). Load weights with <see cref="RetinaNetCheckpoint"/>.</summary>
@@ -78,13 +79,34 @@ public sealed class RetinaNet : Module<Tensor, (Tensor ClassLogits, Tensor BoxDe
         register_module("backbone", backbone);
         register_module("head", head);
         backbone.Body.SetTrainableLayers(options.TrainableBackboneLayers);
-        _transform = new DetectionTransform(options);
-        _anchorGenerator = new AnchorGenerator(options.EffectiveAnchorSizes(), options.AspectRatios);
-        _matcher = new Matcher(options.FgIouThreshold, options.BgIouThreshold, allowLowQualityMatches: true);
+        (_transform, _anchorGenerator, _matcher) = Helpers(options);
     }
 
-    /// <summary>The configuration this model was built with.</summary>
-    public RetinaNetOptions Options { get; }
+    private static (DetectionTransform, AnchorGenerator, Matcher) Helpers(RetinaNetOptions o) =>
+        (new DetectionTransform(o), new AnchorGenerator([.. o.EffectiveAnchorSizes().Select(l => l.Select(v => (double)v).ToArray())], o.AspectRatios),
+         new Matcher(o.FgIouThreshold, o.BgIouThreshold, allowLowQualityMatches: true));
+
+    /// <summary>The current configuration (architecture fixed at construction; the rest see <see cref="Reconfigure"/>).</summary>
+    public RetinaNetOptions Options { get; private set; }
+
+    /// <summary>
+    /// Replaces the settings that do not change the weights: transform sizes, mean/std, anchor sizes (same count per
+    /// level), inference thresholds, matching thresholds, focal α/γ, box loss, trainable backbone layers.
+    /// </summary>
+    /// <exception cref="ArgumentException">An option is invalid, or NumClasses, Backbone, P6FromC5, FpnChannels,
+    /// HeadGroupNorm or the anchors per location differ.</exception>
+    public void Reconfigure(RetinaNetOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        var o = Options;
+        if (options.NumClasses != o.NumClasses || options.Backbone != o.Backbone || options.P6FromC5 != o.P6FromC5 ||
+            options.FpnChannels != o.FpnChannels || options.HeadGroupNorm != o.HeadGroupNorm || options.AnchorsPerLocation != o.AnchorsPerLocation)
+            throw new ArgumentException("Reconfigure cannot change NumClasses, Backbone, P6FromC5, FpnChannels, HeadGroupNorm or the anchors per location; build a new RetinaNet", nameof(options));
+        Options = options;
+        (_transform, _anchorGenerator, _matcher) = Helpers(options);
+        if (options.TrainableBackboneLayers != o.TrainableBackboneLayers) backbone.Body.SetTrainableLayers(options.TrainableBackboneLayers);
+    }
     /// <summary>The ResNet-FPN backbone (state_dict prefix "backbone.").</summary>
     public ResNetFpnBackbone Backbone => backbone;
     /// <summary>The two subnets (state_dict prefix "head.").</summary>

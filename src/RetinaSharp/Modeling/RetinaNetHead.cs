@@ -12,7 +12,8 @@ namespace RetinaSharp.Modeling;
 public sealed class RetinaNetSubnet : Module<Tensor, Tensor>
 {
     private readonly Sequential conv;
-    private readonly Conv2d _predictor;
+    // Held in an array so that TorchSharp does not register it a second time under the field's name.
+    private readonly Conv2d[] _predictor;
     private readonly long _outputsPerAnchor;
 
     /// <summary>Builds the subnet; convolution weights ~ N(0, 0.01²), biases 0, predictor bias <paramref name="predictorBias"/>.</summary>
@@ -31,16 +32,16 @@ public sealed class RetinaNetSubnet : Module<Tensor, Tensor>
                 ? Sequential(Conv2d(inChannels, inChannels, 3, padding: 1, bias: false), GroupNorm(32, inChannels), ReLU(inplace: true))
                 : Sequential(Conv2d(inChannels, inChannels, 3, padding: 1), ReLU(inplace: true)));
         conv = Sequential(blocks);
-        _predictor = Conv2d(inChannels, anchorsPerLocation * outputsPerAnchor, 3, padding: 1);
+        _predictor = [Conv2d(inChannels, anchorsPerLocation * outputsPerAnchor, 3, padding: 1)];
         _outputsPerAnchor = outputsPerAnchor;
         register_module("conv", conv);
-        register_module(predictorName, _predictor);
+        register_module(predictorName, _predictor[0]);
         using (no_grad())
         {
             foreach (var (_, m) in conv.named_modules())
                 if (m is Conv2d c) { init.normal_(c.weight, 0, 0.01); if (c.bias is not null) init.constant_(c.bias, 0); }
-            init.normal_(_predictor.weight, 0, 0.01);
-            init.constant_(_predictor.bias!, predictorBias);
+            init.normal_(_predictor[0].weight, 0, 0.01);
+            init.constant_(_predictor[0].bias!, predictorBias);
         }
     }
 
@@ -48,7 +49,7 @@ public sealed class RetinaNetSubnet : Module<Tensor, Tensor>
     public override Tensor forward(Tensor features)
     {
         using var scope = NewDisposeScope();
-        var y = _predictor.forward(conv.forward(features));
+        var y = _predictor[0].forward(conv.forward(features));
         long n = y.shape[0], h = y.shape[2], w = y.shape[3];
         y = y.view(n, -1, _outputsPerAnchor, h, w).permute(0, 3, 4, 1, 2).reshape(n, -1, _outputsPerAnchor);
         return y.MoveToOuterDisposeScope();
