@@ -20,15 +20,15 @@ namespace RetinaSharp.Cli.Commands;
 /// <summary>The demo's configuration: the data, the model and the training budget.</summary>
 internal sealed record DemoSettings(
     bool Quick, string Out, string ScenesFolder, int TrainImages, int ValImages, int Size, int Seed,
-    long Iterations, int BatchSize, double LearningRate, long WarmupIterations, int FpnChannels, double GradientClipNorm,
+    long? Iterations, double TrainingMinutes, int BatchSize, double LearningRate, long WarmupIterations, int FpnChannels, double GradientClipNorm,
     double DrawThreshold, bool Resume)
 {
     /// <summary>The default demo (at most 15 minutes on a quiet 2-core CPU) or the quick one (well under 3 minutes).</summary>
     public static DemoSettings Defaults(bool quick, string outDir) => quick
         ? new DemoSettings(true, outDir, Path.Combine(outDir, "scenes"), TrainImages: 64, ValImages: 16, Size: 64, Seed: 0,
-            Iterations: 12, BatchSize: 4, LearningRate: 0.01, WarmupIterations: 4, FpnChannels: 32, GradientClipNorm: 10, DrawThreshold: 0.2, Resume: false)
+            Iterations: null, TrainingMinutes: 0.4, BatchSize: 4, LearningRate: 0.01, WarmupIterations: 4, FpnChannels: 32, GradientClipNorm: 10, DrawThreshold: 0.2, Resume: false)
         : new DemoSettings(false, outDir, Path.Combine(outDir, "scenes"), TrainImages: 2000, ValImages: 300, Size: 128, Seed: 0,
-            Iterations: 1500, BatchSize: 8, LearningRate: 0.02, WarmupIterations: 100, FpnChannels: 64, GradientClipNorm: 10, DrawThreshold: 0.5, Resume: false);
+            Iterations: null, TrainingMinutes: 12, BatchSize: 8, LearningRate: 0.02, WarmupIterations: 100, FpnChannels: 64, GradientClipNorm: 10, DrawThreshold: 0.5, Resume: false);
 
     /// <summary>The RetinaNet configuration: ResNet-18-FPN trained end to end from scratch at the scene size, GroupNorm heads,
     /// anchors one octave smaller than the paper's (16..256 px on P3..P7) because the glyphs are 15 to 112 px.</summary>
@@ -39,12 +39,12 @@ internal sealed record DemoSettings(
         AnchorSizes = [.. new[] { 16, 32, 64, 128, 256 }.Select(x => new[] { x, (int)(x * Math.Pow(2, 1.0 / 3)), (int)(x * Math.Pow(2, 2.0 / 3)) })],
     };
 
-    /// <summary>The trainer's configuration.</summary>
-    public TrainingOptions TrainingOptions => new()
+    /// <summary>The trainer's configuration for a run of <paramref name="iterations"/>.</summary>
+    public TrainingOptions TrainingOptions(long iterations) => new()
     {
-        Iterations = Iterations, BaseLearningRate = LearningRate, WarmupIterations = WarmupIterations, WarmupFactor = 0.001,
+        Iterations = iterations, BaseLearningRate = LearningRate, WarmupIterations = Math.Min(WarmupIterations, Math.Max(1, iterations / 5)), WarmupFactor = 0.001,
         Decay = LearningRateDecay.Step, GradientClipNorm = GradientClipNorm, Seed = Seed,
-        CheckpointEvery = Math.Max(1, Iterations / 10), LogEvery = Math.Max(1, Iterations / 100),
+        CheckpointEvery = Quick ? iterations : Math.Max(50, iterations / 8), LogEvery = Math.Max(1, iterations / 200),
     };
 }
 
@@ -63,14 +63,15 @@ public static class DemoCommand
         var train = new Option<int?>("--train") { Description = "Training scenes (default 2000; quick 64)" };
         var val = new Option<int?>("--val") { Description = "Validation scenes (default 300; quick 16)" };
         var size = new Option<int?>("--size") { Description = $"Scene side in pixels, at least {FashionScenesOptions.MinSize} (default 128; quick 64)" };
-        var iterations = new Option<long?>("--iterations") { Description = "Training iterations (default 1500; quick 12)" };
+        var iterations = new Option<long?>("--iterations") { Description = "Training iterations (default: as many as fit in --minutes, measured on this machine)" };
+        var minutes = new Option<double?>("--minutes") { Description = "Training time budget used to choose the iterations when --iterations is not given (default 12; quick 0.4)" };
         var batch = new Option<int?>("--batch-size") { Description = "Images per iteration (default 8; quick 4)" };
         var lr = new Option<double?>("--lr") { Description = "Base learning rate (default 0.02)" };
         var seed = new Option<int>("--seed") { Description = "Seed of the scenes, the initialisation and the data order", DefaultValueFactory = _ => 0 };
         var scenes = new Option<string?>("--scenes") { Description = "Where the scenes are built (default OUT/scenes)" };
         var resume = new Option<bool>("--resume") { Description = "Continue an interrupted demo in --out" };
         var command = new Command("demo", "Train, evaluate and show RetinaNet on Fashion-MNIST detection scenes (the main demo).");
-        foreach (var o in new Option[] { quick, outDir, train, val, size, iterations, batch, lr, seed, scenes, resume }) command.Options.Add(o);
+        foreach (var o in new Option[] { quick, outDir, train, val, size, iterations, minutes, batch, lr, seed, scenes, resume }) command.Options.Add(o);
         command.SetAction(p =>
         {
             string o = Path.GetFullPath(p.GetValue(outDir)!);
@@ -78,7 +79,7 @@ public static class DemoCommand
             d = d with
             {
                 TrainImages = p.GetValue(train) ?? d.TrainImages, ValImages = p.GetValue(val) ?? d.ValImages, Size = p.GetValue(size) ?? d.Size,
-                Iterations = p.GetValue(iterations) ?? d.Iterations, BatchSize = p.GetValue(batch) ?? d.BatchSize, LearningRate = p.GetValue(lr) ?? d.LearningRate,
+                Iterations = p.GetValue(iterations) ?? d.Iterations, TrainingMinutes = p.GetValue(minutes) ?? d.TrainingMinutes, BatchSize = p.GetValue(batch) ?? d.BatchSize, LearningRate = p.GetValue(lr) ?? d.LearningRate,
                 Seed = p.GetValue(seed), ScenesFolder = p.GetValue(scenes) is string s ? Path.GetFullPath(s) : d.ScenesFolder, Resume = p.GetValue(resume),
             };
             return Run(d);
@@ -97,6 +98,7 @@ public static class DemoCommand
         if (d.TrainImages <= 0) throw new ArgumentException($"--train {d.TrainImages}: the number of training scenes must be at least 1.");
         if (d.ValImages <= 0) throw new ArgumentException($"--val {d.ValImages}: the number of validation scenes must be at least 1.");
         if (d.Iterations <= 0) throw new ArgumentException($"--iterations {d.Iterations}: must be at least 1.");
+        if (!(d.TrainingMinutes > 0)) throw new ArgumentException($"--minutes {d.TrainingMinutes}: must be positive.");
         if (d.BatchSize <= 0) throw new ArgumentException($"--batch-size {d.BatchSize}: must be at least 1.");
         if (!(d.LearningRate > 0)) throw new ArgumentException($"--lr {d.LearningRate}: must be positive.");
         if (File.Exists(d.Out)) throw new ArgumentException($"--out '{d.Out}' is a file; give a folder.");
@@ -138,8 +140,10 @@ public static class DemoCommand
         sw.Restart();
         string runDir = Path.Combine(d.Out, "train");
         var modelOptions = d.ModelOptions(train.Categories.Count);
+        long iterations = d.Iterations ?? PreviousIterations(runDir, d.Resume) ?? Calibrate(d, modelOptions, train);
+        d = d with { Iterations = iterations };
         var result = TrainCommand.TrainAndReport(train, null, modelOptions, new AugmentationOptions(HorizontalFlip: true), d.BatchSize, d.Seed,
-            d.TrainingOptions, runDir, JsonSerializer.Serialize(d with { Resume = false }), d.Resume, init: null,
+            d.TrainingOptions(iterations), runDir, JsonSerializer.Serialize(d with { Resume = false }), d.Resume, init: null,
             resumeHint: $"retina demo{(d.Quick ? " --quick" : "")} --out \"{d.Out}\" --resume", out var model);
         times.Add(("training", sw.Elapsed));
         if (result.Status != TrainingStatus.Completed) return CliApp.Failed;
@@ -169,6 +173,54 @@ public static class DemoCommand
         AnsiConsole.MarkupLineInterpolated($"[bold green]AP {evaluation.Stats.Ap:0.000}, AP50 {evaluation.Stats.Ap50:0.000}[/] on {val.Images.Count} validation scenes after {result.TotalIterations} iterations ({total.Elapsed:mm\\:ss}).");
         AnsiConsole.MarkupLineInterpolated($"Report: [bold]{report}[/] (README.md, metrics.json, loss_curve.png, pr_curves.png, detections_grid.png)");
         return CliApp.Ok;
+    }
+
+    /// <summary>On resume, the run length stored in the checkpoint (so a resumed demo continues the same schedule).</summary>
+    private static long? PreviousIterations(string runDir, bool resume)
+    {
+        string path = Path.Combine(runDir, TrainingCheckpoint.FileName);
+        if (!resume || !File.Exists(path)) return null;
+        using var state = TrainingCheckpoint.Load(path);
+        using var doc = JsonDocument.Parse(state.OptionsJson);
+        return doc.RootElement.GetProperty("Iterations").GetInt64();
+    }
+
+    /// <summary>
+    /// Chooses the number of iterations that fits <see cref="DemoSettings.TrainingMinutes"/> on this machine: times three
+    /// training steps of a throw-away model on real batches (the first one is a warm-up) and divides the budget by the step time.
+    /// </summary>
+    private static long Calibrate(DemoSettings d, RetinaNetOptions modelOptions, DetectionDataset train)
+    {
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        var probe = new RetinaNet(modelOptions);
+        probe.train();
+        var trainable = new RetinaNetTrainable(probe);
+        var optimizer = TrainingOptimizer.Create(OptimizerKind.Sgd, probe.named_parameters().Select(p => (p.name, (TorchSharp.torch.Tensor)p.parameter)), 1e-4);
+        using var loader = new DetectionDataLoader(train, d.BatchSize, shuffle: true, seed: d.Seed + 1, dropLast: train.Images.Count >= d.BatchSize);
+        var times = new List<double>();
+        AnsiConsole.Status().Start("Measuring the speed of this machine...", _ =>
+        {
+            foreach (var batch in new DataLoaderTrainingData(loader).ReadEpoch(0, 0).Take(3))
+            {
+                var sw = Stopwatch.StartNew();
+                using (var step = TorchSharp.torch.NewDisposeScope())
+                {
+                    var losses = trainable.ComputeLosses(batch);
+                    (losses[0].Value + losses[1].Value).backward();
+                    optimizer.GradientNorm(10);
+                    optimizer.Step(1e-5);
+                    optimizer.ZeroGrad();
+                }
+                batch.Dispose();
+                times.Add(sw.Elapsed.TotalSeconds);
+            }
+        });
+        probe.Dispose();
+        double perStep = times.Count > 1 ? times.Skip(1).Average() : times.DefaultIfEmpty(1).Average();
+        long fit = (long)(d.TrainingMinutes * 60 / Math.Max(1e-3, perStep));
+        long iterations = d.Quick ? Math.Clamp(fit, 4, 30) : Math.Clamp(fit, 100, 5000);
+        AnsiConsole.MarkupLineInterpolated($"One step takes {perStep:0.00} s here: {iterations} iterations fit in the {d.TrainingMinutes:0.#}-minute training budget.");
+        return iterations;
     }
 
     private static void WriteGrid(string path, DetectionDataset val, IReadOnlyList<CocoResult> detections, double threshold, int count)
@@ -217,6 +269,7 @@ public static class DemoCommand
             w.WriteEndArray();
             w.WriteNumber("validation_images", e.ImageIds.Count);
             w.WriteNumber("iterations", r.TotalIterations);
+            w.WriteNumber("training_minutes_budget", d.TrainingMinutes);
             w.WriteNumber("batch_size", d.BatchSize);
             w.WriteNumber("scene_size", d.Size);
             w.WriteBoolean("quick", d.Quick);

@@ -252,7 +252,7 @@ public sealed class RetinaNet : Module<Tensor, (Tensor ClassLogits, Tensor BoxDe
         var batch = _transform.Preprocess(images);
         var (cls, box, sizes) = HeadOutputsPerLevel(batch.Images);
         var anchors = AnchorsPerLevel(batch.PaddedSize, sizes, batch.Images.device);
-        var post = new Pending.RetinaNetPostProcessor(_boxCoder, Options.ScoreThreshold, Options.TopkCandidates, Options.NmsThreshold, Options.DetectionsPerImage);
+        var post = new RetinaNetPostProcessor(_boxCoder, Options.ScoreThreshold, Options.TopkCandidates, Options.NmsThreshold, Options.DetectionsPerImage);
         var result = new List<Detections>();
         for (int i = 0; i < images.Count; i++)
         {
