@@ -156,6 +156,26 @@ public sealed class RetinaNetPartsTests
     }
 
     [Fact]
+    public void BFloat16InferenceStaysCloseToFloat32AndReturnsFloat32()
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        using var fp32 = new RetinaNet(Tiny());
+        using var bf16 = new RetinaNet(Tiny());
+        foreach (var (k, t) in bf16.state_dict()) t.copy_(fp32.state_dict()[k]);
+        fp32.PrepareForInference();
+        bf16.PrepareForInference(bfloat16: true);
+        Assert.Equal(ScalarType.BFloat16, bf16.InferenceDtype);
+        var batch = fp32.Transform.Preprocess([rand(3, 64, 64)]).Images;
+        var (c32, b32) = fp32.forward(batch);
+        var (c16, b16) = bf16.forward(batch);
+        Assert.Equal(ScalarType.Float32, c16.dtype);
+        Assert.InRange((c32 - c16).abs().max().item<float>(), 0, 0.05);
+        Assert.InRange((b32 - b16).abs().max().item<float>(), 0, 0.05);
+        Assert.Equal(ScalarType.Float32, bf16.Detect([rand(3, 50, 60)])[0].Boxes.dtype);
+    }
+
+    [Fact]
     public void OptionsRoundTripThroughJsonAndValidate()
     {
         var o = new RetinaNetOptions(7) { Backbone = ResNetDepth.ResNet101, BoxLoss = BoxLossKind.GIoU, AnchorSizes = [[16], [32], [64], [128], [256]], Alpha = null };
