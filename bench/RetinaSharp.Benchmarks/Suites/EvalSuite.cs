@@ -14,7 +14,7 @@ public sealed class EvalSuite : IBenchmarkSuite
     public string Name => "eval";
 
     /// <inheritdoc />
-    /// <remarks>Options: --images N (default 5000), --seed S (default 1).</remarks>
+    /// <remarks>Options: --images N (default 5000), --seed S (default 1), --no-reference (skip pycocotools).</remarks>
     public void Run(string[] args)
     {
         int images = IntArg(args, "--images", 5000);
@@ -40,22 +40,31 @@ public sealed class EvalSuite : IBenchmarkSuite
         double firstTotal = sw.Elapsed.TotalSeconds;
         long peak = Measure.PeakRssBytes();
         double evalSeconds = Measure.MedianSeconds(() => CocoEvaluator.Evaluate(gtRead, dtRead, dtPath), warmup: 1, repeats: 5);
+        // Process CPU time (all threads) of one evaluation and of one load: steadier than wall time on a shared machine.
+        var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+        CocoEvaluator.Evaluate(gtRead, dtRead, dtPath);
+        var cpu1 = Process.GetCurrentProcess().TotalProcessorTime;
+        CocoJson.ReadInstances(gtPath);
+        CocoJson.ReadResults(dtPath);
+        var cpu2 = Process.GetCurrentProcess().TotalProcessorTime;
+        double evalCpu = (cpu1 - cpu0).TotalSeconds, loadCpu = (cpu2 - cpu1).TotalSeconds;
         double oursTotal = loadSeconds + evalSeconds;
         double oursPeakMb = peak / 1048576.0, oursDeltaMb = (peak - rssBefore) / 1048576.0;
         Console.Write(result.Summary());
+        Console.WriteLine($"ours CPU time: load {Measure.F(loadCpu)} s, evaluate {Measure.F(evalCpu)} s");
         Console.WriteLine($"ours: load {Measure.F(loadSeconds)} s, evaluate {Measure.F(evalSeconds)} s (median of 5; first run incl. JIT {Measure.F(firstTotal - loadSeconds)} s), " +
                           $"peak RSS {Measure.F(oursPeakMb)} MB (+{Measure.F(oursDeltaMb)} MB over the process before loading{(peakReset ? "" : "; peak counter not reset")})");
 
         // Reference: pycocotools in a separate process on the same files.
-        string? script = FindScript("eval_ref.py");
+        string? script = args.Contains("--no-reference") ? null : FindScript("eval_ref.py");
         string? output = script == null ? null : Measure.RunPythonReference(script, gtPath, dtPath);
         string? refLine = output?.Split('\n').FirstOrDefault(l => l.StartsWith("REF ", StringComparison.Ordinal));
         string? statsLine = output?.Split('\n').FirstOrDefault(l => l.StartsWith("STATS ", StringComparison.Ordinal));
         var ours = result.Stats.ToArray();
-        string extra = $"ours_s={Measure.F(oursTotal)} ours_eval_s={Measure.F(evalSeconds)} ours_peak_mb={Measure.F(oursPeakMb)} ours_delta_mb={Measure.F(oursDeltaMb)} ap={ours[0].ToString("F4", CultureInfo.InvariantCulture)}";
+        string extra = $"ours_s={Measure.F(oursTotal)} ours_eval_s={Measure.F(evalSeconds)} ours_cpu_s={Measure.F(loadCpu + evalCpu)} ours_eval_cpu_s={Measure.F(evalCpu)} ours_peak_mb={Measure.F(oursPeakMb)} ours_delta_mb={Measure.F(oursDeltaMb)} ap={ours[0].ToString("F4", CultureInfo.InvariantCulture)}";
         if (refLine == null)
         {
-            Console.WriteLine(output?.Trim() ?? "reference skipped: bench/RetinaSharp.Benchmarks/python/eval_ref.py not found");
+            Console.WriteLine(output?.Trim() ?? "reference skipped (--no-reference, or bench/RetinaSharp.Benchmarks/python/eval_ref.py not found)");
             Console.WriteLine($"RESULT eval time_ratio=NA mem_ratio=NA {extra} reference=none");
             return;
         }
@@ -66,10 +75,11 @@ public sealed class EvalSuite : IBenchmarkSuite
             var refStats = statsLine[6..].Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(v => double.Parse(v, CultureInfo.InvariantCulture)).ToArray();
             for (int i = 0; i < Math.Min(refStats.Length, ours.Length); i++) maxDiff = Math.Max(maxDiff, Math.Abs(refStats[i] - ours[i]));
         }
-        Console.WriteLine($"pycocotools: load {Measure.F(r["load_s"])} s, evaluate+accumulate+summarize {Measure.F(r["eval_s"])} s, peak RSS {Measure.F(r["peak_rss_mb"])} MB (+{Measure.F(r["delta_rss_mb"])} MB)");
+        Console.WriteLine($"pycocotools: load {Measure.F(r["load_s"])} s, evaluate+accumulate+summarize {Measure.F(r["eval_s"])} s (CPU time {Measure.F(r["load_cpu_s"])} s + {Measure.F(r["eval_cpu_s"])} s), peak RSS {Measure.F(r["peak_rss_mb"])} MB (+{Measure.F(r["delta_rss_mb"])} MB)");
         Console.WriteLine($"max |stat difference| = {maxDiff:G3}");
         Console.WriteLine($"RESULT eval time_ratio={Measure.F(oursTotal / r["total_s"])} mem_ratio={Measure.F(oursDeltaMb / r["delta_rss_mb"])} " +
-                          $"eval_time_ratio={Measure.F(evalSeconds / r["eval_s"])} {extra} ref_s={Measure.F(r["total_s"])} ref_eval_s={Measure.F(r["eval_s"])} " +
+                          $"eval_time_ratio={Measure.F(evalSeconds / r["eval_s"])} cpu_ratio={Measure.F((loadCpu + evalCpu) / (r["load_cpu_s"] + r["eval_cpu_s"]))} {extra} " +
+                          $"ref_s={Measure.F(r["total_s"])} ref_eval_s={Measure.F(r["eval_s"])} ref_cpu_s={Measure.F(r["load_cpu_s"] + r["eval_cpu_s"])} ref_eval_cpu_s={Measure.F(r["eval_cpu_s"])} " +
                           $"ref_peak_mb={Measure.F(r["peak_rss_mb"])} ref_delta_mb={Measure.F(r["delta_rss_mb"])} max_stat_diff={maxDiff:G3}");
     }
 

@@ -1,6 +1,19 @@
+// `retina train`: trains RetinaNet on a COCO / VOC / CSV dataset with the paper's defaults (section 5:
+// ResNet-50-FPN, SGD momentum 0.9, weight decay 1e-4, LR 0.01 per 16 images, warm-up, x0.1 at 2/3 and 8/9,
+// flip augmentation), a progress bar, atomic checkpoints, exact --resume and Ctrl-C that saves and says how to resume.
 using System.CommandLine;
+using System.Text.Json;
+using RetinaSharp.Data;
+using RetinaSharp.Modeling;
+using RetinaSharp.Training;
+using Spectre.Console;
 
 namespace RetinaSharp.Cli.Commands;
+
+/// <summary>Everything `retina train` was asked to do; stored as the configuration of each checkpoint.</summary>
+internal sealed record TrainSettings(
+    string Data, string? Val, string Out, ResNetDepth Backbone, int BatchSize, int MinSize, int MaxSize,
+    int FpnChannels, bool HeadGroupNorm, int TrainableLayers, string? Init, bool Flip, int[]? Scales, int Seed, bool Repair);
 
 /// <summary>`retina train`.</summary>
 public static class TrainCommand
@@ -8,8 +21,203 @@ public static class TrainCommand
     /// <summary>Builds the `train` command.</summary>
     public static Command Create()
     {
-        var command = new Command("train", "(not implemented yet)");
-        command.SetAction(_ => { Console.Error.WriteLine("retina train: not implemented yet"); return CliApp.Failed; });
+        var data = new Option<string>("--data") { Description = "Training dataset: COCO instances .json, VOC folder or .csv", Required = true };
+        var val = new Option<string?>("--val") { Description = "Validation dataset (COCO AP every --val-every iterations and at the end)" };
+        var backbone = new Option<string>("--backbone") { Description = "resnet18, resnet34, resnet50 or resnet101", DefaultValueFactory = _ => "resnet50" };
+        var outDir = new Option<string>("--out") { Description = "Run folder (checkpoint, log.csv, loss_curve.png, model.rsnet)", Required = true };
+        var iterations = new Option<long?>("--iterations") { Description = "Run length in iterations (paper: 90000)" };
+        var epochs = new Option<int?>("--epochs") { Description = "Run length in epochs (instead of --iterations)" };
+        var batch = new Option<int>("--batch-size") { Description = "Images per iteration", DefaultValueFactory = _ => 16 };
+        var lr = new Option<double?>("--lr") { Description = "Base learning rate (default 0.01 x batch / 16)" };
+        var optimizer = new Option<string>("--optimizer") { Description = "sgd or adamw", DefaultValueFactory = _ => "sgd" };
+        var schedule = new Option<string>("--schedule") { Description = "step (x0.1 at 2/3 and 8/9) or cosine", DefaultValueFactory = _ => "step" };
+        var warmup = new Option<long>("--warmup") { Description = "Linear warm-up iterations from lr/1000", DefaultValueFactory = _ => 500 };
+        var wd = new Option<double>("--weight-decay") { Description = "Weight decay", DefaultValueFactory = _ => 1e-4 };
+        var clip = new Option<double?>("--clip-grad") { Description = "Clip the gradient L2 norm to this value" };
+        var minSize = new Option<int>("--min-size") { Description = "Shorter image side after resize, pixels", DefaultValueFactory = _ => 800 };
+        var maxSize = new Option<int>("--max-size") { Description = "Longer image side limit, pixels", DefaultValueFactory = _ => 1333 };
+        var fpn = new Option<int>("--fpn-channels") { Description = "FPN and head width", DefaultValueFactory = _ => 256 };
+        var gn = new Option<bool>("--head-groupnorm") { Description = "GroupNorm in the heads (torchvision v2)" };
+        var trainable = new Option<int>("--trainable-layers") { Description = "ResNet stages trained, 0..5", DefaultValueFactory = _ => 3 };
+        var init = new Option<string?>("--init") { Description = "Start from a checkpoint or torchvision .pth (the classification layer is replaced when class counts differ)" };
+        var resume = new Option<bool>("--resume") { Description = "Continue the run in --out exactly where it stopped" };
+        var seed = new Option<int>("--seed") { Description = "Seed of initialisation, data order and augmentation", DefaultValueFactory = _ => 0 };
+        var noFlip = new Option<bool>("--no-flip") { Description = "Disable horizontal flip augmentation" };
+        var scales = new Option<string?>("--scales") { Description = "Multi-scale training: comma-separated shorter sides, e.g. 640,672,704,736,768,800" };
+        var ckptEvery = new Option<long>("--checkpoint-every") { Description = "Checkpoint interval in iterations", DefaultValueFactory = _ => 1000 };
+        var logEvery = new Option<long>("--log-every") { Description = "Log interval in iterations", DefaultValueFactory = _ => 20 };
+        var valEvery = new Option<long?>("--val-every") { Description = "Validation interval in iterations (default: only at the end)" };
+        var repair = new Option<bool>("--repair") { Description = "Repair dataset problems (clip boxes, drop degenerate ones) instead of refusing" };
+
+        var command = new Command("train", "Train RetinaNet on your own labelled images.");
+        foreach (var o in new Option[] { data, val, backbone, outDir, iterations, epochs, batch, lr, optimizer, schedule, warmup, wd, clip, minSize, maxSize,
+                     fpn, gn, trainable, init, resume, seed, noFlip, scales, ckptEvery, logEvery, valEvery, repair })
+            command.Options.Add(o);
+        command.SetAction(p =>
+        {
+            var settings = new TrainSettings(
+                Path.GetFullPath(p.GetValue(data)!), p.GetValue(val) is string v ? Path.GetFullPath(v) : null, Path.GetFullPath(p.GetValue(outDir)!),
+                ParseBackbone(p.GetValue(backbone)!), p.GetValue(batch), p.GetValue(minSize), p.GetValue(maxSize), p.GetValue(fpn), p.GetValue(gn),
+                p.GetValue(trainable), p.GetValue(init) is string i ? Path.GetFullPath(i) : null, !p.GetValue(noFlip), ParseScales(p.GetValue(scales)),
+                p.GetValue(seed), p.GetValue(repair));
+            long? its = p.GetValue(iterations);
+            int? eps = p.GetValue(epochs);
+            if (its is null && eps is null) its = 90000;
+            var options = new TrainingOptions
+            {
+                Iterations = its, Epochs = eps, BaseLearningRate = p.GetValue(lr),
+                Optimizer = p.GetValue(optimizer)!.ToLowerInvariant() switch
+                {
+                    "sgd" => OptimizerKind.Sgd, "adamw" => OptimizerKind.AdamW,
+                    var o => throw new ArgumentException($"--optimizer: unknown optimiser '{o}' (sgd or adamw)"),
+                },
+                Decay = p.GetValue(schedule)!.ToLowerInvariant() switch
+                {
+                    "step" => LearningRateDecay.Step, "cosine" => LearningRateDecay.Cosine,
+                    var s => throw new ArgumentException($"--schedule: unknown schedule '{s}' (step or cosine)"),
+                },
+                WarmupIterations = p.GetValue(warmup), WeightDecay = p.GetValue(wd), GradientClipNorm = p.GetValue(clip),
+                CheckpointEvery = p.GetValue(ckptEvery), LogEvery = p.GetValue(logEvery), ValidateEvery = p.GetValue(valEvery), Seed = settings.Seed,
+            };
+            return Run(settings, options, p.GetValue(resume));
+        });
         return command;
     }
+
+    private static ResNetDepth ParseBackbone(string s) => s.ToLowerInvariant() switch
+    {
+        "resnet18" => ResNetDepth.ResNet18,
+        "resnet34" => ResNetDepth.ResNet34,
+        "resnet50" => ResNetDepth.ResNet50,
+        "resnet101" => ResNetDepth.ResNet101,
+        _ => throw new ArgumentException($"--backbone: unknown backbone '{s}' (resnet18, resnet34, resnet50 or resnet101)"),
+    };
+
+    private static int[]? ParseScales(string? s)
+    {
+        if (string.IsNullOrWhiteSpace(s)) return null;
+        return s.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+            .Select(x => int.TryParse(x, System.Globalization.CultureInfo.InvariantCulture, out int v) && v > 0 ? v
+                : throw new ArgumentException($"--scales: '{x}' is not a positive number of pixels")).ToArray();
+    }
+
+    private static int Run(TrainSettings s, TrainingOptions options, bool resume)
+    {
+        if (File.Exists(s.Out)) throw new ArgumentException($"--out: '{s.Out}' is a file, not a folder.");
+        if (s.BatchSize <= 0) throw new ArgumentException($"--batch-size must be positive; got {s.BatchSize}.");
+        var train = LoadChecked(s.Data, s.Repair, "--data");
+        var valSet = s.Val is null ? null : LoadChecked(s.Val, s.Repair, "--val");
+        var modelOptions = new RetinaNetOptions(train.Categories.Count)
+        {
+            Backbone = s.Backbone, MinSize = s.MinSize, MaxSize = s.MaxSize, FpnChannels = s.FpnChannels, HeadGroupNorm = s.HeadGroupNorm,
+            TrainableBackboneLayers = s.TrainableLayers,
+        };
+        modelOptions.Validate();
+        var augmentation = new AugmentationOptions(HorizontalFlip: s.Flip, ShorterSideScales: s.Scales);
+        var result = TrainAndReport(train, valSet, modelOptions, augmentation, s.BatchSize, s.Seed, options, s.Out,
+            JsonSerializer.Serialize(s), resume, s.Init, resumeHint: "the same command with --resume", out _);
+        return result.Status == TrainingStatus.Completed ? CliApp.Ok : CliApp.Failed;
+    }
+
+    /// <summary>Loads a dataset; refuses it when it has problems unless <paramref name="repair"/> (then prints the changes).</summary>
+    /// <exception cref="ArgumentException">The dataset has problems and no repair was asked for; the message lists them.</exception>
+    internal static DetectionDataset LoadChecked(string path, bool repair, string option)
+    {
+        var dataset = DetectionDataset.Load(path);
+        var problems = DatasetCheck.Check(dataset, decodeImages: false);
+        if (problems.Count == 0) return dataset;
+        if (!repair)
+        {
+            var lines = problems.Take(20).Select(p => "  " + p.ToString());
+            throw new ArgumentException($"{option}: the dataset '{path}' has {problems.Count} problem(s); fix them or train with --repair:\n" +
+                string.Join("\n", lines) + (problems.Count > 20 ? $"\n  ... and {problems.Count - 20} more (retina data check {path})" : ""));
+        }
+        var repaired = DatasetCheck.Repair(dataset, decodeImages: false);
+        foreach (var c in repaired.Changes) AnsiConsole.MarkupLineInterpolated($"[yellow]repair:[/] {c}");
+        return repaired.Dataset;
+    }
+
+    /// <summary>
+    /// Builds RetinaNet, trains it with a progress bar (Ctrl-C saves a checkpoint), writes <c>model.rsnet</c> (our checkpoint
+    /// format) when the run completes and returns the trainer's result. Shared by `retina train` and `retina demo`.
+    /// </summary>
+    internal static TrainingResult TrainAndReport(DetectionDataset train, DetectionDataset? val, RetinaNetOptions modelOptions,
+        AugmentationOptions augmentation, int batchSize, int seed, TrainingOptions options, string outDir, string configurationJson,
+        bool resume, string? init, string resumeHint, out RetinaNet model, Action<RetinaNet>? prepareModel = null, int? maxValImages = null)
+    {
+        TorchSharp.torch.manual_seed(seed);
+        model = new RetinaNet(modelOptions);
+        prepareModel?.Invoke(model);
+        if (init != null) AnsiConsole.WriteLine(WeightInitialization.InitFrom(model, init));
+        using var loader = new DetectionDataLoader(train, batchSize, shuffle: true, seed: seed, augmentation: augmentation, dropLast: train.Images.Count >= batchSize);
+        var trainer = new Trainer(new RetinaNetTrainable(model), new DataLoaderTrainingData(loader), options, outDir,
+            "{\"settings\":" + configurationJson + ",\"model\":" + modelOptions.ToJson() + "}");
+        var m = model;
+        if (val != null)
+            trainer.Validate = _ => DetectionValidation.Metrics(DetectionValidation.Evaluate(m, val, batchSize: 8, maxImages: maxValImages).Evaluation);
+        AnsiConsole.MarkupLineInterpolated($"Training RetinaNet-{modelOptions.Backbone}-FPN on {train.Images.Count} images ({train.Categories.Count} classes), {trainer.TotalIterations} iterations of {batchSize} images, base LR {trainer.Schedule.BaseLearningRate:G3} -> [bold]{outDir}[/]");
+        var result = RunWithProgress(trainer, resume);
+        if (result.Status == TrainingStatus.Completed)
+            RetinaNetCheckpoint.Save(model, Path.Combine(outDir, "model.rsnet"));
+        var colour = result.Status == TrainingStatus.Completed ? "green" : "yellow";
+        AnsiConsole.MarkupLineInterpolated($"[{colour}]{result.Message}[/]");
+        if (result.Status == TrainingStatus.Interrupted)
+            AnsiConsole.MarkupLineInterpolated($"To continue, run {resumeHint}.");
+        return result;
+    }
+
+    /// <summary>Runs <paramref name="trainer"/> with a Spectre.Console progress bar; the first Ctrl-C stops after the current step with a checkpoint.</summary>
+    internal static TrainingResult RunWithProgress(Trainer trainer, bool resume)
+    {
+        using var cts = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) =>
+        {
+            if (cts.IsCancellationRequested) return; // a second Ctrl-C ends the process (the checkpoint on disk is complete)
+            e.Cancel = true;
+            cts.Cancel();
+            AnsiConsole.MarkupLine("[yellow]Ctrl-C: finishing the current step and saving a checkpoint...[/]");
+        };
+        Console.CancelKeyPress += onCancel;
+        try
+        {
+            TrainingResult? result = null;
+            trainer.Message = m => AnsiConsole.MarkupLineInterpolated($"[grey]{m}[/]");
+            if (!AnsiConsole.Profile.Capabilities.Interactive)
+            {
+                long every = Math.Max(1, trainer.TotalIterations / 20);
+                trainer.Progress = p =>
+                {
+                    if (p.Iteration % every == 0 || p.Iteration == p.TotalIterations)
+                        Console.WriteLine(Describe(p));
+                };
+                return trainer.Run(resume, cts.Token);
+            }
+            AnsiConsole.Progress()
+                .AutoClear(false)
+                .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+                .Start(ctx =>
+                {
+                    var task = ctx.AddTask("starting", maxValue: trainer.TotalIterations);
+                    trainer.Progress = p =>
+                    {
+                        task.Value = p.Iteration;
+                        task.Description = Markup.Escape(Describe(p));
+                    };
+                    result = trainer.Run(resume, cts.Token);
+                    task.StopTask();
+                });
+            return result!;
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
+        }
+    }
+
+    private static string Describe(TrainingProgress p) =>
+        FormattableString.Invariant($"it {p.Iteration}/{p.TotalIterations} ep {p.Epoch} loss {p.Loss:0.000} (") +
+        string.Join(" ", p.Terms.Select(kv => FormattableString.Invariant($"{Short(kv.Key)} {kv.Value:0.000}"))) +
+        FormattableString.Invariant($") lr {p.LearningRate:G3} {p.ImagesPerSecond:0.0} img/s eta {p.Eta:hh\\:mm\\:ss}");
+
+    private static string Short(string term) => term switch { "classification" => "cls", "box_regression" => "box", _ => term };
 }

@@ -54,11 +54,11 @@ public static class DatasetCheck
                     problems.Add(new(DataProblemKind.UnknownCategory, bs.File, bs.Record, bs.CategoryField, Str(b.CategoryId),
                         $"category id is not among the dataset's categories ({string.Join(", ", dataset.Categories.Categories.Select(c => c.Id))})"));
                 if (b.IsDegenerate)
-                    problems.Add(new(DataProblemKind.DegenerateBox, bs.File, bs.Record, bs.BoxField, BoxText(b),
+                    problems.Add(new(DataProblemKind.DegenerateBox, bs.File, bs.Record, bs.BoxField, AsInFile(b, bs),
                         $"degenerate box ({Why(b)}) in image '{Path.GetFileName(im.FilePath)}'"));
                 else if (im.Width > 0 && im.Height > 0 && IsOutside(b, im.Width, im.Height))
-                    problems.Add(new(DataProblemKind.BoxOutsideImage, bs.File, bs.Record, bs.BoxField, BoxText(b),
-                        $"box extends beyond the {im.Width}x{im.Height} image '{Path.GetFileName(im.FilePath)}'"));
+                    problems.Add(new(DataProblemKind.BoxOutsideImage, bs.File, bs.Record, bs.BoxField, AsInFile(b, bs),
+                        $"box {BoxText(b)} extends beyond the {im.Width}x{im.Height} image '{Path.GetFileName(im.FilePath)}'"));
             }
         }
         return problems;
@@ -187,6 +187,14 @@ public static class DatasetCheck
     private static string Str(long v) => v.ToString(CultureInfo.InvariantCulture);
 
     private static string F(float v) => v.ToString("G7", CultureInfo.InvariantCulture);
+
+    // The box in the notation of its file, so that the user finds the value they wrote.
+    private static string AsInFile(DetectionBox b, DataSource s) => s.BoxField switch
+    {
+        "bbox" => $"[{F(b.X1)}, {F(b.Y1)}, {F(b.X2 - b.X1)}, {F(b.Y2 - b.Y1)}]",
+        "bndbox" => $"[xmin {F(b.X1 + 1)}, ymin {F(b.Y1 + 1)}, xmax {F(b.X2)}, ymax {F(b.Y2)}]",
+        _ => $"{F(b.X1)},{F(b.Y1)},{F(b.X2)},{F(b.Y2)}",
+    };
 
     /// <summary>"[x1, y1, x2, y2]" of a box.</summary>
     internal static string BoxText(DetectionBox b) => $"[x1 {F(b.X1)}, y1 {F(b.Y1)}, x2 {F(b.X2)}, y2 {F(b.Y2)}]";

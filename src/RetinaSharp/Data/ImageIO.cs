@@ -23,15 +23,19 @@ public static class ImageIO
     {
         using var codec = OpenCodec(path);
         var info = new SKImageInfo(codec.Info.Width, codec.Info.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
-        var rgba = new byte[info.BytesSize];
-        var handle = GCHandle.Alloc(rgba, GCHandleType.Pinned);
-        SKCodecResult result;
-        try { result = codec.GetPixels(info, handle.AddrOfPinnedObject()); }
-        finally { handle.Free(); }
-        if (result != SKCodecResult.Success)
-            throw new DataFormatException(path, null, null, result == SKCodecResult.IncompleteInput
-                ? "image data is truncated (incomplete input)" : $"cannot decode the image ({result})");
-        return Orient(rgba, info.Width, info.Height, codec.EncodedOrigin);
+        byte[] rgba = System.Buffers.ArrayPool<byte>.Shared.Rent(info.BytesSize);
+        try
+        {
+            var handle = GCHandle.Alloc(rgba, GCHandleType.Pinned);
+            SKCodecResult result;
+            try { result = codec.GetPixels(info, handle.AddrOfPinnedObject()); }
+            finally { handle.Free(); }
+            if (result != SKCodecResult.Success)
+                throw new DataFormatException(path, null, null, result == SKCodecResult.IncompleteInput
+                    ? "image data is truncated (incomplete input)" : $"cannot decode the image ({result})");
+            return Orient(rgba, info.Width, info.Height, codec.EncodedOrigin);
+        }
+        finally { System.Buffers.ArrayPool<byte>.Shared.Return(rgba); }
     }
 
     /// <summary>Reads only the header of an image file: its width and height as displayed (after EXIF orientation).</summary>
@@ -54,15 +58,16 @@ public static class ImageIO
     {
         ArgumentNullException.ThrowIfNull(image);
         image.Validate();
+        // Converted in managed code: measured faster on a loaded 2-core machine than permute + to_type + div in
+        // libtorch, whose intra-op thread pool competes with the training step. Division by 255 as torchvision's to_tensor.
         int plane = image.Width * image.Height;
         var chw = new float[3 * plane];
         var px = image.Pixels;
-        const float inv = 1f / 255f;
         for (int i = 0; i < plane; i++)
         {
-            chw[i] = px[3 * i] * inv;
-            chw[plane + i] = px[3 * i + 1] * inv;
-            chw[2 * plane + i] = px[3 * i + 2] * inv;
+            chw[i] = px[3 * i] / 255f;
+            chw[plane + i] = px[3 * i + 1] / 255f;
+            chw[2 * plane + i] = px[3 * i + 2] / 255f;
         }
         return torch.tensor(chw, new long[] { 3, image.Height, image.Width });
     }

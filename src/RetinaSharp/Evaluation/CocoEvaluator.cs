@@ -175,6 +175,15 @@ public static class CocoEvaluator
             }
             CollectionsMarshal.SetCount(result.Flags, (entryBase + nd) * flagsPerDet);
             var flags = CollectionsMarshal.AsSpan(result.Flags).Slice(entryBase * flagsPerDet);
+            if (numG == 0)
+            {
+                // Nothing to match (most image/category pairs): each detection is a false positive, or ignored when
+                // its own area is outside the range.
+                for (int a = 0; a < numA; a++)
+                    for (int d = 0; d < nd; d++)
+                        flags.Slice(d * flagsPerDet + a * numT, numT).Fill(areas[a].Excludes(dt.Area[order[d]]) ? Ignored : (byte)0);
+                continue;
+            }
             for (int a = 0; a < numA; a++)
             {
                 var range = areas[a];
@@ -247,11 +256,20 @@ public static class CocoEvaluator
         double[] rc = new double[n], pr = new double[n];
         double eps = Math.BitIncrement(1.0) - 1.0; // np.spacing(1)
 
-        for (int mi = 0; mi < s.M; mi++)
+        int[] ranks = matches.Ranks.ToArray();
+        int previousKept = -1;
+        // Largest limit first: when a smaller limit keeps the same detections, its numbers are a copy.
+        for (int mi = s.M - 1; mi >= 0; mi--)
         {
             int nk = 0;
             for (int j = 0; j < n; j++)
-                if (matches.Ranks[order[j]] < maxDets[mi]) kept[nk++] = order[j];
+                if (ranks[order[j]] < maxDets[mi]) kept[nk++] = order[j];
+            if (nk == previousKept)
+            {
+                CopyLimit(k, mi + 1, mi, s, precision, recall);
+                continue;
+            }
+            previousKept = nk;
             for (int a = 0; a < s.A; a++)
             {
                 int npig = matches.NotIgnoredCount[a];
@@ -260,29 +278,43 @@ public static class CocoEvaluator
                 {
                     double tp = 0, fp = 0;
                     int slot = a * s.T + t;
+                    // Ignored detections are left out: in pycocotools they repeat the previous (recall, precision)
+                    // point (or (0, 0) before the first), which changes neither the envelope nor the readings.
+                    int np = 0;
                     for (int j = 0; j < nk; j++)
                     {
                         byte f = flags[kept[j] * flagsPerDet + slot];
-                        if ((f & Ignored) == 0)
-                        {
-                            if ((f & Matched) != 0) tp++;
-                            else fp++;
-                        }
-                        rc[j] = tp / npig;
-                        pr[j] = tp / (fp + tp + eps);
+                        if ((f & Ignored) != 0) continue;
+                        if ((f & Matched) != 0) tp++;
+                        else fp++;
+                        rc[np] = tp / npig;
+                        pr[np] = tp / (fp + tp + eps);
+                        np++;
                     }
-                    recall[s.RecallIndex(t, k, a, mi)] = nk > 0 ? rc[nk - 1] : 0;
-                    for (int j = nk - 1; j > 0; j--)
+                    recall[s.RecallIndex(t, k, a, mi)] = np > 0 ? rc[np - 1] : 0;
+                    for (int j = np - 1; j > 0; j--)
                         if (pr[j] > pr[j - 1]) pr[j - 1] = pr[j];
                     int pos = 0;
                     for (int r = 0; r < s.R; r++)
                     {
-                        while (pos < nk && rc[pos] < recallThresholds[r]) pos++; // searchsorted(side="left")
-                        precision[s.PrecisionIndex(t, r, k, a, mi)] = pos < nk ? pr[pos] : 0;
+                        while (pos < np && rc[pos] < recallThresholds[r]) pos++; // searchsorted(side="left")
+                        precision[s.PrecisionIndex(t, r, k, a, mi)] = pos < np ? pr[pos] : 0;
                     }
                 }
             }
         }
+    }
+
+    /// <summary>Copies the precision and recall of category k from limit index <paramref name="from"/> to <paramref name="to"/>.</summary>
+    private static void CopyLimit(int k, int from, int to, CocoEvaluation.Shape s, double[] precision, double[] recall)
+    {
+        for (int t = 0; t < s.T; t++)
+            for (int a = 0; a < s.A; a++)
+            {
+                recall[s.RecallIndex(t, k, a, to)] = recall[s.RecallIndex(t, k, a, from)];
+                for (int r = 0; r < s.R; r++)
+                    precision[s.PrecisionIndex(t, r, k, a, to)] = precision[s.PrecisionIndex(t, r, k, a, from)];
+            }
     }
 
     /// <summary>
@@ -367,17 +399,17 @@ public static class CocoEvaluator
             for (int j = 0; j < n; j++)
             {
                 var r = results[j] ?? throw new DataFormatException(source, $"result #{j}", null, "is null");
-                string record = $"result #{j} (image_id {r.ImageId})";
+                string Record() => $"result #{j} (image_id {r.ImageId})";
                 if (!imageIndex.TryGetValue(r.ImageId, out int i))
-                    throw new DataFormatException(source, record, "image_id", $"image id {r.ImageId} is not in the ground truth");
+                    throw new DataFormatException(source, Record(), "image_id", $"image id {r.ImageId} is not in the ground truth");
                 if (!categoryIndex.TryGetValue(r.CategoryId, out int k))
-                    throw new DataFormatException(source, record, "category_id", $"category id {r.CategoryId} is not in the ground truth");
+                    throw new DataFormatException(source, Record(), "category_id", $"category id {r.CategoryId} is not in the ground truth");
                 if (!double.IsFinite(r.X) || !double.IsFinite(r.Y) || !double.IsFinite(r.Width) || !double.IsFinite(r.Height)
                     || r.Width < 0 || r.Height < 0)
-                    throw new DataFormatException(source, record, "bbox",
+                    throw new DataFormatException(source, Record(), "bbox",
                         string.Create(CultureInfo.InvariantCulture, $"expected finite [x, y, width, height] with width, height >= 0, found [{r.X}, {r.Y}, {r.Width}, {r.Height}]"));
                 if (!double.IsFinite(r.Score))
-                    throw new DataFormatException(source, record, "score", string.Create(CultureInfo.InvariantCulture, $"not a finite number: {r.Score}"));
+                    throw new DataFormatException(source, Record(), "score", string.Create(CultureInfo.InvariantCulture, $"not a finite number: {r.Score}"));
                 a.X[j] = r.X; a.Y[j] = r.Y; a.W[j] = r.Width; a.H[j] = r.Height;
                 a.Area[j] = r.Width * r.Height;
                 a.Score[j] = r.Score;

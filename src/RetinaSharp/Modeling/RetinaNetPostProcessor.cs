@@ -132,22 +132,13 @@ public sealed class RetinaNetPostProcessor
         float lowerBound = LogitLowerBound(ScoreThreshold);
         var perLevel = new int[levels][];
         var selectedLogits = new List<float>();
-        var buffer = ArrayPool<int>.Shared.Rent(4096);
-        try
+        for (int l = 0; l < levels; l++)
         {
-            for (int l = 0; l < levels; l++)
-            {
-                var lg = logits[l].detach().contiguous();
-                ReadOnlySpan<float> x = MemoryMarshal.Cast<byte, float>(lg.bytes);
-                int count = CollectAbove(x, lowerBound, ref buffer);
-                var chosen = TopByValue(x, buffer.AsSpan(0, count), TopkCandidates);
-                perLevel[l] = chosen;
-                foreach (int f in chosen) selectedLogits.Add(x[f]);
-            }
-        }
-        finally
-        {
-            ArrayPool<int>.Shared.Return(buffer);
+            var lg = logits[l].detach().contiguous();
+            ReadOnlySpan<float> x = MemoryMarshal.Cast<byte, float>(lg.bytes);
+            var chosen = TopKAbove(x, lowerBound, TopkCandidates);
+            perLevel[l] = chosen;
+            foreach (int f in chosen) selectedLogits.Add(x[f]);
         }
 
         // libtorch's own sigmoid, so the scores are bit-identical to the tensor path.
@@ -190,41 +181,72 @@ public sealed class RetinaNetPostProcessor
         return (float)(logit - 1e-3 * Math.Max(1, Math.Abs(logit)));
     }
 
-    /// <summary>Flat indices i with x[i] &gt; bound (NaN never passes), in increasing order, into <paramref name="buffer"/> (grown as needed).</summary>
-    internal static int CollectAbove(ReadOnlySpan<float> x, float bound, ref int[] buffer)
+    /// <summary>
+    /// The (at most) <paramref name="k"/> indices with the largest values among those &gt; <paramref name="bound"/>,
+    /// by decreasing value, ties by increasing index, in one pass over <paramref name="x"/>. Candidates go to a
+    /// buffer; when it fills, it is cut to its k best and the bound is raised to the k-th best value (a later
+    /// element equal to it ranks after k earlier ones and can never be chosen), so after the first few
+    /// thousand hits almost no element passes the SIMD compare.
+    /// </summary>
+    internal static int[] TopKAbove(ReadOnlySpan<float> x, float bound, int k)
     {
-        int count = 0;
-        int n = x.Length;
-        int i = 0;
-        ref float r = ref MemoryMarshal.GetReference(x);
-        if (Vector256.IsHardwareAccelerated)
+        if (k <= 0) return Array.Empty<int>();
+        int capacity = Math.Max(4 * k, 4096);
+        var buffer = ArrayPool<int>.Shared.Rent(capacity + Vector256<float>.Count);
+        var values = ArrayPool<float>.Shared.Rent(capacity + Vector256<float>.Count);
+        try
         {
-            var vb = Vector256.Create(bound);
-            for (; i <= n - Vector256<float>.Count; i += Vector256<float>.Count)
+            int count = 0;
+            int n = x.Length;
+            int i = 0;
+            ref float r = ref MemoryMarshal.GetReference(x);
+            if (Vector256.IsHardwareAccelerated)
             {
-                uint bits = Vector256.GreaterThan(Vector256.LoadUnsafe(ref r, (nuint)i), vb).ExtractMostSignificantBits();
-                if (bits == 0) continue;
-                if (count + Vector256<float>.Count > buffer.Length) Grow(ref buffer);
-                while (bits != 0)
+                var vb = Vector256.Create(bound);
+                for (; i <= n - Vector256<float>.Count; i += Vector256<float>.Count)
                 {
-                    buffer[count++] = i + BitOperations.TrailingZeroCount(bits);
-                    bits &= bits - 1;
+                    uint bits = Vector256.GreaterThan(Vector256.LoadUnsafe(ref r, (nuint)i), vb).ExtractMostSignificantBits();
+                    if (bits == 0) continue;
+                    while (bits != 0)
+                    {
+                        buffer[count++] = i + BitOperations.TrailingZeroCount(bits);
+                        bits &= bits - 1;
+                    }
+                    if (count >= capacity)
+                    {
+                        count = Shrink(x, buffer, values, count, k, out bound);
+                        vb = Vector256.Create(bound);
+                    }
                 }
             }
+            for (; i < n; i++)
+            {
+                if (!(x[i] > bound)) continue;
+                buffer[count++] = i;
+                if (count >= capacity) count = Shrink(x, buffer, values, count, k, out bound);
+            }
+            return TopByValue(x, buffer.AsSpan(0, count), k);
         }
-        for (; i < n; i++)
+        finally
         {
-            if (!(x[i] > bound)) continue;
-            if (count == buffer.Length) Grow(ref buffer);
-            buffer[count++] = i;
+            ArrayPool<int>.Shared.Return(buffer);
+            ArrayPool<float>.Shared.Return(values);
         }
-        return count;
 
-        static void Grow(ref int[] buffer)
+        // Keeps the k best of buffer[0..count) in place (index order preserved); returns k and the k-th best value.
+        static int Shrink(ReadOnlySpan<float> x, int[] buffer, float[] values, int count, int k, out float kth)
         {
-            var bigger = new int[buffer.Length * 2]; // the old buffer is left to the GC (it may not be pooled)
-            buffer.CopyTo(bigger, 0);
-            buffer = bigger;
+            for (int j = 0; j < count; j++) values[j] = x[buffer[j]];
+            kth = KthLargest(values.AsSpan(0, count), k);
+            int above = 0;
+            for (int j = 0; j < count; j++) if (x[buffer[j]] > kth) above++;
+            int equalAllowed = k - above, m = 0;
+            for (int j = 0; j < count; j++)
+            {
+                float v = x[buffer[j]];
+                if (v > kth || (v == kth && equalAllowed-- > 0)) buffer[m++] = buffer[j];
+            }
+            return m;
         }
     }
 

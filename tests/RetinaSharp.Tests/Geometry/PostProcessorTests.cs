@@ -64,9 +64,26 @@ public class PostProcessorTests
         var candidates = new[] { 0, 1, 2, 3, 5, 6 };
         Assert.Equal(new[] { 6, 1, 3, 2 }, RetinaNetPostProcessor.TopByValue(x, candidates, 4));
         Assert.Equal(new[] { 6, 1, 3, 2, 5, 0 }, RetinaNetPostProcessor.TopByValue(x, candidates, 10));
-        var buffer = new int[2];
-        int n = RetinaNetPostProcessor.CollectAbove(Enumerable.Range(0, 37).Select(i => (float)(i % 5)).ToArray(), 2.5f, ref buffer);
-        Assert.Equal(Enumerable.Range(0, 37).Where(i => i % 5 > 2.5f), buffer.Take(n));
+        var y = Enumerable.Range(0, 37).Select(i => (float)(i % 5)).ToArray();
+        Assert.Equal(new[] { 4, 9, 14, 19, 24 }, RetinaNetPostProcessor.TopKAbove(y, 2.5f, 5));
+    }
+
+    [Theory]
+    [InlineData(1, 10, false)]
+    [InlineData(2, 1000, false)]
+    [InlineData(3, 25, true)]
+    [InlineData(4, 0, true)]
+    public void One_pass_top_k_equals_sorting_everything(int seed, int k, bool ties)
+    {
+        var rng = new Random(seed);
+        var x = new float[50_003];
+        for (int i = 0; i < x.Length; i++) x[i] = ties ? rng.Next(40) : (float)rng.NextDouble() * 10 - 5;
+        x[17] = float.NaN;
+        // oracle: all indices above the bound, sorted by value (descending) then index
+        var expected = Enumerable.Range(0, x.Length).Where(i => x[i] > -1f)
+            .OrderByDescending(i => x[i]).ThenBy(i => i).Take(k).ToArray();
+        Assert.Equal(expected, RetinaNetPostProcessor.TopKAbove(x, -1f, k));
+        Assert.Equal(expected, RetinaNetPostProcessor.TopByValue(x, Enumerable.Range(0, x.Length).Where(i => x[i] > -1f).ToArray(), k));
     }
 
     [Fact]

@@ -60,19 +60,19 @@ public sealed record FashionScenesOptions(
         if (string.IsNullOrWhiteSpace(OutputFolder))
             throw new ArgumentException("the output folder (--out) is empty", nameof(OutputFolder));
         if (TrainImages <= 0)
-            throw new ArgumentOutOfRangeException(nameof(TrainImages), TrainImages, "the number of training scenes (--train) must be at least 1");
+            throw new ArgumentOutOfRangeException(nameof(TrainImages), $"the number of training scenes (--train) must be at least 1, found {TrainImages}");
         if (ValImages <= 0)
-            throw new ArgumentOutOfRangeException(nameof(ValImages), ValImages, "the number of validation scenes (--val) must be at least 1");
+            throw new ArgumentOutOfRangeException(nameof(ValImages), $"the number of validation scenes (--val) must be at least 1, found {ValImages}");
         if (Size < MinSize || Size > MaxSize)
-            throw new ArgumentOutOfRangeException(nameof(Size), Size, $"the scene size (--size) must be in {MinSize}..{MaxSize} pixels");
+            throw new ArgumentOutOfRangeException(nameof(Size), $"the scene size (--size) must be in {MinSize}..{MaxSize} pixels, found {Size}");
         if (MinObjects < 1 || MaxObjects < MinObjects)
             throw new ArgumentException($"objects per scene must satisfy 1 <= MinObjects <= MaxObjects, found {MinObjects}..{MaxObjects}", nameof(MinObjects));
         if (!(MinScale > 0) || !(MaxScale >= MinScale) || MinScale * FashionMnistSet.Side > Size)
             throw new ArgumentException($"glyph scales must satisfy 0 < MinScale <= MaxScale and MinScale * 28 <= Size, found {MinScale}..{MaxScale}", nameof(MinScale));
         if (!(EmptyFraction >= 0 && EmptyFraction < 1))
-            throw new ArgumentOutOfRangeException(nameof(EmptyFraction), EmptyFraction, "must be in [0, 1)");
+            throw new ArgumentOutOfRangeException(nameof(EmptyFraction), $"EmptyFraction must be in [0, 1), found {EmptyFraction}");
         if (!(MaxOverlap >= 0 && MaxOverlap <= 1))
-            throw new ArgumentOutOfRangeException(nameof(MaxOverlap), MaxOverlap, "must be in [0, 1]");
+            throw new ArgumentOutOfRangeException(nameof(MaxOverlap), $"MaxOverlap must be in [0, 1], found {MaxOverlap}");
         if ((Backgrounds & SceneBackgrounds.All) == 0)
             throw new ArgumentException("no background style selected", nameof(Backgrounds));
     }

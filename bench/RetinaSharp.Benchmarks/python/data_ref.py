@@ -1,0 +1,70 @@
+#!/usr/bin/python3
+"""Reference for the `data` benchmark suite: one epoch of a torchvision-style detection data pipeline on the
+suite's COCO dataset (PIL decode, random horizontal flip of image and boxes, to_tensor), through
+torch.utils.data.DataLoader with one worker process (ours: one background thread), batches of 16, shuffled.
+
+usage: data_ref.py INSTANCES_JSON BATCH
+Prints "REF epoch_s=.. images=.. images_per_s=.. peak_rss_mb=.. delta_rss_mb=..".
+"""
+import json
+import os
+import resource
+import sys
+import time
+
+
+def rss_mb():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return 0.0
+
+
+def main():
+    import torch
+    from PIL import Image
+    import torchvision.transforms.functional as F
+
+    path, batch = sys.argv[1], int(sys.argv[2])
+    root = os.path.dirname(os.path.abspath(path))
+    torch.set_num_threads(1)
+    before = rss_mb()
+    coco = json.load(open(path))
+    boxes = {}
+    for a in coco["annotations"]:
+        x, y, w, h = a["bbox"]
+        boxes.setdefault(a["image_id"], []).append([x, y, x + w, y + h])
+    cats = sorted(c["id"] for c in coco["categories"])
+    images = coco["images"]
+
+    class Scenes(torch.utils.data.Dataset):
+        def __len__(self):
+            return len(images)
+
+        def __getitem__(self, i):
+            im = images[i]
+            img = Image.open(os.path.join(root, im["file_name"])).convert("RGB")
+            b = torch.tensor(boxes.get(im["id"], []), dtype=torch.float32).reshape(-1, 4)
+            t = F.to_tensor(img)
+            if torch.rand(1).item() < 0.5:
+                t = t.flip(-1)
+                w = t.shape[-1]
+                b = torch.stack([w - b[:, 2], b[:, 1], w - b[:, 0], b[:, 3]], dim=1)
+            return t, {"boxes": b}
+
+    g = torch.Generator()
+    g.manual_seed(1)
+    loader = torch.utils.data.DataLoader(Scenes(), batch_size=batch, shuffle=True, generator=g, num_workers=1,
+                                         prefetch_factor=2, collate_fn=lambda x: x)
+    start = time.perf_counter()
+    n = 0
+    for b in loader:
+        n += len(b)
+    epoch = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    print(f"REF epoch_s={epoch:.4f} images={n} images_per_s={n / epoch:.1f} peak_rss_mb={peak:.1f} delta_rss_mb={peak - before:.1f}")
+
+
+if __name__ == "__main__":
+    main()

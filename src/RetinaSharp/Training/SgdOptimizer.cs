@@ -1,0 +1,58 @@
+// SGD with momentum and L2 weight decay, torch.optim.SGD semantics (dampening 0, no Nesterov): the
+// optimiser of the RetinaNet paper, section 5 (momentum 0.9, weight decay 1e-4).
+using static TorchSharp.torch;
+
+namespace RetinaSharp.Training;
+
+/// <summary>SGD with momentum (torch.optim.SGD, dampening 0): g += wd * p; buf = m * buf + g (buf = g on the first step); p -= lr * buf.</summary>
+public sealed class SgdOptimizer : TrainingOptimizer
+{
+    private readonly Tensor?[] _momentum;
+
+    /// <summary>Creates the optimiser.</summary>
+    /// <exception cref="ArgumentException"><paramref name="momentum"/> not in [0, 1) or <paramref name="weightDecay"/> negative.</exception>
+    public SgdOptimizer(IEnumerable<(string Name, Tensor Parameter)> parameters, double momentum = 0.9, double weightDecay = 1e-4) : base(parameters)
+    {
+        if (!(momentum >= 0 && momentum < 1)) throw new ArgumentException($"Momentum must be in [0, 1); got {momentum}.", nameof(momentum));
+        if (!(weightDecay >= 0)) throw new ArgumentException($"Weight decay must be >= 0; got {weightDecay}.", nameof(weightDecay));
+        Momentum = momentum;
+        WeightDecay = weightDecay;
+        _momentum = new Tensor?[Parameters.Count];
+    }
+
+    /// <summary>The momentum factor.</summary>
+    public double Momentum { get; }
+    /// <summary>The L2 weight decay.</summary>
+    public double WeightDecay { get; }
+
+    /// <inheritdoc/>
+    protected override void Update(int index, Tensor parameter, Tensor grad, double learningRate)
+    {
+        var d = WeightDecay != 0 ? grad.add(parameter, alpha: WeightDecay) : grad;
+        if (Momentum != 0)
+        {
+            var buf = _momentum[index];
+            if (buf is null)
+            {
+                buf = d.clone().DetachFromDisposeScope();
+                _momentum[index] = buf;
+            }
+            else
+            {
+                buf.mul_(Momentum).add_(d);
+            }
+            d = buf;
+        }
+        parameter.add_(d, alpha: -learningRate);
+    }
+
+    /// <inheritdoc/>
+    public override IReadOnlyDictionary<string, Tensor> StateTensors() => Collect(("momentum/", _momentum));
+
+    /// <inheritdoc/>
+    public override void LoadState(IReadOnlyDictionary<string, Tensor> state, long stepCount)
+    {
+        Restore(_momentum, "momentum/", state);
+        StepCount = stepCount;
+    }
+}
