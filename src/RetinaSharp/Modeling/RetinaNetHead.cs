@@ -39,7 +39,11 @@ public sealed class RetinaNetSubnet : Module<Tensor, Tensor>
         using (no_grad())
         {
             foreach (var (_, m) in conv.named_modules())
+            {
                 if (m is Conv2d c) { init.normal_(c.weight, 0, 0.01); if (c.bias is not null) init.constant_(c.bias, 0); }
+                // TorchSharp 0.107's GroupNorm leaves its affine parameters uninitialised: set PyTorch's identity.
+                if (m is GroupNorm gn) { gn.weight?.fill_(1.0); gn.bias?.zero_(); }
+            }
             init.normal_(_predictor[0].weight, 0, 0.01);
             init.constant_(_predictor[0].bias!, predictorBias);
         }

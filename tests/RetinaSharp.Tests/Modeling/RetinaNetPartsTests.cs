@@ -81,6 +81,22 @@ public sealed class RetinaNetPartsTests
         Assert.InRange(w.std().item<float>(), 0.009, 0.011);   // N(0, 0.01²), 36864 samples
     }
 
+    [Fact]
+    public void GroupNormHeadStartsAtTheIdentityWithTorchvisionV2Keys()
+    {
+        using var scope = NewDisposeScope();
+        using var model = new RetinaNet(Tiny() with { HeadGroupNorm = true, P6FromC5 = true });
+        var sd = model.state_dict();
+        for (int i = 0; i < 4; i++)
+        {
+            Assert.Equal(1f, sd[$"head.classification_head.conv.{i}.1.weight"].min().item<float>());
+            Assert.Equal(1f, sd[$"head.regression_head.conv.{i}.1.weight"].max().item<float>());
+            Assert.Equal(0f, sd[$"head.classification_head.conv.{i}.1.bias"].abs().max().item<float>());
+            Assert.False(sd.ContainsKey($"head.classification_head.conv.{i}.0.bias"));
+        }
+        Assert.Equal([64L, 512, 3, 3], sd["backbone.fpn.extra_blocks.p6.weight"].shape);   // P6 from C5 (512 channels in ResNet-18)
+    }
+
     [Theory]
     [InlineData(0, new string[0])]
     [InlineData(3, new[] { "layer2", "layer3", "layer4" })]
