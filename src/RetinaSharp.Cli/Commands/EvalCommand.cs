@@ -66,14 +66,17 @@ public static class EvalCommand
     /// <summary>Evaluates <paramref name="dtPath"/> against <paramref name="gtPath"/>, prints the summary, writes the report.</summary>
     /// <returns><see cref="CliApp.Ok"/>.</returns>
     /// <exception cref="ArgumentException">--gt or --dt is missing.</exception>
-    /// <exception cref="RetinaSharp.IO.DataFormatException">A file is missing or malformed, or a result names an unknown image or category.</exception>
+    /// <exception cref="RetinaSharp.IO.DataFormatException">A file is missing or malformed, the ground truth has duplicate ids,
+    /// annotations of unlisted images or categories or negative box sizes, or a result names an unknown image or category.</exception>
     public static int Run(string? gtPath, string? dtPath, string? outDir, bool perCategory, TextWriter output)
     {
         if (string.IsNullOrEmpty(gtPath))
             throw new ArgumentException("retina eval: --gt <instances.json> is required (with --dt <results.json>)");
         if (string.IsNullOrEmpty(dtPath))
             throw new ArgumentException("retina eval: --dt <results.json> is required (with --gt <instances.json>)");
+        if (!string.IsNullOrEmpty(outDir)) AtomicFile.EnsureWritableFolder(outDir);
         var groundTruth = CocoJson.ReadInstances(gtPath);
+        CocoGroundTruthValidation.Validate(groundTruth, gtPath);
         var detections = CocoJson.ReadResults(dtPath);
         var result = CocoEvaluator.Evaluate(groundTruth, detections, dtPath);
         Report(result, groundTruth.Annotations.Count, detections.Count, outDir, perCategory, output);
@@ -105,6 +108,7 @@ public static class EvalCommand
         if (settings.BatchSize < 1) throw new ArgumentException($"retina eval: --batch-size must be >= 1, found {settings.BatchSize}");
         if (settings.Limit is < 1) throw new ArgumentException($"retina eval: --limit must be >= 1, found {settings.Limit}");
 
+        if (!string.IsNullOrEmpty(outDir)) AtomicFile.EnsureWritableFolder(outDir);
         var dataset = DetectionDataset.Load(dataPath, settings.Split, settings.Classes);
         using var model = RetinaNetCheckpoint.Load(weightsPath);
         var options = model.Options;
