@@ -66,14 +66,17 @@ public static class EvalCommand
     /// <summary>Evaluates <paramref name="dtPath"/> against <paramref name="gtPath"/>, prints the summary, writes the report.</summary>
     /// <returns><see cref="CliApp.Ok"/>.</returns>
     /// <exception cref="ArgumentException">--gt or --dt is missing.</exception>
-    /// <exception cref="RetinaSharp.IO.DataFormatException">A file is missing or malformed, or a result names an unknown image or category.</exception>
+    /// <exception cref="RetinaSharp.IO.DataFormatException">A file is missing or malformed, the ground truth has duplicate ids,
+    /// annotations of unlisted images or categories or negative box sizes, or a result names an unknown image or category.</exception>
     public static int Run(string? gtPath, string? dtPath, string? outDir, bool perCategory, TextWriter output)
     {
         if (string.IsNullOrEmpty(gtPath))
             throw new ArgumentException("retina eval: --gt <instances.json> is required (with --dt <results.json>)");
         if (string.IsNullOrEmpty(dtPath))
             throw new ArgumentException("retina eval: --dt <results.json> is required (with --gt <instances.json>)");
+        if (!string.IsNullOrEmpty(outDir)) AtomicFile.EnsureWritableFolder(outDir);
         var groundTruth = CocoJson.ReadInstances(gtPath);
+        CocoGroundTruthValidation.Validate(groundTruth, gtPath);
         var detections = CocoJson.ReadResults(dtPath);
         var result = CocoEvaluator.Evaluate(groundTruth, detections, dtPath);
         Report(result, groundTruth.Annotations.Count, detections.Count, outDir, perCategory, output);
@@ -105,8 +108,9 @@ public static class EvalCommand
         if (settings.BatchSize < 1) throw new ArgumentException($"retina eval: --batch-size must be >= 1, found {settings.BatchSize}");
         if (settings.Limit is < 1) throw new ArgumentException($"retina eval: --limit must be >= 1, found {settings.Limit}");
 
+        if (!string.IsNullOrEmpty(outDir)) AtomicFile.EnsureWritableFolder(outDir);
         var dataset = DetectionDataset.Load(dataPath, settings.Split, settings.Classes);
-        using var model = RetinaNetCheckpoint.Load(weightsPath);
+        using var model = LoadCheckpoint(weightsPath);
         var options = model.Options;
         if (settings.ScoreThreshold is double st) options = options with { ScoreThreshold = st };
         if (settings.MinSize is int mn) options = options with { MinSize = mn };
@@ -129,9 +133,8 @@ public static class EvalCommand
             }
             if (batch.Count > 0)
             {
-                var found = model.Detect(batch.Select(b => b.Tensor).ToList());
-                for (int i = 0; i < batch.Count; i++)
-                    detections.AddRange(EvaluationInputs.ToCocoResults(batch[i].Image.Id, found[i], model.Options.NumClasses, labelToCategory));
+                foreach (var (image, found) in DetectOrSkip(model, batch, skipped))
+                    detections.AddRange(EvaluationInputs.ToCocoResults(image.Id, found, model.Options.NumClasses, labelToCategory));
             }
             error.Write($"\rretina eval: {Math.Min(start + settings.BatchSize, images.Count)}/{images.Count} images");
         }
@@ -155,6 +158,60 @@ public static class EvalCommand
         error.WriteLine($"retina eval: skipped {skipped.Count} unreadable image(s) (their objects count as missed):");
         foreach (var m in skipped) error.WriteLine($"  {m}");
         return CliApp.Failed;
+    }
+
+    /// <summary>Loads the checkpoint; a truncated file or a libtorch failure becomes a <see cref="DataFormatException"/> naming it.</summary>
+    private static RetinaNet LoadCheckpoint(string weightsPath)
+    {
+        if (Directory.Exists(weightsPath))
+            throw new DataFormatException(weightsPath, null, null, "is a folder, expected a checkpoint file (--weights)");
+        try { return RetinaNetCheckpoint.Load(weightsPath); }
+        catch (EndOfStreamException e)
+        {
+            throw new DataFormatException(weightsPath, null, null, $"checkpoint is truncated or corrupt: {e.Message}", e);
+        }
+        catch (System.Runtime.InteropServices.ExternalException e)
+        {
+            throw new DataFormatException(weightsPath, null, null, $"libtorch cannot read the checkpoint: {FirstLine(e.Message)}", e);
+        }
+    }
+
+    /// <summary>
+    /// Runs the model on a batch. When libtorch refuses the batch (for example an image of extreme aspect ratio that the
+    /// resize shrinks to 0 pixels on one side), each image runs alone and the ones it still refuses are skipped with a
+    /// message naming the file and its size, as unreadable images are.
+    /// </summary>
+    private static IEnumerable<(DetectionImage Image, Detections Found)> DetectOrSkip(RetinaNet model,
+        List<(DetectionImage Image, torch.Tensor Tensor)> batch, List<string> skipped)
+    {
+        IReadOnlyList<Detections>? found = null;
+        try { found = model.Detect(batch.Select(b => b.Tensor).ToList()); }
+        catch (Exception e) when (e is System.Runtime.InteropServices.ExternalException or ArgumentException && batch.Count > 1) { }
+        catch (Exception e) when (e is System.Runtime.InteropServices.ExternalException or ArgumentException)
+        {
+            skipped.Add(SkipMessage(batch[0], e));
+            return [];
+        }
+        if (found != null) return batch.Select((b, i) => (b.Image, found[i])).ToList();
+        var results = new List<(DetectionImage, Detections)>();
+        foreach (var b in batch)
+        {
+            try { results.Add((b.Image, model.Detect([b.Tensor])[0])); }
+            catch (Exception e) when (e is System.Runtime.InteropServices.ExternalException or ArgumentException)
+            {
+                skipped.Add(SkipMessage(b, e));
+            }
+        }
+        return results;
+    }
+
+    private static string SkipMessage((DetectionImage Image, torch.Tensor Tensor) b, Exception e) =>
+        $"{b.Image.FilePath}: image id {b.Image.Id}: the model cannot process this {b.Tensor.shape[2]}x{b.Tensor.shape[1]} image: {FirstLine(e.Message)}";
+
+    private static string FirstLine(string message)
+    {
+        int n = message.IndexOf('\n');
+        return n < 0 ? message : message[..n];
     }
 
     /// <summary>

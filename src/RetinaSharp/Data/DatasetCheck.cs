@@ -18,7 +18,7 @@ public static class DatasetCheck
     /// <summary>
     /// Lists every problem: missing or unreadable image, declared size different from the file's, degenerate box
     /// (x2 &lt;= x1, y2 &lt;= y1, NaN), box outside the image, unknown category, duplicate image/annotation/category
-    /// ids, annotations of unknown images. Each names the file, the record, the field and the value.
+    /// ids, annotations of unknown images, a dataset without images. Each names the file, the record, the field and the value.
     /// </summary>
     /// <param name="dataset">The dataset as loaded by <see cref="DetectionDataset.Load"/>.</param>
     /// <param name="decodeImages">True: decode every image fully (finds truncated files; parallel); false: read the headers only.</param>
@@ -27,6 +27,8 @@ public static class DatasetCheck
     {
         ArgumentNullException.ThrowIfNull(dataset);
         var problems = new List<DataProblem>(dataset.LoadProblems);
+        if (dataset.Images.Count == 0)
+            problems.Add(new(DataProblemKind.EmptyDataset, dataset.Source, "dataset", "images", "0 images", "the dataset has no images: nothing to train or evaluate on"));
         var probes = ProbeImages(dataset, decodeImages);
         var seenImages = new HashSet<long>();
         var seenAnnotations = new HashSet<long>();
