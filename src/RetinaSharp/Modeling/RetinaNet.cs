@@ -3,6 +3,7 @@
 // retinanet_resnet50_fpn (backbone.body.*, backbone.fpn.*, head.*), loss normalisation of RetinaNet.compute_loss
 // (per image: focal loss over non-ignored anchors / max(1, #fg), box loss over fg / max(1, #fg); mean over images),
 // inference of RetinaNet.postprocess_detections followed by GeneralizedRCNNTransform.postprocess.
+// Optional loss normalisation of detectron2 RetinaNet.losses: batch sums / running average of max(1, #fg in batch).
 using RetinaSharp.Geometry;
 using RetinaSharp.Losses;
 using TorchSharp;
@@ -12,7 +13,8 @@ using static TorchSharp.torch.nn;
 namespace RetinaSharp.Modeling;
 
 /// <summary>The two training losses of RetinaNet (torchvision's "classification" and "bbox_regression"), scalars.</summary>
-/// <param name="Classification">Focal loss, normalised per image by its foreground anchor count, averaged over images.</param>
+/// <param name="Classification">Focal loss, normalised per image by its foreground anchor count, averaged over images
+/// (or, with <see cref="LossNormalizerKind.RunningAverage"/>, the batch sum over the running normaliser).</param>
 /// <param name="BoxRegression">Box loss over foreground anchors, normalised the same way.</param>
 public sealed record RetinaNetLosses(Tensor Classification, Tensor BoxRegression)
 {
@@ -66,6 +68,31 @@ public sealed class RetinaNet : Module<Tensor, (Tensor ClassLogits, Tensor BoxDe
     private readonly BoxCoder _boxCoder = new(1, 1, 1, 1);
     private Matcher _matcher;
     private ScalarType? _inferenceDtype;
+    // Training state of LossNormalizerKind.RunningAverage: a plain double, so it is not in the state_dict.
+    private double _runningLossNormalizer = InitialRunningLossNormalizer;
+
+    /// <summary>The starting value of <see cref="RunningLossNormalizer"/>: 100 (detectron2's <c>loss_normalizer</c>).</summary>
+    public const double InitialRunningLossNormalizer = 100;
+
+    /// <summary>
+    /// The running foreground-anchor count n of <see cref="LossNormalizerKind.RunningAverage"/> (detectron2
+    /// <c>RetinaNet.loss_normalizer</c>): starts at <see cref="InitialRunningLossNormalizer"/>; each
+    /// <see cref="ComputeLossesFromHeadOutputs"/> call in training mode sets n ← m·n + (1 - m)·max(#fg in batch, 1),
+    /// m = <see cref="RetinaNetOptions.LossNormalizerMomentum"/>. It is training state, not a weight: it is not in the
+    /// state_dict (whose keys stay torchvision's), so a trainer saves and restores it beside its checkpoint through
+    /// this property. Unused with <see cref="LossNormalizerKind.PerImage"/>.
+    /// </summary>
+    /// <exception cref="ArgumentException">Set to a value that is not finite and positive.</exception>
+    public double RunningLossNormalizer
+    {
+        get => _runningLossNormalizer;
+        set
+        {
+            if (!(double.IsFinite(value) && value > 0))
+                throw new ArgumentException($"RunningLossNormalizer = {value}: must be finite and positive", nameof(value));
+            _runningLossNormalizer = value;
+        }
+    }
 
     /// <summary>Builds the model with the paper's initialisation (heads N(0, 0.01²), prior bias) and torchvision's
     /// (ResNet Kaiming normal, FPN Kaiming uniform). Load weights with <see cref="RetinaNetCheckpoint"/>.</summary>
@@ -92,7 +119,8 @@ public sealed class RetinaNet : Module<Tensor, (Tensor ClassLogits, Tensor BoxDe
 
     /// <summary>
     /// Replaces the settings that do not change the weights: transform sizes, mean/std, anchor sizes (same count per
-    /// level), inference thresholds, matching thresholds, focal α/γ, box loss, trainable backbone layers.
+    /// level), inference thresholds, matching thresholds, focal α/γ, box loss, loss normaliser
+    /// (kind and momentum; <see cref="RunningLossNormalizer"/> keeps its value), trainable backbone layers.
     /// </summary>
     /// <exception cref="ArgumentException">An option is invalid, or NumClasses, Backbone, P6FromC5, FpnChannels,
     /// HeadGroupNorm or the anchors per location differ.</exception>
@@ -201,7 +229,10 @@ public sealed class RetinaNet : Module<Tensor, (Tensor ClassLogits, Tensor BoxDe
 
     /// <summary>
     /// The losses from head outputs and targets already in the resized frame (torchvision
-    /// <c>RetinaNetHead.compute_loss</c> after matching).
+    /// <c>RetinaNetHead.compute_loss</c> after matching). With <see cref="LossNormalizerKind.RunningAverage"/>
+    /// (detectron2 <c>RetinaNet.losses</c>) both losses are the batch's sums divided by the updated
+    /// <see cref="RunningLossNormalizer"/>; the update is stored only in training mode (in eval mode the losses use the
+    /// value the update would give, and <see cref="RunningLossNormalizer"/> is left unchanged).
     /// </summary>
     /// <param name="classLogits">(N, ΣHWA, K).</param>
     /// <param name="boxDeltas">(N, ΣHWA, 4).</param>
@@ -211,14 +242,17 @@ public sealed class RetinaNet : Module<Tensor, (Tensor ClassLogits, Tensor BoxDe
     {
         using var scope = NewDisposeScope();
         long n = classLogits.shape[0];
+        bool perImage = Options.LossNormalizer == LossNormalizerKind.PerImage;
         var clsLosses = new List<Tensor>();
         var boxLosses = new List<Tensor>();
+        long batchFg = 0;
         for (int i = 0; i < n; i++)
         {
             var matched = MatchAnchors(targets[i], anchors);
             var fgMask = matched.ge(0);
             long numFg = fgMask.sum().item<long>();
-            double normalizer = Math.Max(1, numFg);
+            batchFg += numFg;
+            double normalizer = perImage ? Math.Max(1, numFg) : 1.0;   // RunningAverage: plain sums here
             var labels = targets[i].Labels.to(ScalarType.Int64).to(matched.device);
             var classIndices = numFg == 0 ? matched : where(fgMask, labels[matched.clamp_min(0)], matched);
             clsLosses.Add(FocalLoss.SigmoidFocalLossFromIndices(classLogits[i], classIndices, Options.Alpha, Options.Gamma,
@@ -235,8 +269,15 @@ public sealed class RetinaNet : Module<Tensor, (Tensor ClassLogits, Tensor BoxDe
             };
             boxLosses.Add(boxSum / normalizer);
         }
-        var clsLoss = stack(clsLosses).sum() / n;
-        var boxLoss = stack(boxLosses).sum() / n;
+        double divisor = n;
+        if (!perImage)
+        {
+            double m = Options.LossNormalizerMomentum;
+            divisor = m * _runningLossNormalizer + (1 - m) * Math.Max(1, batchFg);
+            if (training) _runningLossNormalizer = divisor;
+        }
+        var clsLoss = stack(clsLosses).sum() / divisor;
+        var boxLoss = stack(boxLosses).sum() / divisor;
         return new RetinaNetLosses(clsLoss.MoveToOuterDisposeScope(), boxLoss.MoveToOuterDisposeScope());
     }
 

@@ -31,6 +31,19 @@ public enum BoxLossKind
     GIoU,
 }
 
+/// <summary>How the classification and box losses are normalised (issue 4: torchvision's choice, detectron2's as an option).</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<LossNormalizerKind>))]
+public enum LossNormalizerKind
+{
+    /// <summary>Per image: loss sums divided by that image's foreground anchor count (at least 1), then averaged over
+    /// the images (torchvision 0.14 <c>RetinaNetHead.compute_loss</c>; the default).</summary>
+    PerImage,
+    /// <summary>Whole batch: loss sums over all images divided by a running average of the batch's foreground count,
+    /// <c>n ← m·n + (1 - m)·max(#fg, 1)</c>, n starting at 100 (detectron2 <c>RetinaNet.losses</c>);
+    /// see <see cref="RetinaNet.RunningLossNormalizer"/> and <see cref="RetinaNetOptions.LossNormalizerMomentum"/>.</summary>
+    RunningAverage,
+}
+
 /// <summary>
 /// Every setting of a <see cref="RetinaNet"/>, flat, with the paper's / torchvision v1's defaults. Stored as JSON
 /// beside the weights by <see cref="RetinaNetCheckpoint"/>. Validate with <see cref="Validate"/> (the model constructor does).
@@ -84,6 +97,11 @@ public sealed record RetinaNetOptions(int NumClasses)
     public double SmoothL1Beta { get; init; } = 1.0;
     /// <summary>GroupNorm (32 groups) after each head convolution (torchvision v2). Default false.</summary>
     public bool HeadGroupNorm { get; init; }
+    /// <summary>How the losses are normalised. Default <see cref="LossNormalizerKind.PerImage"/> (torchvision).</summary>
+    public LossNormalizerKind LossNormalizer { get; init; } = LossNormalizerKind.PerImage;
+    /// <summary>Momentum m in [0, 1) of the <see cref="LossNormalizerKind.RunningAverage"/> normaliser
+    /// (n ← m·n + (1 - m)·max(#fg, 1)). Default 0.9 (detectron2). Unused with <see cref="LossNormalizerKind.PerImage"/>.</summary>
+    public double LossNormalizerMomentum { get; init; } = 0.9;
 
     /// <summary>The anchor sizes actually used: <see cref="AnchorSizes"/> or torchvision's default
     /// (x, int(x·2^(1/3)), int(x·2^(2/3))) for x in 32, 64, 128, 256, 512.</summary>
@@ -117,6 +135,8 @@ public sealed record RetinaNetOptions(int NumClasses)
         if (!(Gamma >= 0)) Fail(nameof(Gamma), Gamma, "must be non-negative");
         if (!(PriorProbability is > 0 and < 1)) Fail(nameof(PriorProbability), PriorProbability, "must be in (0, 1)");
         if (!(SmoothL1Beta >= 0)) Fail(nameof(SmoothL1Beta), SmoothL1Beta, "must be non-negative");
+        if (!Enum.IsDefined(LossNormalizer)) Fail(nameof(LossNormalizer), (int)LossNormalizer, "must be PerImage or RunningAverage");
+        if (!(LossNormalizerMomentum is >= 0 and < 1)) Fail(nameof(LossNormalizerMomentum), LossNormalizerMomentum, "must be in [0, 1)");
     }
 
     /// <summary>The anchors per feature-map location A = sizes per level × aspect ratios.</summary>
