@@ -1,15 +1,138 @@
+// `retina detect`: batched RetinaNet inference on image files, folders or globs (torchvision's
+// RetinaNet.forward in eval mode, as in its detection reference's inference), writing COCO results JSON and
+// a copy of each image with the boxes, class names and scores drawn.
 using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using RetinaSharp.Data;
+using RetinaSharp.IO;
+using RetinaSharp.Modeling;
+using RetinaSharp.Training;
+using Spectre.Console;
+using static TorchSharp.torch;
 
 namespace RetinaSharp.Cli.Commands;
 
 /// <summary>`retina detect`.</summary>
 public static class DetectCommand
 {
+    private static readonly string[] ImageExtensions = [".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif"];
+
     /// <summary>Builds the `detect` command.</summary>
     public static Command Create()
     {
-        var command = new Command("detect", "(not implemented yet)");
-        command.SetAction(_ => { Console.Error.WriteLine("retina detect: not implemented yet"); return CliApp.Failed; });
+        var weights = new Option<string>("--weights") { Description = "A RetinaSharp checkpoint (model.rsnet) or a torchvision .pth", Required = true };
+        var inputs = new Argument<string[]>("images") { Description = "Image files, folders or globs (*.jpg)", Arity = ArgumentArity.OneOrMore };
+        var outDir = new Option<string>("--out") { Description = "Output folder: detections.json and the drawn images", Required = true };
+        var numClasses = new Option<int?>("--num-classes") { Description = "Classes of a .pth checkpoint (inferred from its weights by default)" };
+        var score = new Option<double>("--score-threshold") { Description = "Keep detections scoring at least this in detections.json", DefaultValueFactory = _ => 0.05 };
+        var draw = new Option<double>("--draw-threshold") { Description = "Draw detections scoring at least this", DefaultValueFactory = _ => 0.5 };
+        var maxDets = new Option<int?>("--max-detections") { Description = "Detections kept per image (default: the model's, 100)" };
+        var minSize = new Option<int?>("--min-size") { Description = "Shorter side after resize (default: the model's)" };
+        var maxSize = new Option<int?>("--max-size") { Description = "Longer side limit (default: the model's)" };
+        var classes = new Option<string?>("--classes") { Description = "A COCO instances .json whose categories name the classes (and give their ids)" };
+        var batch = new Option<int>("--batch-size") { Description = "Images per forward pass", DefaultValueFactory = _ => 4 };
+        var device = new Option<string>("--device") { Description = "cpu (the only device of this build) or cuda", DefaultValueFactory = _ => "cpu" };
+        var command = new Command("detect", "Detect objects in images with a trained RetinaNet.");
+        command.Arguments.Add(inputs);
+        foreach (var o in new Option[] { weights, outDir, numClasses, score, draw, maxDets, minSize, maxSize, classes, batch, device }) command.Options.Add(o);
+        command.SetAction(p =>
+        {
+            string dev = p.GetValue(device)!;
+            if (dev != "cpu" && !(dev.StartsWith("cuda", StringComparison.Ordinal) && cuda.is_available()))
+                throw new ArgumentException($"--device '{dev}': only 'cpu' is available here.");
+            int bs = p.GetValue(batch);
+            if (bs <= 0) throw new ArgumentException($"--batch-size {bs}: must be at least 1.");
+            string o = Path.GetFullPath(p.GetValue(outDir)!);
+            if (File.Exists(o)) throw new ArgumentException($"--out '{o}' is a file; give a folder.");
+            var files = ExpandInputs(p.GetValue(inputs)!);
+            if (files.Count == 0) throw new ArgumentException("No image files found in the given paths.");
+
+            var model = RetinaNetCheckpoint.Load(Path.GetFullPath(p.GetValue(weights)!), p.GetValue(numClasses) is int k ? new RetinaNetOptions(k) : null);
+            var mo = model.Options;
+            double st = p.GetValue(score);
+            mo = mo with
+            {
+                ScoreThreshold = Math.Min(st, Math.Min(p.GetValue(draw), mo.ScoreThreshold)),
+                DetectionsPerImage = p.GetValue(maxDets) ?? mo.DetectionsPerImage, MinSize = p.GetValue(minSize) ?? mo.MinSize,
+                MaxSize = p.GetValue(maxSize) ?? Math.Max(mo.MaxSize, p.GetValue(minSize) ?? mo.MinSize),
+            };
+            model.Reconfigure(mo);
+            model.eval();
+            CategoryMap categories = p.GetValue(classes) is string cj
+                ? new CategoryMap(CocoJson.ReadInstances(Path.GetFullPath(cj)).Categories)
+                : new CategoryMap(Enumerable.Range(0, mo.NumClasses).Select(i => new CocoCategory(i, $"class {i}")));
+            if (categories.Count != mo.NumClasses)
+                throw new ArgumentException($"--classes: {categories.Count} categories but the model has {mo.NumClasses} classes.");
+            return Detect(model, categories, files, o, st, p.GetValue(draw), bs);
+        });
         return command;
+    }
+
+    /// <summary>Files, folders (their images, sorted) and globs (in the file name part) to a sorted list of image files.</summary>
+    /// <exception cref="FileNotFoundException">A path that is neither a file, a folder nor a glob matching something.</exception>
+    internal static List<string> ExpandInputs(IEnumerable<string> inputs)
+    {
+        var files = new List<string>();
+        foreach (var raw in inputs)
+        {
+            string path = Path.GetFullPath(raw);
+            if (File.Exists(path)) files.Add(path);
+            else if (Directory.Exists(path))
+                files.AddRange(Directory.EnumerateFiles(path).Where(f => ImageExtensions.Contains(Path.GetExtension(f).ToLowerInvariant())).Order(StringComparer.Ordinal));
+            else if (raw.IndexOfAny(['*', '?']) >= 0 && Directory.Exists(Path.GetDirectoryName(path)))
+                files.AddRange(Directory.EnumerateFiles(Path.GetDirectoryName(path)!, Path.GetFileName(path)).Order(StringComparer.Ordinal));
+            else throw new FileNotFoundException($"'{raw}' is not an image file, a folder or a glob that matches files.", raw);
+        }
+        return files.Distinct().ToList();
+    }
+
+    private static int Detect(RetinaNet model, CategoryMap categories, List<string> files, string outDir, double scoreThreshold, double drawThreshold, int batchSize)
+    {
+        Directory.CreateDirectory(outDir);
+        var results = new List<CocoResult>();
+        var images = new List<object>();
+        var skipped = new List<string>();
+        AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn()).Start(ctx =>
+        {
+            var task = ctx.AddTask($"Detecting in {files.Count} images", maxValue: files.Count);
+            for (int start = 0; start < files.Count; start += batchSize)
+            {
+                using var scope = NewDisposeScope();
+                var loaded = new List<(string File, long Id, RgbImage Image)>();
+                foreach (var f in files.Skip(start).Take(batchSize))
+                {
+                    try { loaded.Add((f, files.IndexOf(f) + 1, ImageIO.Load(f))); }
+                    catch (DataFormatException e) { skipped.Add($"{f}: {e.Problem}"); }
+                }
+                if (loaded.Count > 0)
+                {
+                    var dets = model.Detect(loaded.Select(l => ImageIO.ToTensor(l.Image)).ToList());
+                    for (int i = 0; i < loaded.Count; i++)
+                    {
+                        var (file, id, image) = loaded[i];
+                        var mine = DetectionValidation.ToCoco(dets[i], id, categories).Where(r => r.Score >= scoreThreshold).ToList();
+                        results.AddRange(mine);
+                        images.Add(new { id, file_name = file, width = image.Width, height = image.Height });
+                        var boxes = mine.Where(r => r.Score >= drawThreshold).Select(r =>
+                        {
+                            int k = categories.ToIndex(r.CategoryId);
+                            return new DrawnBox((float)r.X, (float)r.Y, (float)(r.X + r.Width), (float)(r.Y + r.Height), k,
+                                $"{categories.Name(k)} {r.Score.ToString("0.00", CultureInfo.InvariantCulture)}");
+                        }).ToList();
+                        using var drawn = DetectionDrawing.Render(image, boxes, 1);
+                        AtomicFile.WriteAllBytes(Path.Combine(outDir, Path.GetFileNameWithoutExtension(file) + ".detections.png"), DetectionDrawing.EncodePng(drawn));
+                    }
+                }
+                task.Increment(Math.Min(batchSize, files.Count - start));
+            }
+        });
+        CocoJson.WriteResults(Path.Combine(outDir, "detections.json"), results);
+        AtomicFile.WriteAllText(Path.Combine(outDir, "images.json"), JsonSerializer.Serialize(images, new JsonSerializerOptions { WriteIndented = true }));
+        AnsiConsole.MarkupLineInterpolated($"{results.Count} detections in {files.Count - skipped.Count} images -> [bold]{outDir}[/] (detections.json, images.json, *.detections.png)");
+        if (skipped.Count == 0) return CliApp.Ok;
+        AnsiConsole.MarkupLineInterpolated($"[yellow]warning:[/] skipped {skipped.Count} unreadable image(s):");
+        foreach (var s in skipped) AnsiConsole.MarkupLineInterpolated($"  {s}");
+        return CliApp.Failed;
     }
 }

@@ -188,15 +188,26 @@ public sealed class ResNetBody : Module<Tensor, Tensor[]>
     }
 
     /// <summary>Runs the trunk on x (N, 3, H, W); returns [C3, C4, C5] at strides 8, 16, 32.</summary>
+    /// <remarks>Each block's input handle is released as soon as the next output exists (autograd keeps what it
+    /// needs), so inference holds about two stage activations at a time instead of all of them.</remarks>
     public override Tensor[] forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var y = functional.relu(_stem.Forward(x, training), inplace: true);
-        y = functional.max_pool2d(y, 3, 2, 1);
-        y = _stages[0].forward(y);
-        var c3 = _stages[1].forward(y);
-        var c4 = _stages[2].forward(c3);
-        var c5 = _stages[3].forward(c4);
-        return [c3.MoveToOuterDisposeScope(), c4.MoveToOuterDisposeScope(), c5.MoveToOuterDisposeScope()];
+        var stem = functional.relu(_stem.Forward(x, training), inplace: true);
+        var y = functional.max_pool2d(stem, 3, 2, 1);
+        stem.Dispose();
+        var outputs = new Tensor[3];
+        for (int s = 0; s < 4; s++)
+        {
+            foreach (var (_, block) in _stages[s].named_children())
+            {
+                var next = ((ResidualBlock)block).forward(y);
+                if (!Array.Exists(outputs, o => ReferenceEquals(o, y))) y.Dispose();
+                y = next;
+            }
+            if (s > 0) outputs[s - 1] = y;
+        }
+        foreach (var t in outputs) t.MoveToOuterDisposeScope();
+        return outputs;
     }
 }

@@ -257,13 +257,13 @@ public sealed class RetinaNet : Module<Tensor, (Tensor ClassLogits, Tensor BoxDe
             return _matcher.Match(BoxOps.Iou(boxes, anchors)).MoveToOuterDisposeScope();
         var crowd = target.IsCrowd.to(ScalarType.Bool).to(anchors.device);
         var keepIdx = nonzero(crowd.logical_not()).squeeze(1);
-        var matched = keepIdx.shape[0] == 0
-            ? full(a, -1L, dtype: ScalarType.Int64, device: anchors.device)
-            : keepIdx[_matcher.Match(BoxOps.Iou(boxes[keepIdx], anchors)).clamp_min(0)];
-        if (keepIdx.shape[0] > 0)
+        Tensor matched;
+        if (keepIdx.shape[0] == 0)
+            matched = full(a, -1L, dtype: ScalarType.Int64, device: anchors.device);
+        else
         {
-            var raw = _matcher.Match(BoxOps.Iou(boxes[keepIdx], anchors));
-            matched = where(raw.ge(0), matched, raw);
+            var raw = _matcher.Match(BoxOps.Iou(boxes[keepIdx], anchors));   // indices into the non-crowd boxes
+            matched = where(raw.ge(0), keepIdx[raw.clamp_min(0)], raw);
         }
         var crowdIou = BoxOps.Iou(boxes[nonzero(crowd).squeeze(1)], anchors).max(0).values;
         matched = where(matched.lt(0).logical_and(crowdIou.ge(Options.BgIouThreshold)), full_like(matched, -2), matched);

@@ -4,6 +4,7 @@ using RetinaSharp.Tests.Training;
 
 namespace RetinaSharp.Tests.Demo;
 
+[Collection(RetinaSharp.Tests.Training.TorchRngCollection.Name)]
 public class QuickDemoTests
 {
     [Fact]

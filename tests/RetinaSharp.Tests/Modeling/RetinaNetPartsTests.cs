@@ -81,6 +81,22 @@ public sealed class RetinaNetPartsTests
         Assert.InRange(w.std().item<float>(), 0.009, 0.011);   // N(0, 0.01²), 36864 samples
     }
 
+    [Fact]
+    public void GroupNormHeadStartsAtTheIdentityWithTorchvisionV2Keys()
+    {
+        using var scope = NewDisposeScope();
+        using var model = new RetinaNet(Tiny() with { HeadGroupNorm = true, P6FromC5 = true });
+        var sd = model.state_dict();
+        for (int i = 0; i < 4; i++)
+        {
+            Assert.Equal(1f, sd[$"head.classification_head.conv.{i}.1.weight"].min().item<float>());
+            Assert.Equal(1f, sd[$"head.regression_head.conv.{i}.1.weight"].max().item<float>());
+            Assert.Equal(0f, sd[$"head.classification_head.conv.{i}.1.bias"].abs().max().item<float>());
+            Assert.False(sd.ContainsKey($"head.classification_head.conv.{i}.0.bias"));
+        }
+        Assert.Equal([64L, 512, 3, 3], sd["backbone.fpn.extra_blocks.p6.weight"].shape);   // P6 from C5 (512 channels in ResNet-18)
+    }
+
     [Theory]
     [InlineData(0, new string[0])]
     [InlineData(3, new[] { "layer2", "layer3", "layer4" })]
@@ -153,6 +169,39 @@ public sealed class RetinaNetPartsTests
             var s = d.Scores.data<float>().ToArray();
             Assert.Equal(s.OrderByDescending(v => v), s);
         }
+    }
+
+    [Fact]
+    public void BFloat16InferenceStaysCloseToFloat32AndReturnsFloat32()
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        using var fp32 = new RetinaNet(Tiny());
+        using var bf16 = new RetinaNet(Tiny());
+        foreach (var (k, t) in bf16.state_dict()) t.copy_(fp32.state_dict()[k]);
+        fp32.PrepareForInference();
+        bf16.PrepareForInference(bfloat16: true);
+        Assert.Equal(ScalarType.BFloat16, bf16.InferenceDtype);
+        var batch = fp32.Transform.Preprocess([rand(3, 64, 64)]).Images;
+        var (c32, b32) = fp32.forward(batch);
+        var (c16, b16) = bf16.forward(batch);
+        Assert.Equal(ScalarType.Float32, c16.dtype);
+        Assert.InRange((c32 - c16).abs().max().item<float>(), 0, 0.05);
+        Assert.InRange((b32 - b16).abs().max().item<float>(), 0, 0.05);
+        Assert.Equal(ScalarType.Float32, bf16.Detect([rand(3, 50, 60)])[0].Boxes.dtype);
+    }
+
+    [Fact]
+    public void CrowdBoxesAreNotMatchedAndIgnoreTheAnchorsOnThem()
+    {
+        using var scope = NewDisposeScope();
+        using var model = new RetinaNet(Tiny());
+        var anchors = tensor(new[] { 0f, 0, 10, 10, 0, 0, 10, 9, 20, 20, 30, 30, 50, 50, 60, 60 }).reshape(4, 4);
+        var target = new DetectionTarget(tensor(new[] { 20f, 20, 30, 30, 0, 0, 10, 10 }).reshape(2, 4), tensor(new[] { 1L, 2L }),
+            tensor(new[] { false, true }));
+        // Anchor 2 matches box 0 (IoU 1); anchors 0 and 1 overlap the crowd box 1 (IoU 1, 0.9): ignored; anchor 3: background.
+        Assert.Equal([-2L, -2, 0, -1], model.MatchAnchors(target, anchors).data<long>().ToArray());
+        Assert.Equal([1L, 1, 0, -1], model.MatchAnchors(target with { IsCrowd = null }, anchors).data<long>().ToArray());
     }
 
     [Fact]

@@ -4,6 +4,7 @@ using static TorchSharp.torch;
 
 namespace RetinaSharp.Tests.Training;
 
+[Collection(TorchRngCollection.Name)]
 public class TrainerTests
 {
     private static TrainingOptions Options(long iterations) => new()

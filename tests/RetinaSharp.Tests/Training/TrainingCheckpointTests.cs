@@ -4,6 +4,7 @@ using static TorchSharp.torch;
 
 namespace RetinaSharp.Tests.Training;
 
+[Collection(TorchRngCollection.Name)]
 public class TrainingCheckpointTests
 {
     private static TrainingState State(long iteration, Tensor w) =>
