@@ -13,9 +13,13 @@ public static class CliApp
     /// <summary>Exit code for bad input (data, arguments, files): the message says what and where.</summary>
     public const int BadInput = 2;
 
+    /// <summary>Environment variable that, set to 1, lets libtorch errors propagate with their full stack.</summary>
+    public const string TraceVariable = "RETINA_TRACE";
+
     /// <summary>Parses and runs <paramref name="args"/> against <paramref name="root"/>. Parse errors (an unknown option, a value
     /// of the wrong type) and user errors (<see cref="IsUserError"/>) print one "error: ..." line each, no stack trace, and
-    /// return <see cref="BadInput"/>.</summary>
+    /// return <see cref="BadInput"/>. A libtorch failure (<see cref="System.Runtime.InteropServices.ExternalException"/>) prints its first
+    /// line and returns <see cref="Failed"/> unless <see cref="TraceVariable"/> is 1.</summary>
     public static int Invoke(RootCommand root, string[] args, TextWriter? output = null, TextWriter? error = null)
     {
         var config = new InvocationConfiguration { EnableDefaultExceptionHandler = false };
@@ -39,6 +43,15 @@ public static class CliApp
         {
             (error ?? Console.Error).WriteLine($"error: {e.Message}");
             return BadInput;
+        }
+        catch (System.Runtime.InteropServices.ExternalException e) when (Environment.GetEnvironmentVariable(TraceVariable) != "1")
+        {
+            // libtorch failures carry a page of C++ frames: show the first line (what failed, with the sizes involved).
+            int n = e.Message.IndexOf('\n');
+            var err = error ?? Console.Error;
+            err.WriteLine($"error: libtorch: {(n < 0 ? e.Message : e.Message[..n])}");
+            err.WriteLine($"(set {TraceVariable}=1 for the full native and managed stack)");
+            return Failed;
         }
     }
 

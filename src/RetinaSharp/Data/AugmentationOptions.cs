@@ -18,18 +18,22 @@ public sealed record AugmentationOptions(
     /// <summary>No augmentation at all (validation, evaluation).</summary>
     public static AugmentationOptions None { get; } = new(HorizontalFlip: false);
 
+    /// <summary>Largest shorter side a resize may ask for, pixels (16384: an image that size is already 1 GiB of
+    /// float32 RGB; beyond it a typo such as 100000 would exhaust memory instead of failing with a message).</summary>
+    public const int MaxSide = 16384;
+
     /// <summary>Checks the values.</summary>
-    /// <exception cref="ArgumentException">A scale or limit is not positive, the range is empty, or the probability is outside [0, 1].</exception>
+    /// <exception cref="ArgumentException">A scale or limit is not positive or a side exceeds <see cref="MaxSide"/>, the range is empty, or the probability is outside [0, 1].</exception>
     public void Validate()
     {
         if (ShorterSideScales is { } s)
         {
             if (s.Length == 0) throw new ArgumentException("ShorterSideScales is empty (use null for no resize)", nameof(ShorterSideScales));
             foreach (int v in s)
-                if (v <= 0) throw new ArgumentException($"ShorterSideScales must be positive, found {v}", nameof(ShorterSideScales));
+                if (v <= 0 || v > MaxSide) throw new ArgumentException($"ShorterSideScales must be in 1..{MaxSide} pixels, found {v}", nameof(ShorterSideScales));
         }
-        if (ShorterSideRange is { } r && (r.Min <= 0 || r.Max < r.Min))
-            throw new ArgumentException($"ShorterSideRange must satisfy 0 < Min <= Max, found [{r.Min}, {r.Max}]", nameof(ShorterSideRange));
+        if (ShorterSideRange is { } r && (r.Min <= 0 || r.Max < r.Min || r.Max > MaxSide))
+            throw new ArgumentException($"ShorterSideRange must satisfy 0 < Min <= Max <= {MaxSide}, found [{r.Min}, {r.Max}]", nameof(ShorterSideRange));
         if (MaxLongerSide is <= 0)
             throw new ArgumentException($"MaxLongerSide must be positive, found {MaxLongerSide}", nameof(MaxLongerSide));
         if (!(FlipProbability >= 0 && FlipProbability <= 1))

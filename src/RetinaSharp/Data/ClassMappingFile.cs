@@ -21,8 +21,10 @@ internal static class ClassMappingFile
         {
             lineNo++;
             if (line.Trim().Length == 0) continue;
-            var cols = CsvLine.Split(line);
+            var cols = CsvLine.Split(line, out bool unterminated);
             string record = $"line {lineNo}";
+            if (unterminated)
+                throw new DataFormatException(path, record, null, $"unterminated quote (\") in '{line}'");
             if (cols.Count != 2)
                 throw new DataFormatException(path, record, null, $"expected 2 columns (class,id), found {cols.Count}: '{line}'");
             string name = cols[0].Trim(), idText = cols[1].Trim();

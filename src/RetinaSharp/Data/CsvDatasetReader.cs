@@ -29,8 +29,10 @@ internal static class CsvDatasetReader
         {
             lineNo++;
             if (line.Trim().Length == 0) continue;
-            var cols = CsvLine.Split(line);
+            var cols = CsvLine.Split(line, out bool unterminated);
             string record = $"line {lineNo}";
+            if (unterminated)
+                throw new DataFormatException(csvPath, record, null, $"unterminated quote (\") in '{line}'");
             if (cols.Count != 6)
                 throw new DataFormatException(csvPath, record, null, $"expected 6 columns (path,x1,y1,x2,y2,class), found {cols.Count}: '{line}'");
             if (rows.Count == 0 && order.Count == 0 && cols[0].Trim().Equals("path", StringComparison.OrdinalIgnoreCase)

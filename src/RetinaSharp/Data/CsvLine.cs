@@ -5,7 +5,11 @@ namespace RetinaSharp.Data;
 internal static class CsvLine
 {
     /// <summary>The fields of <paramref name="line"/>, unquoted.</summary>
-    public static List<string> Split(string line)
+    public static List<string> Split(string line) => Split(line, out _);
+
+    /// <summary>The fields of <paramref name="line"/>, unquoted; <paramref name="unterminated"/> is true when the line
+    /// ends inside a quoted field (a <c>"</c> that is never closed).</summary>
+    public static List<string> Split(string line, out bool unterminated)
     {
         var fields = new List<string>();
         var sb = new System.Text.StringBuilder();
@@ -27,6 +31,7 @@ internal static class CsvLine
             else sb.Append(c);
         }
         fields.Add(sb.ToString().TrimEnd('\r'));
+        unterminated = quoted;
         return fields;
     }
 }

@@ -99,3 +99,18 @@ public sealed class DatasetBadInputTests : IDisposable
         Retina.AssertBadInput(r, path, "field 'images'", "0 images", "EmptyDataset 1");
     }
 }
+
+/// <summary>An unterminated quote used to be reported as "expected 6 columns, found 1".</summary>
+public sealed class CsvQuoteBadInputTests
+{
+    [Fact]
+    public void Unterminated_quote_is_named()
+    {
+        using var s = new Scratch();
+        string csv = s.Write("data.csv", "a.png,1,1,5,5,cat\n\"b.png,1,1,5,5,cat\n");
+        Retina.AssertBadInput(Retina.Run("data", "check", csv), csv, "line 2", "unterminated quote");
+        string good = s.Write("good.csv", "a.png,1,1,5,5,cat\n");
+        string classes = s.Write("classes.csv", "\"cat,1\n");
+        Retina.AssertBadInput(Retina.Run("data", "check", good, "--classes", classes), classes, "line 1", "unterminated quote");
+    }
+}
