@@ -54,13 +54,19 @@ public static class RetinaNetCheckpoint
     /// settings from <paramref name="options"/> when given, else defaults).
     /// </summary>
     /// <param name="path">The checkpoint file.</param>
-    /// <param name="options">For a .pth: the configuration to build (its NumClasses and architecture must fit the
-    /// weights). For our format: ignored except that a different NumClasses is an error.</param>
+    /// <param name="options">For a .pth: the configuration to build; its NumClasses, Backbone, HeadGroupNorm and P6FromC5
+    /// must equal what the weights hold (FpnChannels is taken from the weights). For our format: ignored except that a
+    /// different NumClasses is an error.</param>
     /// <exception cref="FileNotFoundException">No such file.</exception>
-    /// <exception cref="DataFormatException">Neither format; keys or shapes that do not fit (the first mismatches are listed with both shapes); a NumClasses that differs from the weights'.</exception>
+    /// <exception cref="DataFormatException"><paramref name="path"/> is a folder; neither format; a truncated or corrupt file;
+    /// keys or shapes that do not fit (the first mismatches are listed with both shapes); a NumClasses (either format) or,
+    /// for a .pth, a Backbone, HeadGroupNorm or P6FromC5 in <paramref name="options"/> that differs from the weights' (the
+    /// message names each setting with both values).</exception>
     public static RetinaNet Load(string path, RetinaNetOptions? options = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
+        if (Directory.Exists(path))
+            throw new DataFormatException(path, null, null, "is a folder, expected a checkpoint file (RetinaSharp .ckpt or PyTorch .pth)");
         if (!File.Exists(path)) throw new FileNotFoundException($"checkpoint '{path}' does not exist", path);
         using var fs = File.OpenRead(path);
         var head = new byte[Magic.Length];
@@ -71,24 +77,33 @@ public static class RetinaNetCheckpoint
         throw new DataFormatException(path, null, null, "not a RetinaSharp checkpoint (magic RETINASHARP-CKPT) nor a PyTorch .pth zip file");
     }
 
+    private static DataFormatException Truncated(string path, Stream fs, string part, Exception? inner = null) =>
+        new(path, null, part, $"truncated or corrupt checkpoint: the file has {fs.Length} bytes and ends inside its {part}", inner);
+
     private static RetinaNet LoadOurs(string path, Stream fs, RetinaNetOptions? requested)
     {
         using var r = new BinaryReader(fs, Encoding.UTF8, leaveOpen: true);
         r.ReadBytes(Magic.Length);
-        int version = r.ReadInt32();
+        int version, len;
+        try { version = r.ReadInt32(); }
+        catch (EndOfStreamException e) { throw Truncated(path, fs, "version", e); }
         if (version != FormatVersion) throw new DataFormatException(path, null, "version", $"format version {version} is not supported (expected {FormatVersion})");
-        int len = r.ReadInt32();
+        try { len = r.ReadInt32(); }
+        catch (EndOfStreamException e) { throw Truncated(path, fs, "options", e); }
         if (len <= 0 || len > 1 << 20) throw new DataFormatException(path, null, "options", $"options length {len} is invalid");
+        var json = r.ReadBytes(len);
+        if (json.Length < len) throw Truncated(path, fs, "options");
         RetinaNetOptions options;
-        try { options = RetinaNetOptions.FromJson(Encoding.UTF8.GetString(r.ReadBytes(len))); }
+        try { options = RetinaNetOptions.FromJson(Encoding.UTF8.GetString(json)); }
         catch (Exception e) when (e is System.Text.Json.JsonException or ArgumentException or EndOfStreamException)
         { throw new DataFormatException(path, null, "options", e.Message, e); }
         if (requested is not null && requested.NumClasses != options.NumClasses)
             throw new DataFormatException(path, null, "NumClasses", $"the checkpoint was trained for {options.NumClasses} classes but {requested.NumClasses} were requested");
         var model = new RetinaNet(options);
         try { model.load(r, strict: true); }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException or EndOfStreamException or IOException)
-        { throw new DataFormatException(path, null, "weights", e.Message, e); }
+        catch (EndOfStreamException e) { model.Dispose(); throw Truncated(path, fs, "weights", e); }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException)
+        { model.Dispose(); throw new DataFormatException(path, null, "weights", e.Message, e); }
         return model;
     }
 
@@ -143,6 +158,19 @@ public static class RetinaNetCheckpoint
             throw new DataFormatException(path, null, "num_classes", $"the weights have {k} classes ({clsKey} has {cls.shape[0]} = {a} anchors × {k}) but the options ask for {requested.NumClasses}");
         bool gn = sd.ContainsKey("head.classification_head.conv.0.1.weight");
         bool fromC5 = sd.TryGetValue("backbone.fpn.extra_blocks.p6.weight", out var p6) && p6.shape[1] != fpn;
+        if (requested is not null)
+        {
+            var clash = new List<(string Field, string Text)>();
+            if (requested.Backbone != depth)
+                clash.Add((nameof(RetinaNetOptions.Backbone), $"Backbone: the weights are a {depth} but the options ask for {requested.Backbone}"));
+            if (requested.HeadGroupNorm != gn)
+                clash.Add((nameof(RetinaNetOptions.HeadGroupNorm), $"HeadGroupNorm: the weights' head {(gn ? "has" : "has no")} GroupNorm (HeadGroupNorm = {gn}) but the options ask for HeadGroupNorm = {requested.HeadGroupNorm}"));
+            if (requested.P6FromC5 != fromC5)
+                clash.Add((nameof(RetinaNetOptions.P6FromC5), $"P6FromC5: the weights compute P6 from {(fromC5 ? "C5" : "P5")} (P6FromC5 = {fromC5}) but the options ask for P6FromC5 = {requested.P6FromC5}"));
+            if (clash.Count > 0)
+                throw new DataFormatException(path, null, clash.Count == 1 ? clash[0].Field : null,
+                    "the options do not fit the weights: " + string.Join("; ", clash.Select(c => c.Text)));
+        }
         return baseOptions with { NumClasses = (int)k, Backbone = depth, FpnChannels = (int)fpn, HeadGroupNorm = gn, P6FromC5 = fromC5 };
     }
 

@@ -1,7 +1,8 @@
 // Reference: torchvision 0.14 GeneralizedRCNNTransform: normalise with mean/std, resize bilinearly
 // (align_corners=False) by scale = min(min_size / shorter side, max_size / longer side) with output size
 // floor(side · scale), scale boxes by float32 ratios new/old, pad the batch with zeros on the right and bottom to a
-// multiple of size_divisible; postprocess maps boxes back by old/new ratios.
+// multiple of size_divisible; postprocess maps boxes back by old/new ratios. Differences: each resized side is at least
+// 1 pixel (torchvision fails on a 5000x1 image whose height rounds to 0), and images containing NaN/Inf are rejected.
 using static TorchSharp.torch;
 
 namespace RetinaSharp.Modeling;
@@ -24,17 +25,26 @@ public sealed class DetectionTransform
     /// <summary>Uses <see cref="RetinaNetOptions.MinSize"/>, MaxSize, SizeDivisible, ImageMean, ImageStd.</summary>
     public DetectionTransform(RetinaNetOptions options) => _o = options;
 
-    /// <summary>The resized (H, W) for an image of (h, w) pixels: floor(side · min(MinSize/min(h,w), MaxSize/max(h,w))).</summary>
+    /// <summary>
+    /// The resized (H, W) for an image of (h, w) pixels: max(1, floor(side · min(MinSize/min(h,w), MaxSize/max(h,w)))).
+    /// The lower bound of 1 pixel keeps extreme aspect ratios (for example 5000x1 with MaxSize 64) processable; torchvision
+    /// would ask libtorch for a 0-pixel output there and fail.
+    /// </summary>
     public (long H, long W) ResizedSize(long h, long w)
     {
         double scale = Math.Min((double)_o.MinSize / Math.Min(h, w), (double)_o.MaxSize / Math.Max(h, w));
-        return ((long)Math.Floor(h * scale), (long)Math.Floor(w * scale));
+        return (Math.Max(1L, (long)Math.Floor(h * scale)), Math.Max(1L, (long)Math.Floor(w * scale)));
     }
 
-    /// <summary>Checks an input image and returns it as (3, H, W) float32 (a 1-channel image is repeated; uint8 is divided by 255).</summary>
-    /// <param name="image">(C, H, W) with C = 1 or 3, float in [0, 1] or uint8.</param>
+    /// <summary>
+    /// Checks an input image and returns it as (3, H, W) float32 (a 1-channel image is repeated; float64, float16 and
+    /// bfloat16 are converted to float32). As torchvision's <c>GeneralizedRCNNTransform</c>, only floating-point images in
+    /// [0, 1] are accepted: uint8 and other integer tensors are rejected (convert with <c>image.to(float32) / 255</c>,
+    /// or use <c>ImageIO.ToTensor</c>). Values are not checked here for NaN/Inf (see <see cref="Preprocess"/>).
+    /// </summary>
+    /// <param name="image">(C, H, W) with C = 1 or 3, floating point in [0, 1].</param>
     /// <param name="index">Its position in the batch, for the error message.</param>
-    /// <exception cref="ArgumentException">Not 3-D, C not 1 or 3, zero pixels, or not a float/uint8 tensor.</exception>
+    /// <exception cref="ArgumentException">Not 3-D, C not 1 or 3, zero pixels, or not a floating-point tensor (the message names <c>images[index]</c> and the dtype).</exception>
     public static Tensor CheckImage(Tensor image, int index)
     {
         ArgumentNullException.ThrowIfNull(image);
@@ -46,17 +56,17 @@ public sealed class DetectionTransform
             throw new ArgumentException($"images[{index}]: has 0 pixels (shape [{string.Join(", ", image.shape)}])", "images");
         var x = image.dtype switch
         {
-            ScalarType.Byte => image.to(ScalarType.Float32) / 255.0,
             ScalarType.Float32 => image.alias(),
             ScalarType.Float64 or ScalarType.Float16 or ScalarType.BFloat16 => image.to(ScalarType.Float32),
-            _ => throw new ArgumentException($"images[{index}]: dtype {image.dtype} is not supported (float32 in [0, 1] or uint8)", "images"),
+            _ => throw new ArgumentException($"images[{index}]: dtype {image.dtype} is not supported: expected a floating-point tensor with values in [0, 1] (for uint8 pixels use image.to(float32) / 255)", "images"),
         };
         return x.shape[0] == 1 ? x.expand(3, -1, -1) : x;
     }
 
     /// <summary>Normalises, resizes and pads <paramref name="images"/> into one batch.</summary>
-    /// <param name="images">Each (C, H, W), C = 1 or 3, float32 in [0, 1] (or uint8); sizes may differ.</param>
-    /// <exception cref="ArgumentException">An empty list or a bad image (see <see cref="CheckImage"/>).</exception>
+    /// <param name="images">Each (C, H, W), C = 1 or 3, floating point in [0, 1]; sizes may differ.</param>
+    /// <exception cref="ArgumentException">An empty list, a bad image (see <see cref="CheckImage"/>), or an image containing NaN or ±Inf
+    /// (one <c>isfinite().all()</c> per image; the message names <c>images[i]</c>).</exception>
     public PreprocessedBatch Preprocess(IReadOnlyList<Tensor> images)
     {
         ArgumentNullException.ThrowIfNull(images);
@@ -71,6 +81,8 @@ public sealed class DetectionTransform
         for (int i = 0; i < images.Count; i++)
         {
             var x = CheckImage(images[i], i);
+            if (!x.isfinite().all().item<bool>())
+                throw new ArgumentException($"images[{i}]: contains NaN or Inf values (shape [{string.Join(", ", images[i].shape)}], dtype {images[i].dtype}); expected finite values in [0, 1]", nameof(images));
             long h = x.shape[1], w = x.shape[2];
             originals.Add((h, w));
             x = (x - mean) / std;

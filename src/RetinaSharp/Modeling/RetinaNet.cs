@@ -205,9 +205,9 @@ public sealed class RetinaNet : Module<Tensor, (Tensor ClassLogits, Tensor BoxDe
     /// The training losses for a batch (torchvision <c>RetinaNet.forward</c> in training mode). Images are resized
     /// and normalised as in inference; target boxes are scaled with them.
     /// </summary>
-    /// <param name="images">Each (C, H, W), C = 1 or 3, float32 in [0, 1]; sizes may differ.</param>
+    /// <param name="images">Each (C, H, W), C = 1 or 3, floating point in [0, 1] (float64/float16 are converted to float32; uint8 is rejected, see <see cref="DetectionTransform.CheckImage"/>); sizes may differ.</param>
     /// <param name="targets">One per image: boxes (G, 4) XYXY in that image's pixels (G may be 0), labels (G) in 0..K-1.</param>
-    /// <exception cref="ArgumentException">Counts differ, a bad image, boxes not (G, 4), degenerate boxes (x2 ≤ x1 or y2 ≤ y1), labels out of range.</exception>
+    /// <exception cref="ArgumentException">Counts differ, a bad image (wrong shape or dtype, NaN/Inf values), boxes not (G, 4), degenerate boxes (x2 ≤ x1 or y2 ≤ y1), labels out of range.</exception>
     public RetinaNetLosses ComputeLosses(IReadOnlyList<Tensor> images, IReadOnlyList<DetectionTarget> targets)
     {
         ArgumentNullException.ThrowIfNull(images);
@@ -316,9 +316,9 @@ public sealed class RetinaNet : Module<Tensor, (Tensor ClassLogits, Tensor BoxDe
     /// <see cref="RetinaNetOptions.ScoreThreshold"/>, top <see cref="RetinaNetOptions.TopkCandidates"/>, decode, clip, class-aware NMS,
     /// best <see cref="RetinaNetOptions.DetectionsPerImage"/>; boxes mapped back to each input image's pixels. Runs without gradients.
     /// </summary>
-    /// <param name="images">Each (C, H, W), C = 1 or 3, float32 in [0, 1]; sizes may differ.</param>
+    /// <param name="images">Each (C, H, W), C = 1 or 3, floating point in [0, 1] (float64/float16 are converted to float32; uint8 is rejected, see <see cref="DetectionTransform.CheckImage"/>); sizes may differ.</param>
     /// <returns>One <see cref="Detections"/> per image, sorted by decreasing score.</returns>
-    /// <exception cref="ArgumentException">An empty list or a bad image.</exception>
+    /// <exception cref="ArgumentException">An empty list or a bad image: wrong shape, not floating point, or containing NaN/Inf (named as <c>images[i]</c>).</exception>
     public IReadOnlyList<Detections> Detect(IReadOnlyList<Tensor> images)
     {
         using var noGrad = no_grad();

@@ -47,14 +47,14 @@ public sealed class CheckpointTests : IDisposable
         using var model = SmallModel(numClasses: 4);
         string path = Path.Combine(_dir, "m.pth");
         RetinaNetCheckpoint.SaveTorchvisionPth(model, path);
-        using var loaded = RetinaNetCheckpoint.Load(path, new RetinaNetOptions(4) { MinSize = 96, MaxSize = 128 });
+        using var loaded = RetinaNetCheckpoint.Load(path, new RetinaNetOptions(4) { Backbone = ResNetDepth.ResNet18, MinSize = 96, MaxSize = 128 });
         Assert.Equal(ResNetDepth.ResNet18, loaded.Options.Backbone);
         Assert.Equal(4, loaded.Options.NumClasses);
         Assert.Equal(64, loaded.Options.FpnChannels);
         Assert.Equal(96, loaded.Options.MinSize);
         Assert.False(loaded.Options.P6FromC5);
         AssertSameWeights(model, loaded);
-        var e = Assert.Throws<DataFormatException>(() => RetinaNetCheckpoint.Load(path, new RetinaNetOptions(91)));
+        var e = Assert.Throws<DataFormatException>(() => RetinaNetCheckpoint.Load(path, new RetinaNetOptions(91) { Backbone = ResNetDepth.ResNet18 }));
         Assert.Contains("4 classes", e.Message);
         Assert.Contains("91", e.Message);
         Assert.Contains("m.pth", e.Message);
