@@ -44,6 +44,12 @@ public static class DataCommand
             if (doRepair && outPath is null)
                 throw new ArgumentException("--repair needs --out <fixed.json> (where to write the repaired dataset)", "--out");
             bool decode = !parse.GetValue(headersOnly);
+            if (outPath != null)
+            {
+                if (Directory.Exists(outPath))
+                    throw new ArgumentException($"--out '{Path.GetFullPath(outPath)}' is a folder; give the file to write, e.g. {Path.Combine(outPath, "fixed.json")}", "--out");
+                AtomicFile.EnsureWritableFolder(Path.GetDirectoryName(Path.GetFullPath(outPath))!);
+            }
 
             var ds = DetectionDataset.Load(path, parse.GetValue(split), parse.GetValue(classes));
             var problems = DatasetCheck.Check(ds, decode);

@@ -1,13 +1,21 @@
 // `retina eval`: COCO AP of a results file against a ground-truth file, as pycocotools' COCOeval prints it
-// (the everyday use of pycocotools, with no python). `--data/--weights` (run a model first) is not available yet.
+// (the everyday use of pycocotools, with no python), or of a RetinaNet checkpoint run on a dataset first
+// (torchvision's detection reference `train.py --test-only`: model in eval mode, score threshold 0.05,
+// 100 detections per image, COCO results, COCOeval).
 using System.CommandLine;
 using System.Globalization;
 using RetinaSharp.Data;
 using RetinaSharp.Evaluation;
+using RetinaSharp.IO;
+using RetinaSharp.Modeling;
+using TorchSharp;
 
 namespace RetinaSharp.Cli.Commands;
 
-/// <summary>`retina eval --gt instances.json --dt results.json [--out DIR] [--per-category]`.</summary>
+/// <summary>
+/// `retina eval --gt instances.json --dt results.json [--out DIR] [--per-category]`, or
+/// `retina eval --data DATASET --weights CHECKPOINT [--split S] [--classes F] [--batch-size N] [--score-threshold T] [--min-size/--max-size] [--limit N] [--out DIR]`.
+/// </summary>
 public static class EvalCommand
 {
     /// <summary>File name of the metrics report written under <c>--out</c>.</summary>
@@ -16,6 +24,9 @@ public static class EvalCommand
     /// <summary>File name of the precision-recall plot written under <c>--out</c>.</summary>
     public const string CurvesFileName = "pr_curves.png";
 
+    /// <summary>File name of the model's detections (COCO results format) written under <c>--out</c> by the --data form.</summary>
+    public const string DetectionsFileName = "detections.json";
+
     /// <summary>Builds the `eval` command.</summary>
     public static Command Create()
     {
@@ -23,27 +34,31 @@ public static class EvalCommand
         var dt = new Option<string?>("--dt") { HelpName = "results.json", Description = "COCO results JSON: [{image_id, category_id, bbox: [x, y, w, h], score}, ...]" };
         var outDir = new Option<string?>("--out") { HelpName = "dir", Description = $"Folder for {MetricsFileName} (12 stats, per-category AP, PR curves) and {CurvesFileName}" };
         var perCategory = new Option<bool>("--per-category") { Description = "Also print the AP of every category" };
-        var data = new Option<string?>("--data") { HelpName = "dataset", Description = "Dataset to run a model on, then evaluate (not available yet)" };
-        var weights = new Option<string?>("--weights") { HelpName = "checkpoint", Description = "Checkpoint or torchvision .pth for --data (not available yet)" };
-        var command = new Command("eval", "COCO box AP (the 12 numbers of pycocotools) of a results file against ground truth");
-        command.Options.Add(gt);
-        command.Options.Add(dt);
-        command.Options.Add(outDir);
-        command.Options.Add(perCategory);
-        command.Options.Add(data);
-        command.Options.Add(weights);
+        var data = new Option<string?>("--data") { HelpName = "dataset", Description = "Dataset to run the model on (COCO .json, Pascal VOC folder or .csv), then evaluate against its boxes" };
+        var weights = new Option<string?>("--weights") { HelpName = "checkpoint", Description = "RetinaSharp checkpoint or torchvision .pth for --data" };
+        var split = new Option<string?>("--split") { Description = "VOC split for --data (ImageSets/Main/<split>.txt)" };
+        var classes = new Option<string?>("--classes") { HelpName = "classes.csv", Description = "VOC/CSV class,id mapping file for --data" };
+        var batchSize = new Option<int>("--batch-size") { Description = "Images per forward pass for --data", DefaultValueFactory = _ => 2 };
+        var scoreThreshold = new Option<double?>("--score-threshold") { Description = "Detection score threshold for --data (default: the checkpoint's, 0.05 as in the paper's evaluation)" };
+        var minSize = new Option<int?>("--min-size") { Description = "Resize: shorter side for --data (default: the checkpoint's, 800)" };
+        var maxSize = new Option<int?>("--max-size") { Description = "Resize: longest side cap for --data (default: the checkpoint's, 1333)" };
+        var limit = new Option<int?>("--limit") { Description = "Evaluate only the first N images of --data (a quick check)" };
+        var command = new Command("eval", "COCO box AP (the 12 numbers of pycocotools) of a results file against ground truth, or of a model on a dataset");
+        foreach (var o in new Option[] { gt, dt, outDir, perCategory, data, weights, split, classes, batchSize, scoreThreshold, minSize, maxSize, limit })
+            command.Options.Add(o);
         command.SetAction(parseResult =>
         {
             var config = parseResult.InvocationConfiguration;
-            var output = config.Output;
-            var error = config.Error;
-            if (parseResult.GetValue(data) != null || parseResult.GetValue(weights) != null)
+            string? dataPath = parseResult.GetValue(data), weightsPath = parseResult.GetValue(weights);
+            if (dataPath != null || weightsPath != null)
             {
-                error.WriteLine("retina eval --data/--weights: not available yet (the model has not landed); " +
-                                "run the model yourself, write a COCO results file and use --gt/--dt");
-                return CliApp.Failed;
+                if (parseResult.GetValue(gt) != null || parseResult.GetValue(dt) != null)
+                    throw new ArgumentException("retina eval: use either --gt/--dt (a results file) or --data/--weights (run a model), not both");
+                var settings = new ModelRunSettings(parseResult.GetValue(split), parseResult.GetValue(batchSize), parseResult.GetValue(scoreThreshold),
+                    parseResult.GetValue(minSize), parseResult.GetValue(maxSize), parseResult.GetValue(limit), parseResult.GetValue(classes));
+                return RunModel(dataPath, weightsPath, settings, parseResult.GetValue(outDir), parseResult.GetValue(perCategory), config.Output, config.Error);
             }
-            return Run(parseResult.GetValue(gt), parseResult.GetValue(dt), parseResult.GetValue(outDir), parseResult.GetValue(perCategory), output);
+            return Run(parseResult.GetValue(gt), parseResult.GetValue(dt), parseResult.GetValue(outDir), parseResult.GetValue(perCategory), config.Output);
         });
         return command;
     }
@@ -51,17 +66,182 @@ public static class EvalCommand
     /// <summary>Evaluates <paramref name="dtPath"/> against <paramref name="gtPath"/>, prints the summary, writes the report.</summary>
     /// <returns><see cref="CliApp.Ok"/>.</returns>
     /// <exception cref="ArgumentException">--gt or --dt is missing.</exception>
-    /// <exception cref="RetinaSharp.IO.DataFormatException">A file is missing or malformed, or a result names an unknown image or category.</exception>
+    /// <exception cref="RetinaSharp.IO.DataFormatException">A file is missing or malformed, the ground truth has duplicate ids,
+    /// annotations of unlisted images or categories or negative box sizes, or a result names an unknown image or category.</exception>
     public static int Run(string? gtPath, string? dtPath, string? outDir, bool perCategory, TextWriter output)
     {
         if (string.IsNullOrEmpty(gtPath))
             throw new ArgumentException("retina eval: --gt <instances.json> is required (with --dt <results.json>)");
         if (string.IsNullOrEmpty(dtPath))
             throw new ArgumentException("retina eval: --dt <results.json> is required (with --gt <instances.json>)");
+        if (!string.IsNullOrEmpty(outDir)) AtomicFile.EnsureWritableFolder(outDir);
         var groundTruth = CocoJson.ReadInstances(gtPath);
+        CocoGroundTruthValidation.Validate(groundTruth, gtPath);
         var detections = CocoJson.ReadResults(dtPath);
         var result = CocoEvaluator.Evaluate(groundTruth, detections, dtPath);
-        output.WriteLine($"{result.ImageIds.Count} images, {groundTruth.Annotations.Count} ground-truth boxes, {detections.Count} detections, {result.CategoryIds.Count} categories");
+        Report(result, groundTruth.Annotations.Count, detections.Count, outDir, perCategory, output);
+        return CliApp.Ok;
+    }
+
+    /// <summary>Settings of the --data/--weights form.</summary>
+    /// <param name="Split">VOC split, or null.</param>
+    /// <param name="BatchSize">Images per forward pass (&gt;= 1).</param>
+    /// <param name="ScoreThreshold">Overrides the checkpoint's score threshold, or null.</param>
+    /// <param name="MinSize">Overrides the resize's shorter side, or null.</param>
+    /// <param name="MaxSize">Overrides the resize's longest-side cap, or null.</param>
+    /// <param name="Limit">Only the first N images, or null for all.</param>
+    /// <param name="Classes">VOC/CSV <c>class,id</c> mapping file, or null.</param>
+    public sealed record ModelRunSettings(string? Split = null, int BatchSize = 2, double? ScoreThreshold = null, int? MinSize = null, int? MaxSize = null, int? Limit = null, string? Classes = null);
+
+    /// <summary>
+    /// Runs the checkpoint on every image of the dataset, evaluates the detections against the dataset's boxes (crowd and
+    /// VOC-difficult boxes are ignored), prints the summary and writes the report plus <see cref="DetectionsFileName"/>.
+    /// Unreadable images are skipped with a warning; they make the exit code <see cref="CliApp.Failed"/>.
+    /// </summary>
+    /// <returns><see cref="CliApp.Ok"/>, or <see cref="CliApp.Failed"/> when images were skipped.</returns>
+    /// <exception cref="ArgumentException">An option is missing or out of range, or the model's classes do not fit the dataset's categories.</exception>
+    /// <exception cref="DataFormatException">The dataset or the checkpoint is malformed.</exception>
+    public static int RunModel(string? dataPath, string? weightsPath, ModelRunSettings settings, string? outDir, bool perCategory, TextWriter output, TextWriter error)
+    {
+        if (string.IsNullOrEmpty(dataPath)) throw new ArgumentException("retina eval: --data <dataset> is required with --weights");
+        if (string.IsNullOrEmpty(weightsPath)) throw new ArgumentException("retina eval: --weights <checkpoint> is required with --data");
+        if (settings.BatchSize < 1) throw new ArgumentException($"retina eval: --batch-size must be >= 1, found {settings.BatchSize}");
+        if (settings.Limit is < 1) throw new ArgumentException($"retina eval: --limit must be >= 1, found {settings.Limit}");
+
+        if (!string.IsNullOrEmpty(outDir)) AtomicFile.EnsureWritableFolder(outDir);
+        var dataset = DetectionDataset.Load(dataPath, settings.Split, settings.Classes);
+        using var model = LoadCheckpoint(weightsPath);
+        var options = model.Options;
+        if (settings.ScoreThreshold is double st) options = options with { ScoreThreshold = st };
+        if (settings.MinSize is int mn) options = options with { MinSize = mn };
+        if (settings.MaxSize is int mx) options = options with { MaxSize = mx };
+        model.Reconfigure(options);
+        model.eval();
+        var labelToCategory = LabelMap(model.Options.NumClasses, dataset.Categories, weightsPath);
+
+        var images = dataset.Images.Take(settings.Limit ?? int.MaxValue).ToList();
+        var detections = new List<CocoResult>();
+        var skipped = new List<string>();
+        for (int start = 0; start < images.Count; start += settings.BatchSize)
+        {
+            using var scope = torch.NewDisposeScope();
+            var batch = new List<(DetectionImage Image, torch.Tensor Tensor)>();
+            foreach (var im in images.Skip(start).Take(settings.BatchSize))
+            {
+                try { batch.Add((im, ImageIO.ToTensor(ImageIO.Load(im.FilePath)))); }
+                catch (DataFormatException e) { skipped.Add(e.Message); }
+            }
+            if (batch.Count > 0)
+            {
+                foreach (var (image, found) in DetectOrSkip(model, batch, skipped))
+                    detections.AddRange(EvaluationInputs.ToCocoResults(image.Id, found, model.Options.NumClasses, labelToCategory));
+            }
+            error.Write($"\rretina eval: {Math.Min(start + settings.BatchSize, images.Count)}/{images.Count} images");
+        }
+        error.WriteLine();
+
+        var kept = images.Select(i => i.Id).ToHashSet();
+        var full = dataset.ToCoco();
+        var groundTruth = settings.Limit is null ? full
+            : new CocoInstances(full.Images.Where(i => kept.Contains(i.Id)).ToList(), full.Annotations.Where(a => kept.Contains(a.ImageId)).ToList(), full.Categories);
+        var result = CocoEvaluator.Evaluate(groundTruth, detections, weightsPath);
+        if (!string.IsNullOrEmpty(outDir))
+        {
+            string path = Path.Combine(outDir, DetectionsFileName);
+            CocoJson.WriteResults(path, detections);
+            output.WriteLine($"wrote {path}");
+        }
+        Report(result, groundTruth.Annotations.Count, detections.Count, outDir, perCategory, output);
+        if (dataset.Format == DatasetFormat.Voc)
+            ReportVoc(dataset, kept, detections, output);
+        if (skipped.Count == 0) return CliApp.Ok;
+        error.WriteLine($"retina eval: skipped {skipped.Count} unreadable image(s) (their objects count as missed):");
+        foreach (var m in skipped) error.WriteLine($"  {m}");
+        return CliApp.Failed;
+    }
+
+    /// <summary>Loads the checkpoint; a truncated file or a libtorch failure becomes a <see cref="DataFormatException"/> naming it.</summary>
+    private static RetinaNet LoadCheckpoint(string weightsPath)
+    {
+        if (Directory.Exists(weightsPath))
+            throw new DataFormatException(weightsPath, null, null, "is a folder, expected a checkpoint file (--weights)");
+        try { return RetinaNetCheckpoint.Load(weightsPath); }
+        catch (EndOfStreamException e)
+        {
+            throw new DataFormatException(weightsPath, null, null, $"checkpoint is truncated or corrupt: {e.Message}", e);
+        }
+        catch (System.Runtime.InteropServices.ExternalException e)
+        {
+            throw new DataFormatException(weightsPath, null, null, $"libtorch cannot read the checkpoint: {FirstLine(e.Message)}", e);
+        }
+    }
+
+    /// <summary>
+    /// Runs the model on a batch. When libtorch refuses the batch (for example an image of extreme aspect ratio that the
+    /// resize shrinks to 0 pixels on one side), each image runs alone and the ones it still refuses are skipped with a
+    /// message naming the file and its size, as unreadable images are.
+    /// </summary>
+    private static IEnumerable<(DetectionImage Image, Detections Found)> DetectOrSkip(RetinaNet model,
+        List<(DetectionImage Image, torch.Tensor Tensor)> batch, List<string> skipped)
+    {
+        IReadOnlyList<Detections>? found = null;
+        try { found = model.Detect(batch.Select(b => b.Tensor).ToList()); }
+        catch (Exception e) when (e is System.Runtime.InteropServices.ExternalException or ArgumentException && batch.Count > 1) { }
+        catch (Exception e) when (e is System.Runtime.InteropServices.ExternalException or ArgumentException)
+        {
+            skipped.Add(SkipMessage(batch[0], e));
+            return [];
+        }
+        if (found != null) return batch.Select((b, i) => (b.Image, found[i])).ToList();
+        var results = new List<(DetectionImage, Detections)>();
+        foreach (var b in batch)
+        {
+            try { results.Add((b.Image, model.Detect([b.Tensor])[0])); }
+            catch (Exception e) when (e is System.Runtime.InteropServices.ExternalException or ArgumentException)
+            {
+                skipped.Add(SkipMessage(b, e));
+            }
+        }
+        return results;
+    }
+
+    private static string SkipMessage((DetectionImage Image, torch.Tensor Tensor) b, Exception e) =>
+        $"{b.Image.FilePath}: image id {b.Image.Id}: the model cannot process this {b.Tensor.shape[2]}x{b.Tensor.shape[1]} image: {FirstLine(e.Message)}";
+
+    private static string FirstLine(string message)
+    {
+        int n = message.IndexOf('\n');
+        return n < 0 ? message : message[..n];
+    }
+
+    /// <summary>
+    /// Model label -> original category id: contiguous indices when the model has one class per dataset category;
+    /// torchvision's COCO convention (91 outputs, label = COCO id) when the model has 91 classes and the ids are 1..90.
+    /// </summary>
+    private static Func<int, long?> LabelMap(int numClasses, CategoryMap categories, string weightsPath)
+    {
+        if (numClasses == categories.Count) return label => categories.ToCategoryId(label);
+        if (numClasses == 91 && categories.Categories.All(c => c.Id is >= 1 and <= 90))
+            return label => categories.Contains(label) ? label : null;
+        throw new ArgumentException($"retina eval: the model in '{weightsPath}' has {numClasses} classes but the dataset has {categories.Count} categories " +
+                                    "(expected one class per category, or torchvision's 91 COCO outputs)");
+    }
+
+    /// <summary>Pascal VOC mAP at IoU 0.5 (difficult objects ignored) of the same detections, both AP methods.</summary>
+    private static void ReportVoc(DetectionDataset dataset, HashSet<long> imageIds, List<CocoResult> detections, TextWriter output)
+    {
+        var gt = EvaluationInputs.ToVocGroundTruth(dataset).Where(g => imageIds.Contains(long.Parse(g.ImageId, CultureInfo.InvariantCulture))).ToList();
+        var dets = detections.Select(r => new VocDetection(r.ImageId.ToString(CultureInfo.InvariantCulture), dataset.Categories.ToIndex(r.CategoryId),
+            r.X, r.Y, r.X + r.Width, r.Y + r.Height, r.Score)).ToList();
+        var allPoint = VocEvaluator.Evaluate(gt, dets, VocApMethod.AllPoint);
+        var elevenPoint = VocEvaluator.Evaluate(gt, dets, VocApMethod.ElevenPoint);
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"Pascal VOC mAP@0.5: {allPoint.MeanAp:0.0000} (all-point, VOC2010+), {elevenPoint.MeanAp:0.0000} (11-point, VOC2007)"));
+    }
+
+    private static void Report(CocoEvaluation result, int groundTruthCount, int detectionCount, string? outDir, bool perCategory, TextWriter output)
+    {
+        output.WriteLine($"{result.ImageIds.Count} images, {groundTruthCount} ground-truth boxes, {detectionCount} detections, {result.CategoryIds.Count} categories");
         output.Write(result.Summary());
         if (perCategory)
         {
@@ -79,7 +259,6 @@ public static class EvalCommand
             output.WriteLine($"wrote {metrics}");
             output.WriteLine($"wrote {curves}");
         }
-        return CliApp.Ok;
     }
 
     private static string Truncate(string s, int n) => s.Length <= n ? s : s[..(n - 1)] + "…";

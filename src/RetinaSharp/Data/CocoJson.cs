@@ -66,7 +66,7 @@ public static class CocoJson
             long id = GetInt64(path, e, $"images[{i}]", "id");
             string rec = $"image id {id}";
             images.Add(new CocoImage(id, GetString(path, e, rec, "file_name"),
-                (int)GetInt64(path, e, rec, "width"), (int)GetInt64(path, e, rec, "height")));
+                GetPositiveInt32(path, e, rec, "width"), GetPositiveInt32(path, e, rec, "height")));
         }
         var categories = new List<CocoCategory>();
         foreach (var (e, i) in Array(path, root, "categories"))
@@ -84,8 +84,8 @@ public static class CocoJson
                 long id = GetInt64(path, e, $"annotations[{i}]", "id");
                 string rec = $"annotation id {id}";
                 var (x, y, w, h) = GetBbox(path, e, rec);
-                double area = e.TryGetProperty("area", out var a) && a.ValueKind == JsonValueKind.Number ? a.GetDouble() : w * h;
-                bool crowd = e.TryGetProperty("iscrowd", out var c) && (c.ValueKind == JsonValueKind.True || (c.ValueKind == JsonValueKind.Number && c.GetInt32() != 0));
+                double area = GetArea(path, e, rec, w * h);
+                bool crowd = GetCrowd(path, e, rec);
                 annotations.Add(new CocoAnnotation(id, GetInt64(path, e, rec, "image_id"), GetInt64(path, e, rec, "category_id"), x, y, w, h, area, crowd));
             }
         }
@@ -237,6 +237,33 @@ public static class CocoJson
             if (d == Math.Floor(d) && Math.Abs(d) < 9e15) return (long)d;
         }
         throw new DataFormatException(path, record, field, $"expected an integer, found {v.GetRawText()}");
+    }
+
+    private static int GetPositiveInt32(string path, JsonElement e, string record, string field)
+    {
+        long v = GetInt64(path, e, record, field);
+        if (v < 1 || v > int.MaxValue)
+            throw new DataFormatException(path, record, field, $"expected a positive number of pixels (1 to {int.MaxValue}), found {e.GetProperty(field).GetRawText()}");
+        return (int)v;
+    }
+
+    // "area": absent or null -> width * height; otherwise a finite number (a string is never silently replaced; a negative
+    // area comes with a degenerate box, which `data check` reports and `eval --gt` refuses).
+    private static double GetArea(string path, JsonElement e, string record, double boxArea)
+    {
+        if (!e.TryGetProperty("area", out var a) || a.ValueKind == JsonValueKind.Null) return boxArea;
+        if (a.ValueKind == JsonValueKind.Number && a.TryGetDouble(out double d) && double.IsFinite(d)) return d;
+        throw new DataFormatException(path, record, "area", $"expected a finite number, found {a.GetRawText()}");
+    }
+
+    // "iscrowd": absent or null -> false; true/false or the numbers 0/1 (pycocotools' convention).
+    private static bool GetCrowd(string path, JsonElement e, string record)
+    {
+        if (!e.TryGetProperty("iscrowd", out var c) || c.ValueKind == JsonValueKind.Null) return false;
+        if (c.ValueKind == JsonValueKind.True) return true;
+        if (c.ValueKind == JsonValueKind.False) return false;
+        if (c.ValueKind == JsonValueKind.Number && c.TryGetDouble(out double d) && (d == 0 || d == 1)) return d == 1;
+        throw new DataFormatException(path, record, "iscrowd", $"expected 0 or 1 (or true/false), found {c.GetRawText()}");
     }
 
     private static string GetString(string path, JsonElement e, string record, string field)

@@ -21,6 +21,8 @@ public enum DataProblemKind
     DuplicateId,
     /// <summary>An annotation refers to an image id that no image record has.</summary>
     UnknownImage,
+    /// <summary>The dataset has no images at all (an empty list, a CSV with only a header): nothing to train or evaluate on.</summary>
+    EmptyDataset,
 }
 
 /// <summary>One problem of a dataset.</summary>

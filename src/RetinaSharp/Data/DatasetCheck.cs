@@ -18,7 +18,7 @@ public static class DatasetCheck
     /// <summary>
     /// Lists every problem: missing or unreadable image, declared size different from the file's, degenerate box
     /// (x2 &lt;= x1, y2 &lt;= y1, NaN), box outside the image, unknown category, duplicate image/annotation/category
-    /// ids, annotations of unknown images. Each names the file, the record, the field and the value.
+    /// ids, annotations of unknown images, a dataset without images. Each names the file, the record, the field and the value.
     /// </summary>
     /// <param name="dataset">The dataset as loaded by <see cref="DetectionDataset.Load"/>.</param>
     /// <param name="decodeImages">True: decode every image fully (finds truncated files; parallel); false: read the headers only.</param>
@@ -27,6 +27,8 @@ public static class DatasetCheck
     {
         ArgumentNullException.ThrowIfNull(dataset);
         var problems = new List<DataProblem>(dataset.LoadProblems);
+        if (dataset.Images.Count == 0)
+            problems.Add(new(DataProblemKind.EmptyDataset, dataset.Source, "dataset", "images", "0 images", "the dataset has no images: nothing to train or evaluate on"));
         var probes = ProbeImages(dataset, decodeImages);
         var seenImages = new HashSet<long>();
         var seenAnnotations = new HashSet<long>();
@@ -54,11 +56,11 @@ public static class DatasetCheck
                     problems.Add(new(DataProblemKind.UnknownCategory, bs.File, bs.Record, bs.CategoryField, Str(b.CategoryId),
                         $"category id is not among the dataset's categories ({string.Join(", ", dataset.Categories.Categories.Select(c => c.Id))})"));
                 if (b.IsDegenerate)
-                    problems.Add(new(DataProblemKind.DegenerateBox, bs.File, bs.Record, bs.BoxField, BoxText(b),
+                    problems.Add(new(DataProblemKind.DegenerateBox, bs.File, bs.Record, bs.BoxField, AsInFile(b, bs),
                         $"degenerate box ({Why(b)}) in image '{Path.GetFileName(im.FilePath)}'"));
                 else if (im.Width > 0 && im.Height > 0 && IsOutside(b, im.Width, im.Height))
-                    problems.Add(new(DataProblemKind.BoxOutsideImage, bs.File, bs.Record, bs.BoxField, BoxText(b),
-                        $"box extends beyond the {im.Width}x{im.Height} image '{Path.GetFileName(im.FilePath)}'"));
+                    problems.Add(new(DataProblemKind.BoxOutsideImage, bs.File, bs.Record, bs.BoxField, AsInFile(b, bs),
+                        $"box {BoxText(b)} extends beyond the {im.Width}x{im.Height} image '{Path.GetFileName(im.FilePath)}'"));
             }
         }
         return problems;
@@ -187,6 +189,14 @@ public static class DatasetCheck
     private static string Str(long v) => v.ToString(CultureInfo.InvariantCulture);
 
     private static string F(float v) => v.ToString("G7", CultureInfo.InvariantCulture);
+
+    // The box in the notation of its file, so that the user finds the value they wrote.
+    private static string AsInFile(DetectionBox b, DataSource s) => s.BoxField switch
+    {
+        "bbox" => $"[{F(b.X1)}, {F(b.Y1)}, {F(b.X2 - b.X1)}, {F(b.Y2 - b.Y1)}]",
+        "bndbox" => $"[xmin {F(b.X1 + 1)}, ymin {F(b.Y1 + 1)}, xmax {F(b.X2)}, ymax {F(b.Y2)}]",
+        _ => $"{F(b.X1)},{F(b.Y1)},{F(b.X2)},{F(b.Y2)}",
+    };
 
     /// <summary>"[x1, y1, x2, y2]" of a box.</summary>
     internal static string BoxText(DetectionBox b) => $"[x1 {F(b.X1)}, y1 {F(b.Y1)}, x2 {F(b.X2)}, y2 {F(b.Y2)}]";

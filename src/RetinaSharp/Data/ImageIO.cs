@@ -12,16 +12,25 @@ namespace RetinaSharp.Data;
 /// <summary>Reads images (JPEG, PNG, WebP, BMP, GIF) into <see cref="RgbImage"/>, converts them to tensors, writes PNG.</summary>
 public static class ImageIO
 {
+    /// <summary>Largest image <see cref="Load"/> decodes, in pixels (2^28, e.g. 16384x16384): its 8-bit RGBA buffer
+    /// (1 GiB) must fit one .NET array. Larger headers are refused instead of overflowing the buffer size.</summary>
+    public const long MaxPixels = 1L << 28;
+
     /// <summary>
     /// Decodes an image file to 8-bit RGB: the EXIF orientation is applied (so Width and Height are those of the
     /// image as displayed), grey images are expanded to three equal channels, alpha is dropped, and for an
     /// animated GIF the first frame is read.
     /// </summary>
     /// <param name="path">The image file.</param>
-    /// <exception cref="DataFormatException">The file is missing, empty, not an image in a supported format, or truncated; the message names the file.</exception>
+    /// <exception cref="DataFormatException">The file is missing, empty, not an image in a supported format, truncated,
+    /// or declares more than <see cref="MaxPixels"/> pixels (a decompression bomb); the message names the file.</exception>
     public static RgbImage Load(string path)
     {
         using var codec = OpenCodec(path);
+        long pixels = (long)codec.Info.Width * codec.Info.Height;
+        if (pixels > MaxPixels)
+            throw new DataFormatException(path, null, null,
+                $"image is {codec.Info.Width}x{codec.Info.Height} pixels ({pixels} pixels), above the decoding limit of {MaxPixels} pixels");
         var info = new SKImageInfo(codec.Info.Width, codec.Info.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
         byte[] rgba = System.Buffers.ArrayPool<byte>.Shared.Rent(info.BytesSize);
         try

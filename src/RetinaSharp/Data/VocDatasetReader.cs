@@ -112,17 +112,19 @@ internal static class VocDatasetReader
         try { doc = XDocument.Load(xml); }
         catch (XmlException e)
         {
-            throw new DataFormatException(xml, $"line {e.LineNumber}", null, $"not valid XML: {e.Message}", e);
+            throw new DataFormatException(xml, e.LineNumber > 0 ? $"line {e.LineNumber}" : null, null, $"not valid XML: {e.Message}", e);
         }
         var ann = doc.Root!;
+        if (ann.Name.LocalName != "annotation")
+            throw new DataFormatException(xml, null, ann.Name.LocalName, $"expected the root element <annotation> of a Pascal VOC file, found <{ann.Name.LocalName}>");
         string fileName = ann.Element("filename")?.Value.Trim() is { Length: > 0 } fn ? fn : stem + ".jpg";
         string imagePath = Path.GetFullPath(Path.Combine(jpegs, fileName));
         int width = 0, height = 0;
         var size = ann.Element("size");
         if (size != null)
         {
-            width = (int)Number(xml, "size", "size/width", size.Element("width")?.Value);
-            height = (int)Number(xml, "size", "size/height", size.Element("height")?.Value);
+            width = Pixels(xml, "size/width", size.Element("width")?.Value);
+            height = Pixels(xml, "size/height", size.Element("height")?.Value);
         }
         else if (File.Exists(imagePath))
         {
@@ -146,6 +148,16 @@ internal static class VocDatasetReader
             objects.Add(new VocObject(name, difficult, (float)(xmin - 1), (float)(ymin - 1), (float)xmax, (float)ymax, record));
         }
         return new VocFile(xml, imagePath, width, height, objects, stem);
+    }
+
+    // <size><width>/<height>: a whole number of pixels, 0 allowed (some VOC files write 0 for "unknown"; `data check`
+    // then reports the size mismatch). NaN, fractions, negatives and values beyond int32 are refused, never cast.
+    private static int Pixels(string file, string field, string? text)
+    {
+        double v = Number(file, "size", field, text);
+        if (!(v >= 0 && v <= int.MaxValue && v == Math.Floor(v)))
+            throw new DataFormatException(file, "size", field, $"expected a whole number of pixels (0 to {int.MaxValue}), found '{text!.Trim()}'");
+        return (int)v;
     }
 
     private static double Number(string file, string record, string field, string? text)

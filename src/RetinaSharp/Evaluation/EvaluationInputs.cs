@@ -21,12 +21,30 @@ public static class EvaluationInputs
     /// <exception cref="ArgumentException">The tensors' shapes disagree, or a label is outside 0..K-1.</exception>
     public static List<CocoResult> ToCocoResults(long imageId, Detections detections, CategoryMap categories)
     {
-        var (boxes, scores, labels) = ToArrays(detections, categories.Count);
+        ArgumentNullException.ThrowIfNull(categories);
+        return ToCocoResults(imageId, detections, categories.Count, label => categories.ToCategoryId(label));
+    }
+
+    /// <summary>
+    /// As <see cref="ToCocoResults(long, Detections, CategoryMap)"/> with any label mapping, for example the identity
+    /// of torchvision's COCO models (91 outputs, label = COCO category id).
+    /// </summary>
+    /// <param name="imageId">The image's id in the ground truth.</param>
+    /// <param name="detections">Boxes (N, 4) XYXY pixels of the original image, scores (N), labels (N) int64 in 0..K-1.</param>
+    /// <param name="numClasses">K, the model's number of classes.</param>
+    /// <param name="labelToCategoryId">The original category id of a label, or null to drop detections of that label.</param>
+    /// <returns>The kept records in the order of <paramref name="detections"/>.</returns>
+    /// <exception cref="ArgumentException">The tensors' shapes disagree, or a label is outside 0..K-1.</exception>
+    public static List<CocoResult> ToCocoResults(long imageId, Detections detections, int numClasses, Func<int, long?> labelToCategoryId)
+    {
+        ArgumentNullException.ThrowIfNull(labelToCategoryId);
+        var (boxes, scores, labels) = ToArrays(detections, numClasses);
         var results = new List<CocoResult>(scores.Length);
         for (int i = 0; i < scores.Length; i++)
         {
+            if (labelToCategoryId((int)labels[i]) is not long categoryId) continue;
             float x1 = boxes[4 * i], y1 = boxes[4 * i + 1], x2 = boxes[4 * i + 2], y2 = boxes[4 * i + 3];
-            results.Add(new CocoResult(imageId, categories.ToCategoryId((int)labels[i]), x1, y1, (double)x2 - x1, (double)y2 - y1, scores[i]));
+            results.Add(new CocoResult(imageId, categoryId, x1, y1, (double)x2 - x1, (double)y2 - y1, scores[i]));
         }
         return results;
     }
@@ -67,6 +85,7 @@ public static class EvaluationInputs
         long n = detections.Scores.shape[0];
         if (detections.Boxes.shape.Length != 2 || detections.Boxes.shape[0] != n || detections.Boxes.shape[1] != 4 || detections.Labels.shape.Length != 1 || detections.Labels.shape[0] != n)
             throw new ArgumentException($"detections: expected boxes (N, 4), scores (N), labels (N); found boxes ({string.Join(", ", detections.Boxes.shape)}), scores ({string.Join(", ", detections.Scores.shape)}), labels ({string.Join(", ", detections.Labels.shape)})", nameof(detections));
+        if (n == 0) return ([], [], []); // TorchSharp 0.107's data<T>().ToArray() throws on an empty tensor
         float[] boxes = detections.Boxes.detach().cpu().to(torch.float32).contiguous().data<float>().ToArray();
         float[] scores = detections.Scores.detach().cpu().to(torch.float32).contiguous().data<float>().ToArray();
         long[] labels = detections.Labels.detach().cpu().to(torch.int64).contiguous().data<long>().ToArray();

@@ -172,10 +172,12 @@ public static class BoxOps
     /// <param name="boxes">(N, 4) XYXY boxes.</param>
     /// <param name="minSize">Minimum width and height in pixels.</param>
     /// <returns>(K) int64 indices of the kept boxes, increasing.</returns>
-    /// <exception cref="ArgumentException"><paramref name="boxes"/> is not (N, 4).</exception>
+    /// <exception cref="ArgumentException"><paramref name="boxes"/> is not (N, 4), or <paramref name="minSize"/> is NaN (which would drop every box).</exception>
     public static Tensor RemoveSmallBoxes(Tensor boxes, double minSize)
     {
         CheckBoxes(boxes, nameof(boxes));
+        if (double.IsNaN(minSize))
+            throw new ArgumentException($"minSize must be a number, got {minSize}", nameof(minSize));
         using var scope = NewDisposeScope();
         var c = boxes.unbind(-1);
         var keep = (c[2] - c[0]).ge(minSize).logical_and((c[3] - c[1]).ge(minSize));

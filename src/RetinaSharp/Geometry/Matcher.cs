@@ -27,7 +27,11 @@ public sealed class Matcher
     /// <exception cref="ArgumentException"><paramref name="lowThreshold"/> &gt; <paramref name="highThreshold"/> or a threshold is NaN.</exception>
     public Matcher(double highThreshold = 0.5, double lowThreshold = 0.4, bool allowLowQualityMatches = true)
     {
-        if (double.IsNaN(highThreshold) || double.IsNaN(lowThreshold) || lowThreshold > highThreshold)
+        if (double.IsNaN(highThreshold))
+            throw new ArgumentException($"highThreshold must be a number, got {highThreshold}", nameof(highThreshold));
+        if (double.IsNaN(lowThreshold))
+            throw new ArgumentException($"lowThreshold must be a number, got {lowThreshold}", nameof(lowThreshold));
+        if (lowThreshold > highThreshold)
             throw new ArgumentException($"need lowThreshold <= highThreshold; got low {lowThreshold}, high {highThreshold}", nameof(lowThreshold));
         HighThreshold = highThreshold;
         LowThreshold = lowThreshold;
@@ -48,7 +52,7 @@ public sealed class Matcher
     /// <param name="iou">(G, A) IoU of G ground-truth boxes with A anchors (<see cref="BoxOps.Iou"/>).</param>
     /// <returns>(A) int64: the matched ground-truth index, <see cref="BelowLowThreshold"/> or <see cref="BetweenThresholds"/>.
     /// G = 0 gives all <see cref="BelowLowThreshold"/> (an image without objects is all background).</returns>
-    /// <exception cref="ArgumentException"><paramref name="iou"/> is not 2-D.</exception>
+    /// <exception cref="ArgumentException"><paramref name="iou"/> is not 2-D, or holds a NaN (its position is named).</exception>
     public Tensor Match(Tensor iou)
     {
         ArgumentNullException.ThrowIfNull(iou);
@@ -58,6 +62,14 @@ public sealed class Matcher
         if (iou.shape[0] == 0 || numAnchors == 0)
             return full(numAnchors, BelowLowThreshold, dtype: ScalarType.Int64, device: iou.device);
         using var scope = NewDisposeScope();
+        // torchvision lets a NaN IoU (from a NaN box) fall through both threshold tests, so the anchor silently becomes a
+        // foreground match of box 0. Refuse it instead, naming the first NaN entry.
+        var nan = isnan(iou);
+        if (nan.any().item<bool>())
+        {
+            long flat = nan.flatten().nonzero()[0, 0].item<long>();
+            throw new ArgumentException($"iou[{flat / numAnchors}, {flat % numAnchors}] is NaN (a ground-truth box or an anchor has a NaN coordinate)", nameof(iou));
+        }
         var (best, argBest) = iou.max(0);                       // (A), (A)
         var matches = argBest.clone();
         matches.masked_fill_(best.lt(LowThreshold), BelowLowThreshold);

@@ -1,3 +1,5 @@
+// Atomic output files: temp file in the destination's folder, flushed, then renamed (POSIX rename(2) is atomic
+// within one file system), so a reader sees the old file or the new one, never half of one.
 namespace RetinaSharp.IO;
 
 /// <summary>
@@ -10,15 +12,17 @@ public static class AtomicFile
     /// <summary>Writes through <paramref name="write"/> to a temporary file, then renames it to <paramref name="path"/>.</summary>
     /// <param name="path">Destination file; its folder is created when missing.</param>
     /// <param name="write">Writes the whole content to the stream it is given.</param>
-    /// <exception cref="IOException">The folder is not writable or <paramref name="path"/> is a folder; the destination is left untouched.</exception>
+    /// <exception cref="IOException">The folder cannot be created or is not writable, a parent of <paramref name="path"/>
+    /// is a file, or <paramref name="path"/> is a folder; the message names the destination and the destination is left untouched.</exception>
     public static void Write(string path, Action<Stream> write)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
+        ArgumentNullException.ThrowIfNull(write);
         string full = Path.GetFullPath(path);
         if (Directory.Exists(full))
             throw new IOException($"Cannot write '{full}': it is a folder.");
         string dir = Path.GetDirectoryName(full)!;
-        Directory.CreateDirectory(dir);
+        CreateFolder(dir, full);
         string tmp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
         try
         {
@@ -29,10 +33,38 @@ public static class AtomicFile
             }
             File.Move(tmp, full, overwrite: true);
         }
-        catch
+        catch (Exception e)
         {
             try { File.Delete(tmp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            if (e is IOException or UnauthorizedAccessException)
+                throw new IOException($"Cannot write '{full}': {e.Message}", e);
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Checks before a long run that <paramref name="folder"/> can receive output: creates it when missing, then creates
+    /// and deletes a probe file in it. Call it first, so that a bad output folder fails in a second, not after an hour.
+    /// </summary>
+    /// <param name="folder">The output folder.</param>
+    /// <exception cref="IOException"><paramref name="folder"/> is a file, a parent of it is a file, or it cannot be created
+    /// or written; the message names the folder.</exception>
+    public static void EnsureWritableFolder(string folder)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(folder);
+        string full = Path.GetFullPath(folder);
+        if (File.Exists(full))
+            throw new IOException($"Cannot write to the folder '{full}': it is a file.");
+        CreateFolder(full, full);
+        string probe = Path.Combine(full, $".write-probe.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            using (new FileStream(probe, FileMode.CreateNew, FileAccess.Write, FileShare.None)) { }
+            File.Delete(probe);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new IOException($"Cannot write to the folder '{full}': {e.Message}", e);
         }
     }
 
@@ -47,5 +79,21 @@ public static class AtomicFile
     {
         byte[] copy = bytes.ToArray();
         Write(path, s => s.Write(copy));
+    }
+
+    // Directory.CreateDirectory says only "The file '/a/b' already exists" when a parent is a file: name the destination.
+    private static void CreateFolder(string dir, string destination)
+    {
+        for (string? p = dir; !string.IsNullOrEmpty(p); p = Path.GetDirectoryName(p))
+        {
+            if (File.Exists(p))
+                throw new IOException($"Cannot write '{destination}': '{p}' is a file, not a folder.");
+            if (Directory.Exists(p)) break;
+        }
+        try { Directory.CreateDirectory(dir); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new IOException($"Cannot write '{destination}': cannot create the folder '{dir}': {e.Message}", e);
+        }
     }
 }

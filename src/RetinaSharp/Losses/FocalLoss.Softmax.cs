@@ -32,6 +32,7 @@ public sealed partial class FocalLoss
         ArgumentNullException.ThrowIfNull(logits);
         ArgumentNullException.ThrowIfNull(classIndices);
         ValidateScalars(alpha, gamma, normalizer);
+        ValidateReduction(reduction);
         RequireFloating(logits);
         if (logits.dim() < 1 || logits.shape[^1] < 2)
             throw new ArgumentException($"logits must have at least 2 classes in its last dimension, but its shape is {Shape(logits)}.", nameof(logits));

@@ -1,5 +1,6 @@
 // FL*, the alternative focal loss of Lin et al. 2017, appendix A: FL* = -log(σ(γ x_t + β)) / γ with x_t = y·x,
-// y ∈ {-1, +1}. Like FL it down-weights well-classified examples; the paper reports it works about as well.
+// y ∈ {-1, +1}. The paper uses it to show that the exact form of FL is not crucial: it too down-weights
+// well-classified examples.
 // No torchvision function exists for it; values are checked against the formula itself.
 
 using static TorchSharp.torch;
@@ -14,7 +15,7 @@ public sealed partial class FocalLoss
     /// </summary>
     /// <param name="logits">Any shape; floating dtype.</param>
     /// <param name="targets">Same shape, values exactly 0 or 1.</param>
-    /// <param name="gamma">γ > 0 (it divides). The appendix uses γ = 2, β = 1 as one good setting.</param>
+    /// <param name="gamma">γ > 0 (it divides). Defaults γ = 2, β = 1.</param>
     /// <param name="beta">The shift β.</param>
     /// <param name="alpha">α in [0, 1] for positives, 1 - α for negatives; null (the appendix's form) disables it.</param>
     /// <param name="reduction">None, Sum, Mean or Normalized (sum / max(1, normalizer)).</param>
@@ -27,6 +28,7 @@ public sealed partial class FocalLoss
         ArgumentNullException.ThrowIfNull(logits);
         ArgumentNullException.ThrowIfNull(targets);
         ValidateScalars(alpha, gamma, normalizer);
+        ValidateReduction(reduction);
         if (!(gamma > 0))
             throw new ArgumentException($"gamma must be > 0 for FL* (it divides by gamma), but it is {Fmt(gamma)}.", nameof(gamma));
         if (!double.IsFinite(beta))

@@ -19,7 +19,8 @@ namespace RetinaSharp.Losses;
 /// Computed in log-sigmoid form (no clamped probabilities): finite loss and gradient for |logit| up to 1e4 at every
 /// γ >= 0, including 0 &lt; γ &lt; 1 where d(1 - p_t)^γ/dp_t is unbounded but d(1 - p_t)^γ/dx is not.
 /// NaN logits give a NaN loss. Two paths compute the same values (see <see cref="FocalLossPath"/>): a fused one-pass
-/// CPU kernel for contiguous float32/float64 CPU tensors, and a composite path of tensor ops for everything else.
+/// CPU kernel for float32/float64 CPU tensors (non-contiguous logits are copied first), and a composite path of
+/// tensor ops for everything else.
 /// </remarks>
 public sealed partial class FocalLoss : nn.Module<Tensor, Tensor, Tensor>
 {
@@ -36,6 +37,7 @@ public sealed partial class FocalLoss : nn.Module<Tensor, Tensor, Tensor>
         double normalizer = 1.0, IReadOnlyList<double>? alphaPerClass = null) : base(nameof(FocalLoss))
     {
         ValidateScalars(alpha, gamma, normalizer);
+        ValidateReduction(reduction);
         if (alphaPerClass is not null)
             for (int c = 0; c < alphaPerClass.Count; c++)
                 if (!(alphaPerClass[c] >= 0 && alphaPerClass[c] <= 1))
@@ -116,6 +118,7 @@ public sealed partial class FocalLoss : nn.Module<Tensor, Tensor, Tensor>
         ArgumentNullException.ThrowIfNull(logits);
         ArgumentNullException.ThrowIfNull(targets);
         ValidateScalars(alpha, gamma, normalizer);
+        ValidateReduction(reduction);
         RequireFloating(logits);
         if (!targets.shape.SequenceEqual(logits.shape))
             throw new ArgumentException($"targets must have the shape of logits {Shape(logits)}, but it has {Shape(targets)}.", nameof(targets));
@@ -166,6 +169,7 @@ public sealed partial class FocalLoss : nn.Module<Tensor, Tensor, Tensor>
         ArgumentNullException.ThrowIfNull(logits);
         ArgumentNullException.ThrowIfNull(classIndices);
         ValidateScalars(alpha, gamma, normalizer);
+        ValidateReduction(reduction);
         RequireFloating(logits);
         if (logits.dim() < 1 || !classIndices.shape.SequenceEqual(logits.shape[..^1]))
             throw new ArgumentException(
@@ -212,13 +216,14 @@ public sealed partial class FocalLoss : nn.Module<Tensor, Tensor, Tensor>
         bool ok = FocalLossCpuKernel.Supports(logits);
         if (path == FocalLossPath.Fused && !ok)
             throw new ArgumentException(
-                $"the fused path needs contiguous float32/float64 CPU logits under 2 GiB, but logits is {logits.dtype} on {logits.device}" +
-                (logits.is_contiguous() ? "." : ", not contiguous."), nameof(logits));
+                $"the fused path needs float32/float64 CPU logits under 2 GiB, but logits is {logits.dtype} on {logits.device} with {logits.numel()} elements.",
+                nameof(logits));
         return ok;
     }
 
     private static Tensor RunFused(Tensor logits, Tensor targets, FocalKernelOptions options, bool indexForm)
     {
+        logits = logits.contiguous();   // the same tensor when already contiguous; a differentiable copy otherwise
         if (is_grad_enabled() && logits.requires_grad)
         {
             // Through a view: the view's backward hands autograd a fresh tensor over the saved gradient's storage,
@@ -240,6 +245,12 @@ public sealed partial class FocalLoss : nn.Module<Tensor, Tensor, Tensor>
             throw new ArgumentException($"alpha must be in [0, 1] (or null to disable it), but it is {Fmt(alpha.Value)}.", nameof(alpha));
         if (double.IsNaN(normalizer))
             throw new ArgumentException("normalizer must be a number (it is clamped to at least 1), but it is NaN.", nameof(normalizer));
+    }
+
+    private static void ValidateReduction(FocalReduction reduction)
+    {
+        if (!Enum.IsDefined(reduction))
+            throw new ArgumentException($"reduction must be None, Sum, Mean or Normalized, but it is {(int)reduction}.", nameof(reduction));
     }
 
     private static void RequireFloating(Tensor logits)

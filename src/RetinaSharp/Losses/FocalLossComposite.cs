@@ -1,7 +1,7 @@
 // The composite (tensor-op) path of the sigmoid focal loss for every device and floating dtype; autograd
 // differentiates through the ops. Same values as torchvision.ops.sigmoid_focal_loss (0.14) and as the fused
 // CPU kernel, but in log-sigmoid form (Lin et al. 2017, section 3.2):
-//   x_t = x for a positive, -x for a negative;  CE = -logsigmoid(x_t);  (1 - p_t)^γ = exp(γ logsigmoid(-x_t)).
+//   x_t = x for a positive, -x for a negative;  CE = -logsigmoid(x_t);  (1 - p_t)^γ = exp(γ (logsigmoid(x_t) - x_t)).
 
 using static TorchSharp.torch;
 
@@ -22,19 +22,27 @@ internal static class FocalLossComposite
         // Ignored logits are replaced by 0 before any math, so a NaN or huge ignored logit cannot leak into the gradient.
         var x = valid is null ? logits : logits.masked_fill(valid.logical_not(), 0.0);
         var z = where(positive, x, x.neg());
-        var loss = nn.functional.logsigmoid(z).neg();
+        var logPt = nn.functional.logsigmoid(z);               // log p_t
+        var loss = logPt.neg();                                // CE = -log p_t
+        // Weight w = α_t (1 - p_t)^γ, built before it meets the CE so autograd keeps fewer logits-sized tensors.
+        Tensor? weight = null;
         if (gamma != 0)
-            loss = loss * nn.functional.logsigmoid(z.neg()).mul(gamma).exp();
+            weight = (logPt - z).mul(gamma).exp();             // log(1 - p_t) = log p_t - x_t
+        Tensor? alphaT = null;
         if (alphaPerClass is not null)
         {
             var a = alphaPerClass.detach().to(logits.dtype, logits.device);
-            loss = loss * where(positive, a, a.neg().add(1.0));
+            alphaT = where(positive, a, a.neg().add(1.0));
         }
         else if (alpha.HasValue)
         {
-            // α_t = α for positives, 1 - α for negatives.
-            loss = loss * positive.to(logits.dtype).mul(2 * alpha.Value - 1).add(1 - alpha.Value);
+            // α_t = α for positives, 1 - α for negatives, in place on a fresh tensor that needs no gradient.
+            alphaT = positive.to(logits.dtype).mul_(2 * alpha.Value - 1).add_(1 - alpha.Value);
         }
+        if (alphaT is not null)
+            weight = weight is null ? alphaT : weight * alphaT;
+        if (weight is not null)
+            loss = loss * weight;
         if (valid is not null)
             loss = loss.masked_fill(valid.logical_not(), 0.0);
         return Reduce(loss, reduction, normalizer, meanCount).MoveToOuterDisposeScope();

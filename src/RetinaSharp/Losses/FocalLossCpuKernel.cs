@@ -38,11 +38,10 @@ internal static unsafe class FocalLossCpuKernel
     /// <summary>Vectors accumulated in the working precision before they are folded into a double.</summary>
     private const int VectorsPerFold = 32;
 
-    /// <summary>True when <paramref name="logits"/> can run on this kernel: CPU, float32/float64, contiguous, under 2 GiB.</summary>
+    /// <summary>True when <paramref name="logits"/> can run on this kernel: CPU, float32/float64, under 2 GiB (the kernel itself needs a contiguous tensor).</summary>
     internal static bool Supports(Tensor logits) =>
         logits.device_type == DeviceType.CPU &&
         (logits.dtype == ScalarType.Float32 || logits.dtype == ScalarType.Float64) &&
-        logits.is_contiguous() &&
         logits.numel() * (logits.dtype == ScalarType.Float32 ? 4L : 8L) <= int.MaxValue;
 
     /// <summary>

@@ -6,7 +6,7 @@ namespace RetinaSharp.Losses;
 /// <summary>Which implementation of the sigmoid focal loss runs.</summary>
 public enum FocalLossPath
 {
-    /// <summary>The fused CPU kernel when the input allows it (CPU, float32/float64, contiguous), else the composite path.</summary>
+    /// <summary>The fused CPU kernel when the input allows it (CPU, float32/float64; non-contiguous logits are copied), else the composite path.</summary>
     Auto,
     /// <summary>The fused one-pass CPU kernel; an <see cref="ArgumentException"/> when the input does not allow it.</summary>
     Fused,

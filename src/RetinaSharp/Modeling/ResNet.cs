@@ -8,45 +8,86 @@ using static TorchSharp.torch.nn;
 
 namespace RetinaSharp.Modeling;
 
+/// <summary>
+/// A convolution followed by frozen batch norm, with an optional inference path where the normalisation is folded into
+/// the convolution (W' = W·scale per output channel, b' = shift): one pass over the output instead of two.
+/// Not a module: the convolution and the batch norm are registered by the owner under torchvision's names.
+/// </summary>
+internal sealed class ConvBn(Conv2d conv, FrozenBatchNorm2d bn, long stride, long padding)
+{
+    private Tensor? _w, _b;
+
+    public Conv2d Conv { get; } = conv;
+    public FrozenBatchNorm2d Bn { get; } = bn;
+
+    /// <summary>Computes (fold = true) or drops the folded weight and bias from the current parameters.</summary>
+    public void SetFolded(bool fold, ScalarType? dtype)
+    {
+        _w?.Dispose(); _b?.Dispose();
+        _w = _b = null;
+        if (!fold) return;
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        var (scale, shift) = Bn.ScaleAndShift();
+        var w = Conv.weight * scale.reshape(-1, 1, 1, 1);
+        var b = shift;
+        if (dtype is { } d) { w = w.to(d); b = b.to(d); }
+        _w = w.contiguous().MoveToOuterDisposeScope();
+        _b = b.contiguous().MoveToOuterDisposeScope();
+    }
+
+    public Tensor Forward(Tensor x, bool training) =>
+        _w is not null && !training
+            ? functional.conv2d(x, _w, _b, strides: [stride, stride], padding: [padding, padding])
+            : Bn.forward(Conv.forward(x));
+}
+
 /// <summary>One residual block (basic for ResNet-18/34, bottleneck for ResNet-50/101) with frozen batch norm.</summary>
 internal sealed class ResidualBlock : Module<Tensor, Tensor>
 {
-    private readonly List<(Conv2d Conv, FrozenBatchNorm2d Bn)> _layers = [];
+    private readonly List<ConvBn> _layers = [];
     private readonly Sequential? downsample;  // field name = state_dict key
+    private readonly ConvBn? _downsampleUnit;
 
     public ResidualBlock(long inChannels, long planes, long stride, bool bottleneck) : base(bottleneck ? "Bottleneck" : "BasicBlock")
     {
         long outChannels = bottleneck ? planes * 4 : planes;
         if (bottleneck)
         {
-            Add(1, Conv2d(inChannels, planes, 1, bias: false), planes);
-            Add(2, Conv2d(planes, planes, 3, stride: stride, padding: 1, bias: false), planes);
-            Add(3, Conv2d(planes, outChannels, 1, bias: false), outChannels);
+            Add(1, Conv2d(inChannels, planes, 1, bias: false), planes, 1, 0);
+            Add(2, Conv2d(planes, planes, 3, stride: stride, padding: 1, bias: false), planes, stride, 1);
+            Add(3, Conv2d(planes, outChannels, 1, bias: false), outChannels, 1, 0);
         }
         else
         {
-            Add(1, Conv2d(inChannels, planes, 3, stride: stride, padding: 1, bias: false), planes);
-            Add(2, Conv2d(planes, planes, 3, padding: 1, bias: false), planes);
+            Add(1, Conv2d(inChannels, planes, 3, stride: stride, padding: 1, bias: false), planes, stride, 1);
+            Add(2, Conv2d(planes, planes, 3, padding: 1, bias: false), planes, 1, 1);
         }
         if (stride != 1 || inChannels != outChannels)
         {
-            downsample = Sequential(Conv2d(inChannels, outChannels, 1, stride: stride, bias: false), new FrozenBatchNorm2d(outChannels));
+            var conv = Conv2d(inChannels, outChannels, 1, stride: stride, bias: false);
+            var bn = new FrozenBatchNorm2d(outChannels);
+            downsample = Sequential(conv, bn);
             register_module("downsample", downsample);
+            _downsampleUnit = new ConvBn(conv, bn, stride, 0);
         }
         OutChannels = outChannels;
     }
 
     public long OutChannels { get; }
 
-    internal IReadOnlyList<(Conv2d Conv, FrozenBatchNorm2d Bn)> ConvBnPairs => _layers;
-    internal Sequential? Downsample => downsample;
+    internal void SetFolded(bool fold, ScalarType? dtype)
+    {
+        foreach (var u in _layers) u.SetFolded(fold, dtype);
+        _downsampleUnit?.SetFolded(fold, dtype);
+    }
 
-    private void Add(int i, Conv2d conv, long channels)
+    private void Add(int i, Conv2d conv, long channels, long stride, long padding)
     {
         var bn = new FrozenBatchNorm2d(channels);
         register_module($"conv{i}", conv);
         register_module($"bn{i}", bn);
-        _layers.Add((conv, bn));
+        _layers.Add(new ConvBn(conv, bn, stride, padding));
     }
 
     public override Tensor forward(Tensor x)
@@ -55,10 +96,10 @@ internal sealed class ResidualBlock : Module<Tensor, Tensor>
         var y = x;
         for (int i = 0; i < _layers.Count; i++)
         {
-            y = _layers[i].Bn.forward(_layers[i].Conv.forward(y));
+            y = _layers[i].Forward(y, training);
             if (i < _layers.Count - 1) y = functional.relu(y, inplace: true);
         }
-        var identity = downsample is null ? x : downsample.forward(x);
+        var identity = _downsampleUnit is null ? x : _downsampleUnit.Forward(x, training);
         return functional.relu(y.add_(identity), inplace: true).MoveToOuterDisposeScope();
     }
 }
@@ -73,6 +114,7 @@ public sealed class ResNetBody : Module<Tensor, Tensor[]>
     private readonly Conv2d conv1;
     private readonly FrozenBatchNorm2d bn1;
     private readonly Sequential[] _stages;
+    private readonly ConvBn _stem;
 
     /// <summary>Builds the trunk with torchvision's initialisation (Kaiming normal, fan_out) and identity frozen BN.</summary>
     /// <param name="depth">18, 34, 50 or 101 layers.</param>
@@ -90,6 +132,7 @@ public sealed class ResNetBody : Module<Tensor, Tensor[]>
         bn1 = new FrozenBatchNorm2d(64);
         register_module("conv1", conv1);
         register_module("bn1", bn1);
+        _stem = new ConvBn(conv1, bn1, 2, 3);
         long inCh = 64;
         _stages = new Sequential[4];
         var channels = new long[4];
@@ -116,9 +159,19 @@ public sealed class ResNetBody : Module<Tensor, Tensor[]>
     /// <summary>Output channels of layer1..layer4 (64/128/256/512 for basic blocks, ×4 for bottlenecks).</summary>
     public IReadOnlyList<long> StageChannels { get; }
 
-    internal Conv2d Conv1 => conv1;
-    internal FrozenBatchNorm2d Bn1 => bn1;
-    internal IReadOnlyList<Sequential> Stages => _stages;
+    /// <summary>
+    /// Folds every frozen batch norm into the convolution before it for inference (eval mode only; training still
+    /// runs convolution then batch norm). Folded weights are a snapshot: fold again after loading or training.
+    /// </summary>
+    /// <param name="fold">true to fold, false to drop the folded copies.</param>
+    /// <param name="dtype">Store the folded weights in this dtype (bfloat16 inference), or null for the parameters' own.</param>
+    public void SetFoldedBatchNorm(bool fold, ScalarType? dtype = null)
+    {
+        _stem.SetFolded(fold, dtype);
+        foreach (var stage in _stages)
+            foreach (var (_, m) in stage.named_children())
+                ((ResidualBlock)m).SetFolded(fold, dtype);
+    }
 
     /// <summary>
     /// Freezes the stem and early stages as torchvision's <c>_resnet_fpn_extractor</c>: only parameters of the
@@ -135,15 +188,26 @@ public sealed class ResNetBody : Module<Tensor, Tensor[]>
     }
 
     /// <summary>Runs the trunk on x (N, 3, H, W); returns [C3, C4, C5] at strides 8, 16, 32.</summary>
+    /// <remarks>Each block's input handle is released as soon as the next output exists (autograd keeps what it
+    /// needs), so inference holds about two stage activations at a time instead of all of them.</remarks>
     public override Tensor[] forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var y = functional.relu(bn1.forward(conv1.forward(x)), inplace: true);
-        y = functional.max_pool2d(y, 3, 2, 1);
-        y = _stages[0].forward(y);
-        var c3 = _stages[1].forward(y);
-        var c4 = _stages[2].forward(c3);
-        var c5 = _stages[3].forward(c4);
-        return [c3.MoveToOuterDisposeScope(), c4.MoveToOuterDisposeScope(), c5.MoveToOuterDisposeScope()];
+        var stem = functional.relu(_stem.Forward(x, training), inplace: true);
+        var y = functional.max_pool2d(stem, 3, 2, 1);
+        stem.Dispose();
+        var outputs = new Tensor[3];
+        for (int s = 0; s < 4; s++)
+        {
+            foreach (var (_, block) in _stages[s].named_children())
+            {
+                var next = ((ResidualBlock)block).forward(y);
+                if (!Array.Exists(outputs, o => ReferenceEquals(o, y))) y.Dispose();
+                y = next;
+            }
+            if (s > 0) outputs[s - 1] = y;
+        }
+        foreach (var t in outputs) t.MoveToOuterDisposeScope();
+        return outputs;
     }
 }

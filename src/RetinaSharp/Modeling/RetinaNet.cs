@@ -65,6 +65,7 @@ public sealed class RetinaNet : Module<Tensor, (Tensor ClassLogits, Tensor BoxDe
     private AnchorGenerator _anchorGenerator;
     private readonly BoxCoder _boxCoder = new(1, 1, 1, 1);
     private Matcher _matcher;
+    private ScalarType? _inferenceDtype;
 
     /// <summary>Builds the model with the paper's initialisation (heads N(0, 0.01²), prior bias) and torchvision's
     /// (ResNet Kaiming normal, FPN Kaiming uniform). Load weights with <see cref="RetinaNetCheckpoint"/>.</summary>
@@ -115,15 +116,47 @@ public sealed class RetinaNet : Module<Tensor, (Tensor ClassLogits, Tensor BoxDe
     public DetectionTransform Transform => _transform;
 
     /// <summary>
+    /// Switches to eval mode and speeds up inference: folds every frozen batch norm of the backbone into its
+    /// convolution (same results up to float rounding), and optionally runs the network in bfloat16 (outputs stay
+    /// float32; post-processing runs in float32). The folded weights are a snapshot of the current parameters: call
+    /// again after loading weights. bfloat16 converts the FPN and head parameters in place, so the model is then for
+    /// inference only (reload a checkpoint to train). Training-mode calls (<see cref="ComputeLosses"/> after
+    /// <c>train()</c>) never use the folded path.
+    /// </summary>
+    /// <param name="foldBatchNorm">Fold frozen batch norm into the convolutions (forced on with bfloat16).</param>
+    /// <param name="bfloat16">Run convolutions in bfloat16 (AVX512-BF16 CPUs gain most).</param>
+    public void PrepareForInference(bool foldBatchNorm = true, bool bfloat16 = false)
+    {
+        eval();
+        var dtype = bfloat16 ? ScalarType.BFloat16 : (ScalarType?)null;
+        backbone.Body.SetFoldedBatchNorm(foldBatchNorm || bfloat16, dtype);
+        if (bfloat16)
+        {
+            backbone.Fpn.to(ScalarType.BFloat16);
+            head.to(ScalarType.BFloat16);
+        }
+        _inferenceDtype = dtype;
+    }
+
+    /// <summary>The dtype inference runs in: null = float32, or bfloat16 after <see cref="PrepareForInference"/>(bfloat16: true).</summary>
+    public ScalarType? InferenceDtype => _inferenceDtype;
+
+    /// <summary>
     /// Head outputs per pyramid level for a preprocessed batch (N, 3, H, W): class logits (N, H_l·W_l·A, K),
     /// box deltas (N, H_l·W_l·A, 4), and the feature sizes (H_l, W_l) of P3..P7.
     /// </summary>
     public (Tensor[] ClassLogits, Tensor[] BoxDeltas, (long H, long W)[] FeatureSizes) HeadOutputsPerLevel(Tensor batch)
     {
         using var scope = NewDisposeScope();
+        if (_inferenceDtype is { } d && !training) batch = batch.to(d);
         var features = backbone.forward(batch);
         var sizes = features.Select(f => (f.shape[2], f.shape[3])).ToArray();
         var (cls, box) = head.forward(features);
+        if (_inferenceDtype is not null && !training)
+        {
+            cls = [.. cls.Select(c => c.to(ScalarType.Float32))];
+            box = [.. box.Select(b => b.to(ScalarType.Float32))];
+        }
         foreach (var t in cls.Concat(box)) t.MoveToOuterDisposeScope();
         return (cls, box, sizes);
     }
@@ -224,13 +257,13 @@ public sealed class RetinaNet : Module<Tensor, (Tensor ClassLogits, Tensor BoxDe
             return _matcher.Match(BoxOps.Iou(boxes, anchors)).MoveToOuterDisposeScope();
         var crowd = target.IsCrowd.to(ScalarType.Bool).to(anchors.device);
         var keepIdx = nonzero(crowd.logical_not()).squeeze(1);
-        var matched = keepIdx.shape[0] == 0
-            ? full(a, -1L, dtype: ScalarType.Int64, device: anchors.device)
-            : keepIdx[_matcher.Match(BoxOps.Iou(boxes[keepIdx], anchors)).clamp_min(0)];
-        if (keepIdx.shape[0] > 0)
+        Tensor matched;
+        if (keepIdx.shape[0] == 0)
+            matched = full(a, -1L, dtype: ScalarType.Int64, device: anchors.device);
+        else
         {
-            var raw = _matcher.Match(BoxOps.Iou(boxes[keepIdx], anchors));
-            matched = where(raw.ge(0), matched, raw);
+            var raw = _matcher.Match(BoxOps.Iou(boxes[keepIdx], anchors));   // indices into the non-crowd boxes
+            matched = where(raw.ge(0), keepIdx[raw.clamp_min(0)], raw);
         }
         var crowdIou = BoxOps.Iou(boxes[nonzero(crowd).squeeze(1)], anchors).max(0).values;
         matched = where(matched.lt(0).logical_and(crowdIou.ge(Options.BgIouThreshold)), full_like(matched, -2), matched);

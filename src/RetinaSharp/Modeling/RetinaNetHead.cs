@@ -39,7 +39,11 @@ public sealed class RetinaNetSubnet : Module<Tensor, Tensor>
         using (no_grad())
         {
             foreach (var (_, m) in conv.named_modules())
+            {
                 if (m is Conv2d c) { init.normal_(c.weight, 0, 0.01); if (c.bias is not null) init.constant_(c.bias, 0); }
+                // TorchSharp 0.107's GroupNorm leaves its affine parameters uninitialised: set PyTorch's identity.
+                if (m is GroupNorm gn) { gn.weight?.fill_(1.0); gn.bias?.zero_(); }
+            }
             init.normal_(_predictor[0].weight, 0, 0.01);
             init.constant_(_predictor[0].bias!, predictorBias);
         }
@@ -49,7 +53,18 @@ public sealed class RetinaNetSubnet : Module<Tensor, Tensor>
     public override Tensor forward(Tensor features)
     {
         using var scope = NewDisposeScope();
-        var y = _predictor[0].forward(conv.forward(features));
+        // Layer by layer, releasing each intermediate handle as soon as the next exists (lower peak memory).
+        var y = features;
+        foreach (var (_, block) in conv.named_children())
+            foreach (var (_, layer) in block.named_children())
+            {
+                var next = ((Module<Tensor, Tensor>)layer).forward(y);
+                if (!ReferenceEquals(y, features) && !ReferenceEquals(y, next)) y.Dispose();
+                y = next;
+            }
+        var logits = _predictor[0].forward(y);
+        if (!ReferenceEquals(y, features)) y.Dispose();
+        y = logits;
         long n = y.shape[0], h = y.shape[2], w = y.shape[3];
         y = y.view(n, -1, _outputsPerAnchor, h, w).permute(0, 3, 4, 1, 2).reshape(n, -1, _outputsPerAnchor);
         return y.MoveToOuterDisposeScope();

@@ -84,11 +84,6 @@ public sealed record RetinaNetOptions(int NumClasses)
     public double SmoothL1Beta { get; init; } = 1.0;
     /// <summary>GroupNorm (32 groups) after each head convolution (torchvision v2). Default false.</summary>
     public bool HeadGroupNorm { get; init; }
-    /// <summary>
-    /// Classification normaliser: false (default) divides each image's focal loss by its own foreground count
-    /// (torchvision); true uses detectron2's running average of the batch foreground count (momentum 0.9).
-    /// </summary>
-    public bool RunningAverageNormalizer { get; init; }
 
     /// <summary>The anchor sizes actually used: <see cref="AnchorSizes"/> or torchvision's default
     /// (x, int(x·2^(1/3)), int(x·2^(2/3))) for x in 32, 64, 128, 256, 512.</summary>

@@ -91,6 +91,7 @@ public class DataCheckTests
         string json = WriteCoco(dir, new[] { new CocoImage(1, "a.png", 40, 40) }, new[] { Ann(1, 1, 1, 1, 5, 5), Ann(17, 1, 5, 5, w, h) });
         var p = Single(Check(json), DataProblemKind.DegenerateBox, json, "annotation id 17", "bbox");
         Assert.Contains(why, p.Message);
+        Assert.Equal($"[5, 5, {w}, {h}]", p.Value);
     }
 
     [Fact]
@@ -106,12 +107,26 @@ public class DataCheckTests
     }
 
     [Fact]
+    public void Voc_problems_name_the_xml_file_the_object_and_show_the_values_as_written()
+    {
+        using var dir = new TempDir();
+        ImageIO.SavePng(TinyDatasets.Solid(50, 40, 1, 1, 1), dir["JPEGImages/000007.png"]);
+        Directory.CreateDirectory(dir["Annotations"]);
+        string xml = dir["Annotations/000007.xml"];
+        File.WriteAllText(xml, "<annotation><filename>000007.png</filename><size><width>50</width><height>40</height></size>" +
+            "<object><name>dog</name><bndbox><xmin>10</xmin><ymin>10</ymin><xmax>5</xmax><ymax>40</ymax></bndbox></object></annotation>");
+        var p = Single(Check(dir.Path), DataProblemKind.DegenerateBox, xml, "object #1 ('dog')", "bndbox");
+        Assert.Equal("[xmin 10, ymin 10, xmax 5, ymax 40]", p.Value);
+    }
+
+    [Fact]
     public void Box_outside_the_image_is_reported()
     {
         using var dir = new TempDir();
         string json = WriteCoco(dir, new[] { new CocoImage(1, "a.png", 40, 30) }, new[] { Ann(9, 1, 30, 10, 15, 5) });
         var p = Single(Check(json), DataProblemKind.BoxOutsideImage, json, "annotation id 9", "bbox");
-        Assert.Contains("x2 45", p.Value);
+        Assert.Equal("[30, 10, 15, 5]", p.Value); // as written in the file (x, y, width, height)
+        Assert.Contains("x2 45", p.Message);
         Assert.Contains("40x30", p.Message);
     }
 

@@ -74,11 +74,117 @@ public sealed class EvalCommandTests : IDisposable
         Assert.Contains("--gt", stderr2);
     }
 
-    [Fact]
-    public void ModelFormIsNotAvailableYet()
+}
+
+/// <summary>Two 64x48 images, their COCO ground truth (and a variant with an unreadable third image), and a
+/// random-weight ResNet-18 RetinaNet checkpoint, built once for the model-form tests.</summary>
+public sealed class EvalModelFixture : IDisposable
+{
+    public string Dir { get; } = Path.Combine(Path.GetTempPath(), "retina-evalmodel-" + Guid.NewGuid().ToString("N"));
+    public string Data { get; }
+    public string DataWithBadImage { get; }
+    public string Weights { get; }
+
+    public EvalModelFixture()
     {
-        var (code, _, stderr) = Run("eval", "--data", "coco", "--weights", "w.pth");
-        Assert.Equal(CliApp.Failed, code);
-        Assert.Contains("not available yet", stderr);
+        Directory.CreateDirectory(Dir);
+        var rng = new Random(3);
+        for (int i = 1; i <= 2; i++)
+        {
+            var pixels = new byte[64 * 48 * 3];
+            rng.NextBytes(pixels);
+            RetinaSharp.Data.ImageIO.SavePng(new RgbImage(pixels, 64, 48), Path.Combine(Dir, $"{i}.png"));
+        }
+        File.WriteAllText(Path.Combine(Dir, "bad.png"), "not a png");
+        CocoImage[] images = [new CocoImage(1, "1.png", 64, 48), new CocoImage(2, "2.png", 64, 48)];
+        CocoAnnotation[] anns = [new CocoAnnotation(1, 1, 3, 4, 4, 20, 20, 400, false), new CocoAnnotation(2, 2, 8, 10, 10, 30, 20, 600, false)];
+        CocoCategory[] cats = [new CocoCategory(3, "a"), new CocoCategory(8, "b")];
+        Data = Path.Combine(Dir, "instances.json");
+        CocoJson.WriteInstances(Data, new CocoInstances(images, anns, cats));
+        DataWithBadImage = Path.Combine(Dir, "instances_bad.json");
+        CocoJson.WriteInstances(DataWithBadImage, new CocoInstances([.. images, new CocoImage(3, "bad.png", 64, 48)], anns, cats));
+        Weights = Path.Combine(Dir, "model.ckpt");
+        using var model = new RetinaSharp.Modeling.RetinaNet(new RetinaSharp.Modeling.RetinaNetOptions(2)
+        {
+            Backbone = RetinaSharp.Modeling.ResNetDepth.ResNet18, MinSize = 64, MaxSize = 64,
+        });
+        RetinaSharp.Modeling.RetinaNetCheckpoint.Save(model, Weights);
+    }
+
+    public void Dispose() => Directory.Delete(Dir, recursive: true);
+}
+
+/// <summary>`retina eval --data --weights` in-process.</summary>
+public sealed class EvalCommandModelTests(EvalModelFixture fx) : IClassFixture<EvalModelFixture>
+{
+    private static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var root = new RootCommand("test");
+        root.Subcommands.Add(EvalCommand.Create());
+        var output = new StringWriter();
+        var error = new StringWriter();
+        int code = CliApp.Invoke(root, args, output, error);
+        return (code, output.ToString(), error.ToString());
+    }
+
+    [Fact]
+    public void RunsTheModelThenEvaluates()
+    {
+        string outDir = Path.Combine(fx.Dir, "out");
+        // score threshold 0: every kept detection is written; a random model finds little, but the run is complete.
+        var (code, stdout, stderr) = Run("eval", "--data", fx.Data, "--weights", fx.Weights, "--score-threshold", "0", "--out", outDir);
+        Assert.True(code == CliApp.Ok, stderr);
+        Assert.Contains("2 images, 2 ground-truth boxes", stdout);
+        Assert.Contains(" Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ] = ", stdout);
+        var written = CocoJson.ReadResults(Path.Combine(outDir, EvalCommand.DetectionsFileName));
+        Assert.NotEmpty(written);
+        Assert.All(written, r => Assert.Contains(r.CategoryId, new long[] { 3, 8 }));
+        Assert.True(written.Count(r => r.ImageId == 1) <= 100);
+        Assert.True(File.Exists(Path.Combine(outDir, EvalCommand.MetricsFileName)));
+    }
+
+    [Fact]
+    public void UnreadableImageIsSkippedAndFailsTheRun()
+    {
+        var (code, stdout, stderr) = Run("eval", "--data", fx.DataWithBadImage, "--weights", fx.Weights);
+        Assert.True(code == CliApp.Failed, stderr);
+        Assert.Contains("skipped 1 unreadable image", stderr);
+        Assert.Contains("bad.png", stderr);
+        Assert.Contains("Average Precision", stdout);
+    }
+
+    [Fact]
+    public void VocFolderAlsoGetsVocMeanAp()
+    {
+        using var dir = new RetinaSharp.Tests.Data.TempDir();
+        var (root, classes) = RetinaSharp.Tests.Data.TinyDatasets.WriteVoc(dir["voc"]);
+        string weights = dir["model3.ckpt"];
+        using (var model = new RetinaSharp.Modeling.RetinaNet(new RetinaSharp.Modeling.RetinaNetOptions(3)
+               { Backbone = RetinaSharp.Modeling.ResNetDepth.ResNet18, MinSize = 32, MaxSize = 48 }))
+            RetinaSharp.Modeling.RetinaNetCheckpoint.Save(model, weights);
+        var (code, stdout, stderr) = Run("eval", "--data", root, "--split", "trainval", "--classes", classes, "--weights", weights, "--score-threshold", "0");
+        Assert.True(code == CliApp.Ok, stderr);
+        Assert.Contains("3 images, 3 ground-truth boxes", stdout);
+        Assert.Contains("Pascal VOC mAP@0.5: ", stdout);
+        Assert.Contains("(11-point, VOC2007)", stdout);
+    }
+
+    [Fact]
+    public void ModelWithOtherClassCountIsBadInput()
+    {
+        using var dir = new RetinaSharp.Tests.Data.TempDir();
+        var (root, classes) = RetinaSharp.Tests.Data.TinyDatasets.WriteVoc(dir["voc"]);
+        var (code, _, stderr) = Run("eval", "--data", root, "--classes", classes, "--weights", fx.Weights);
+        Assert.Equal(CliApp.BadInput, code);
+        Assert.Contains("has 2 classes but the dataset has 3 categories", stderr);
+    }
+
+    [Fact]
+    public void MixingTheTwoFormsOrAMissingWeightsIsBadInput()
+    {
+        Assert.Equal(CliApp.BadInput, Run("eval", "--data", fx.Data, "--gt", fx.Data).Code);
+        var (code, _, stderr) = Run("eval", "--data", fx.Data);
+        Assert.Equal(CliApp.BadInput, code);
+        Assert.Contains("--weights", stderr);
     }
 }

@@ -46,6 +46,9 @@ public class EvaluationInputsTests
         var dets = new Detections(torch.tensor(new float[] { 1, 2, 3, 4 }).reshape(1, 4), torch.tensor(new float[] { 0.5f }), torch.tensor(new long[] { 1 }));
         var v = Assert.Single(EvaluationInputs.ToVocDetections("42", dets, 2));
         Assert.Equal(new VocDetection("42", 1, 1, 2, 3, 4, 0.5), v);
+        var none = new Detections(torch.zeros(0, 4), torch.zeros(0), torch.zeros(0, dtype: torch.int64));
+        Assert.Empty(EvaluationInputs.ToVocDetections("42", none, 2));
+        Assert.Empty(EvaluationInputs.ToCocoResults(1, none, Map));
         var bad = new Detections(torch.tensor(new float[] { 1, 2, 3, 4 }).reshape(1, 4), torch.tensor(new float[] { 0.5f }), torch.tensor(new long[] { 2 }));
         Assert.Contains("label 2", Assert.Throws<ArgumentException>(() => EvaluationInputs.ToVocDetections("42", bad, 2)).Message);
     }

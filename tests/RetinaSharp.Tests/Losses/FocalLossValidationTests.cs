@@ -33,6 +33,7 @@ public class FocalLossValidationTests
         AssertBad("alphaPerClass", "(2)", () => FocalLoss.SigmoidFocalLoss(x, t, alphaPerClass: tensor(new float[] { 0.1f, 0.2f }), path: path));
         AssertBad("alphaPerClass", "alphaPerClass[2]", () => FocalLoss.SigmoidFocalLoss(x, t, alphaPerClass: tensor(new float[] { 0.1f, 0.2f, 1.2f }), path: path));
         AssertBad("logits", "Int64", () => FocalLoss.SigmoidFocalLoss(zeros(2, 3, dtype: ScalarType.Int64), t, path: path));
+        AssertBad("reduction", "7", () => FocalLoss.SigmoidFocalLoss(x, t, reduction: (FocalReduction)7, path: path));
     }
 
     [Theory]
@@ -54,12 +55,32 @@ public class FocalLossValidationTests
     public void Fused_path_refuses_inputs_it_cannot_run()
     {
         using var scope = NewDisposeScope();
-        var x = zeros(4, 3).t();   // not contiguous
-        AssertBad("logits", "not contiguous", () => FocalLoss.SigmoidFocalLoss(x, zeros(3, 4), path: FocalLossPath.Fused));
         AssertBad("logits", "Float16", () => FocalLoss.SigmoidFocalLoss(zeros(2, dtype: ScalarType.Float16), zeros(2), path: FocalLossPath.Fused));
-        // Auto falls back to the composite path and still computes the right value.
-        var auto = FocalLoss.SigmoidFocalLoss(x, zeros(3, 4), reduction: FocalReduction.Sum);
-        Assert.Equal(12 * 0.75 * 0.25 * Math.Log(2), auto.item<float>(), 5);
+        // Auto falls back to the composite path for float16 and still computes the right value.
+        var half = FocalLoss.SigmoidFocalLoss(zeros(3, 4, dtype: ScalarType.Float16), zeros(3, 4), reduction: FocalReduction.Sum);
+        Assert.Equal(ScalarType.Float16, half.dtype);
+        Assert.Equal(12 * 0.75 * 0.25 * Math.Log(2), half.to(ScalarType.Float32).item<float>(), 2);
+    }
+
+    [Fact]
+    public void Fused_path_copies_non_contiguous_logits_and_routes_the_gradient_back()
+    {
+        using var scope = NewDisposeScope();
+        var gen = new Generator(1);
+        var t = (rand(7, 5, generator: gen) < 0.3).to(ScalarType.Float32);
+        var baseLogits = randn(5, 7, generator: gen);
+        var results = new List<(double[] Loss, double[] Grad)>();
+        foreach (var path in FocalLossTestSupport.BothPaths)
+        {
+            var leaf = baseLogits.clone().requires_grad_(true);
+            var x = leaf.t();   // (7, 5), not contiguous
+            Assert.False(x.is_contiguous());
+            var loss = FocalLoss.SigmoidFocalLoss(x, t, reduction: FocalReduction.Sum, path: path);
+            loss.backward();
+            results.Add((FocalLossTestSupport.Values(loss), FocalLossTestSupport.Values(leaf.grad!)));
+        }
+        FocalLossTestSupport.AssertClose(results[1].Loss, results[0].Loss, 2e-6, 0);
+        FocalLossTestSupport.AssertClose(results[1].Grad, results[0].Grad, 2e-6, 1e-12);
     }
 
     [Fact]

@@ -88,6 +88,22 @@ public sealed class RetinaNetParityTests(ParityModelFixture f) : IClassFixture<P
         AssertClose(f.ReadF32("head_box.bin", "head_box_shape"), box, 1e-4, 1e-4, "box deltas");
     }
 
+    /// <summary>Frozen batch norm folded into the convolutions (the fast inference path) keeps the parity tolerance.</summary>
+    [Fact]
+    public void FoldedBatchNormHeadOutputsMatchTorchvision()
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        f.Model.Backbone.Body.SetFoldedBatchNorm(true);
+        try
+        {
+            var (cls, box) = f.Model.forward(f.ReadF32("batch.bin", "batch_shape"));
+            AssertClose(f.ReadF32("head_cls.bin", "head_cls_shape"), cls, 1e-4, 1e-4, "class logits (folded BN)");
+            AssertClose(f.ReadF32("head_box.bin", "head_box_shape"), box, 1e-4, 1e-4, "box deltas (folded BN)");
+        }
+        finally { f.Model.Backbone.Body.SetFoldedBatchNorm(false); }
+    }
+
     private List<DetectionTarget> Targets(string set) =>
         [.. f.Meta.GetProperty("targets").GetProperty(set).EnumerateArray().Select(t =>
         {

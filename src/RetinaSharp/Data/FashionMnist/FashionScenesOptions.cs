@@ -53,16 +53,20 @@ public sealed record FashionScenesOptions(
     /// <summary>The largest scene size accepted.</summary>
     public const int MaxSize = 2048;
 
+    /// <summary>Largest number of scenes per split (--train, --val): a million 128x128 PNGs already fill about 20 GB;
+    /// beyond it a typo such as 2147483647 would exhaust memory and disk instead of failing with a message.</summary>
+    public const int MaxImages = 1_000_000;
+
     /// <summary>Checks every value.</summary>
     /// <exception cref="ArgumentException">A value is out of range; the message names the option and the value.</exception>
     public void Validate()
     {
         if (string.IsNullOrWhiteSpace(OutputFolder))
             throw new ArgumentException("the output folder (--out) is empty", nameof(OutputFolder));
-        if (TrainImages <= 0)
-            throw new ArgumentOutOfRangeException(nameof(TrainImages), $"the number of training scenes (--train) must be at least 1, found {TrainImages}");
-        if (ValImages <= 0)
-            throw new ArgumentOutOfRangeException(nameof(ValImages), $"the number of validation scenes (--val) must be at least 1, found {ValImages}");
+        if (TrainImages <= 0 || TrainImages > MaxImages)
+            throw new ArgumentOutOfRangeException(nameof(TrainImages), $"the number of training scenes (--train) must be in 1..{MaxImages}, found {TrainImages}");
+        if (ValImages <= 0 || ValImages > MaxImages)
+            throw new ArgumentOutOfRangeException(nameof(ValImages), $"the number of validation scenes (--val) must be in 1..{MaxImages}, found {ValImages}");
         if (Size < MinSize || Size > MaxSize)
             throw new ArgumentOutOfRangeException(nameof(Size), $"the scene size (--size) must be in {MinSize}..{MaxSize} pixels, found {Size}");
         if (MinObjects < 1 || MaxObjects < MinObjects)

@@ -1,0 +1,60 @@
+// Benchmark `train-step`: one SGD step of RetinaNet R50-FPN (forward with losses, backward, step; frozen BN, 3 trainable
+// stages, 91 classes, random weights) on 2 images of 3x512x512 with 3 boxes each, 2 threads, against torchvision 0.14.
+using RetinaSharp.Modeling;
+using static TorchSharp.torch;
+
+namespace RetinaSharp.Benchmarks.Suites;
+
+/// <summary>Times a RetinaNet training step, ours and torchvision's, with peak RSS.</summary>
+public sealed class TrainStepSuite : IBenchmarkSuite
+{
+    /// <inheritdoc />
+    public string Name => "train-step";
+
+    /// <inheritdoc />
+    /// <remarks>Options: --size S (default 512), --repeats N (default 5).</remarks>
+    public void Run(string[] args)
+    {
+        int size = InferenceSuite.IntArg(args, "--size", 512);
+        int repeats = InferenceSuite.IntArg(args, "--repeats", 5);
+        set_num_threads(2);
+        manual_seed(0);
+        GC.Collect();
+        Measure.ResetPeakRss();
+        using var model = new RetinaNet(new RetinaNetOptions(91) { MinSize = size });
+        model.train();
+        var parameters = model.parameters().Where(p => p.requires_grad).ToList();
+        using var opt = optim.SGD(parameters, 0.001, momentum: 0.9, weight_decay: 1e-4);
+        var images = new[] { rand(3, size, size), rand(3, size, size) };
+        var boxes = tensor(new[] { 10f, 20, 200, 220, 250, 40, 480, 300, 60, 300, 160, 500 }).reshape(3, 4);
+        var targets = new[] { new DetectionTarget(boxes, tensor(new[] { 1L, 5, 17 })), new DetectionTarget(boxes, tensor(new[] { 1L, 5, 17 })) };
+        long rssBuilt = Measure.CurrentRssBytes();
+
+        void Step()
+        {
+            using var scope = NewDisposeScope();
+            var losses = model.ComputeLosses(images, targets);
+            opt.zero_grad();
+            losses.Total.backward();
+            opt.step();
+        }
+
+        double step = Measure.MedianSeconds(Step, warmup: 1, repeats: repeats);
+        double peakMb = Measure.PeakRssBytes() / 1048576.0;
+        Console.WriteLine($"ours: step {Measure.F(step)} s (median of {repeats}), peak RSS {Measure.F(peakMb)} MB (after building {Measure.F(rssBuilt / 1048576.0)} MB)");
+
+        string? script = InferenceSuite.FindScript("train_step_ref.py");
+        string? output = script == null ? null : Measure.RunPythonReference(script, size.ToString(System.Globalization.CultureInfo.InvariantCulture), repeats.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        string? refLine = output?.Split('\n').FirstOrDefault(l => l.StartsWith("REF ", StringComparison.Ordinal));
+        string extra = $"ours_step_s={Measure.F(step)} ours_peak_mb={Measure.F(peakMb)}";
+        if (refLine == null)
+        {
+            Console.WriteLine(output?.Trim() ?? "reference skipped: train_step_ref.py not found");
+            Console.WriteLine($"RESULT train-step time_ratio=NA mem_ratio=NA {extra} reference=none");
+            return;
+        }
+        var r = Measure.ParseKeyValues(refLine);
+        Console.WriteLine($"torchvision: step {Measure.F(r["step_s"])} s, peak RSS {Measure.F(r["peak_rss_mb"])} MB");
+        Console.WriteLine($"RESULT train-step time_ratio={Measure.F(step / r["step_s"])} mem_ratio={Measure.F(peakMb / r["peak_rss_mb"])} {extra} ref_step_s={Measure.F(r["step_s"])} ref_peak_mb={Measure.F(r["peak_rss_mb"])}");
+    }
+}
