@@ -148,7 +148,7 @@ public static class DemoCommand
         d = d with { Iterations = iterations };
         var result = TrainCommand.TrainAndReport(train, null, modelOptions, new AugmentationOptions(HorizontalFlip: true), d.BatchSize, d.Seed,
             d.TrainingOptions(iterations), runDir, JsonSerializer.Serialize(d with { Resume = false }), d.Resume, init: null,
-            resumeHint: $"retina demo{(d.Quick ? " --quick" : "")} --out \"{d.Out}\" --resume", out var model, prepareModel: ResetGroupNorm);
+            resumeHint: $"retina demo{(d.Quick ? " --quick" : "")} --out \"{d.Out}\" --resume", out var model);
         times.Add(("training", sw.Elapsed));
         if (result.Status != TrainingStatus.Completed) return CliApp.Failed;
 
@@ -179,22 +179,6 @@ public static class DemoCommand
         return CliApp.Ok;
     }
 
-    /// <summary>
-    /// Sets every GroupNorm to the identity (weight 1, bias 0), torch.nn.GroupNorm's initialisation: TorchSharp 0.107's
-    /// GroupNorm leaves its affine parameters uninitialised (arbitrary memory: zeros, 1e36, NaN), which made the
-    /// GroupNorm heads output NaN at random.
-    /// </summary>
-    internal static void ResetGroupNorm(RetinaNet model)
-    {
-        using var _ = TorchSharp.torch.no_grad();
-        foreach (var (_, module) in model.named_modules())
-            if (module is TorchSharp.Modules.GroupNorm gn)
-            {
-                gn.weight?.fill_(1.0);
-                gn.bias?.zero_();
-            }
-    }
-
     /// <summary>On resume, the run length stored in the checkpoint (so a resumed demo continues the same schedule).</summary>
     private static long? PreviousIterations(string runDir, bool resume)
     {
@@ -213,7 +197,6 @@ public static class DemoCommand
     {
         using var scope = TorchSharp.torch.NewDisposeScope();
         var probe = new RetinaNet(modelOptions);
-        ResetGroupNorm(probe);
         probe.train();
         var trainable = new RetinaNetTrainable(probe);
         var optimizer = TrainingOptimizer.Create(OptimizerKind.Sgd, probe.named_parameters().Select(p => (p.name, (TorchSharp.torch.Tensor)p.parameter)), 1e-4);
