@@ -26,9 +26,9 @@ internal sealed record DemoSettings(
     /// <summary>The default demo (at most 15 minutes on a quiet 2-core CPU) or the quick one (well under 3 minutes).</summary>
     public static DemoSettings Defaults(bool quick, string outDir) => quick
         ? new DemoSettings(true, outDir, Path.Combine(outDir, "scenes"), TrainImages: 64, ValImages: 16, Size: 64, Seed: 0,
-            Iterations: null, TrainingMinutes: 0.4, BatchSize: 4, LearningRate: 0.01, WarmupIterations: 4, FpnChannels: 32, GradientClipNorm: 10, DrawThreshold: 0.2, Resume: false)
+            Iterations: null, TrainingMinutes: 0.4, BatchSize: 4, LearningRate: 5e-4, WarmupIterations: 4, FpnChannels: 32, GradientClipNorm: 1, DrawThreshold: 0.2, Resume: false)
         : new DemoSettings(false, outDir, Path.Combine(outDir, "scenes"), TrainImages: 2000, ValImages: 300, Size: 128, Seed: 0,
-            Iterations: null, TrainingMinutes: 12, BatchSize: 8, LearningRate: 0.02, WarmupIterations: 100, FpnChannels: 64, GradientClipNorm: 10, DrawThreshold: 0.5, Resume: false);
+            Iterations: null, TrainingMinutes: 12, BatchSize: 8, LearningRate: 5e-4, WarmupIterations: 100, FpnChannels: 64, GradientClipNorm: 1, DrawThreshold: 0.5, Resume: false);
 
     /// <summary>The RetinaNet configuration: ResNet-18-FPN trained end to end from scratch at the scene size, GroupNorm heads,
     /// anchors one octave smaller than the paper's (16..256 px on P3..P7) because the glyphs are 15 to 112 px.</summary>
@@ -39,10 +39,14 @@ internal sealed record DemoSettings(
         AnchorSizes = [.. new[] { 16, 32, 64, 128, 256 }.Select(x => new[] { x, (int)(x * Math.Pow(2, 1.0 / 3)), (int)(x * Math.Pow(2, 2.0 / 3)) })],
     };
 
-    /// <summary>The trainer's configuration for a run of <paramref name="iterations"/>.</summary>
+    /// <summary>
+    /// The trainer's configuration for a run of <paramref name="iterations"/>: AdamW rather than the paper's SGD, because
+    /// the backbone trains from scratch in a few hundred steps (measured on the scenes at 128 px, batch 8: after 20 steps
+    /// the loss was 1.645 with AdamW 5e-4 and 1.720 with SGD 0.02); warm-up, x0.1 at 2/3 and 8/9, gradient norm clipped at 1.
+    /// </summary>
     public TrainingOptions TrainingOptions(long iterations) => new()
     {
-        Iterations = iterations, BaseLearningRate = LearningRate, WarmupIterations = Math.Min(WarmupIterations, Math.Max(1, iterations / 5)), WarmupFactor = 0.001,
+        Iterations = iterations, Optimizer = OptimizerKind.AdamW, WeightDecay = 0.05, BaseLearningRate = LearningRate, WarmupIterations = Math.Min(WarmupIterations, Math.Max(1, iterations / 5)), WarmupFactor = 0.001,
         Decay = LearningRateDecay.Step, GradientClipNorm = GradientClipNorm, Seed = Seed,
         CheckpointEvery = Quick ? iterations : Math.Max(50, iterations / 8), LogEvery = Math.Max(1, iterations / 200),
     };
@@ -66,7 +70,7 @@ public static class DemoCommand
         var iterations = new Option<long?>("--iterations") { Description = "Training iterations (default: as many as fit in --minutes, measured on this machine)" };
         var minutes = new Option<double?>("--minutes") { Description = "Training time budget used to choose the iterations when --iterations is not given (default 12; quick 0.4)" };
         var batch = new Option<int?>("--batch-size") { Description = "Images per iteration (default 8; quick 4)" };
-        var lr = new Option<double?>("--lr") { Description = "Base learning rate (default 0.02)" };
+        var lr = new Option<double?>("--lr") { Description = "Base learning rate of AdamW (default 5e-4)" };
         var seed = new Option<int>("--seed") { Description = "Seed of the scenes, the initialisation and the data order", DefaultValueFactory = _ => 0 };
         var scenes = new Option<string?>("--scenes") { Description = "Where the scenes are built (default OUT/scenes)" };
         var resume = new Option<bool>("--resume") { Description = "Continue an interrupted demo in --out" };
@@ -144,7 +148,7 @@ public static class DemoCommand
         d = d with { Iterations = iterations };
         var result = TrainCommand.TrainAndReport(train, null, modelOptions, new AugmentationOptions(HorizontalFlip: true), d.BatchSize, d.Seed,
             d.TrainingOptions(iterations), runDir, JsonSerializer.Serialize(d with { Resume = false }), d.Resume, init: null,
-            resumeHint: $"retina demo{(d.Quick ? " --quick" : "")} --out \"{d.Out}\" --resume", out var model, prepareModel: ResetGroupNorm);
+            resumeHint: $"retina demo{(d.Quick ? " --quick" : "")} --out \"{d.Out}\" --resume", out var model);
         times.Add(("training", sw.Elapsed));
         if (result.Status != TrainingStatus.Completed) return CliApp.Failed;
 
@@ -175,22 +179,6 @@ public static class DemoCommand
         return CliApp.Ok;
     }
 
-    /// <summary>
-    /// Sets every GroupNorm to the identity (weight 1, bias 0), torch.nn.GroupNorm's initialisation: TorchSharp 0.107's
-    /// GroupNorm leaves its affine parameters uninitialised (arbitrary memory: zeros, 1e36, NaN), which made the
-    /// GroupNorm heads output NaN at random.
-    /// </summary>
-    internal static void ResetGroupNorm(RetinaNet model)
-    {
-        using var _ = TorchSharp.torch.no_grad();
-        foreach (var (_, module) in model.named_modules())
-            if (module is TorchSharp.Modules.GroupNorm gn)
-            {
-                gn.weight?.fill_(1.0);
-                gn.bias?.zero_();
-            }
-    }
-
     /// <summary>On resume, the run length stored in the checkpoint (so a resumed demo continues the same schedule).</summary>
     private static long? PreviousIterations(string runDir, bool resume)
     {
@@ -209,7 +197,6 @@ public static class DemoCommand
     {
         using var scope = TorchSharp.torch.NewDisposeScope();
         var probe = new RetinaNet(modelOptions);
-        ResetGroupNorm(probe);
         probe.train();
         var trainable = new RetinaNetTrainable(probe);
         var optimizer = TrainingOptimizer.Create(OptimizerKind.Sgd, probe.named_parameters().Select(p => (p.name, (TorchSharp.torch.Tensor)p.parameter)), 1e-4);
@@ -314,7 +301,7 @@ public static class DemoCommand
         sb.AppendLine($"| data | {train.Images.Count} training / {val.Images.Count} validation scenes of {d.Size}x{d.Size} px, {train.BoxCount} / {val.BoxCount} objects, 10 classes, seed {d.Seed} (`{d.ScenesFolder}`) |");
         sb.AppendLine($"| model | RetinaNet, {m.Backbone}-FPN from scratch (no pretrained weights), FPN/head width {m.FpnChannels}, GroupNorm heads, input {m.MinSize} px, anchors 16-406 px |");
         sb.AppendLine(string.Create(inv, $"| loss | focal loss alpha {m.Alpha} gamma {m.Gamma}, {m.BoxLoss} box loss |"));
-        sb.AppendLine(string.Create(inv, $"| training | {r.TotalIterations} iterations x {d.BatchSize} images, SGD momentum 0.9, weight decay 1e-4, LR {d.LearningRate} with {d.WarmupIterations}-iteration warm-up, x0.1 at 2/3 and 8/9, gradient norm clipped at {d.GradientClipNorm}, horizontal flip |"));
+        sb.AppendLine(string.Create(inv, $"| training | {r.TotalIterations} iterations x {d.BatchSize} images, AdamW (weight decay 0.05), LR {d.LearningRate} with {d.WarmupIterations}-iteration warm-up, x0.1 at 2/3 and 8/9, gradient norm clipped at {d.GradientClipNorm}, horizontal flip |"));
         sb.AppendLine();
         sb.AppendLine("## Time");
         sb.AppendLine();

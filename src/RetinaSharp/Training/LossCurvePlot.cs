@@ -36,7 +36,6 @@ public static class LossCurvePlot
             {
                 LabelFormatter = y => Math.Pow(10, y).ToString("G3", System.Globalization.CultureInfo.InvariantCulture),
                 MinorTickGenerator = new ScottPlot.TickGenerators.LogMinorTickGenerator(),
-                IntegerTicksOnly = true,
             };
             plot.Axes.Left.TickGenerator = ticks;
         }
