@@ -48,7 +48,11 @@ public static class DetectCommand
             var files = ExpandInputs(p.GetValue(inputs)!);
             if (files.Count == 0) throw new ArgumentException("No image files found in the given paths.");
 
-            var model = RetinaNetCheckpoint.Load(Path.GetFullPath(p.GetValue(weights)!), p.GetValue(numClasses) is int k ? new RetinaNetOptions(k) : null);
+            // The architecture comes from the checkpoint; --num-classes only states what the user expects of it.
+            var model = RetinaNetCheckpoint.Load(Path.GetFullPath(p.GetValue(weights)!));
+            if (p.GetValue(numClasses) is int k && k != model.Options.NumClasses)
+                throw new ArgumentException(
+                    $"--num-classes {k}: the weights in '{p.GetValue(weights)}' have {model.Options.NumClasses} classes.");
             var mo = model.Options;
             double st = p.GetValue(score);
             mo = mo with

@@ -1,0 +1,79 @@
+using System.CommandLine;
+using RetinaSharp.Cli;
+using RetinaSharp.Cli.Commands;
+using RetinaSharp.Data;
+using RetinaSharp.Evaluation;
+using RetinaSharp.Modeling;
+using RetinaSharp.Tests.Training;
+using static TorchSharp.torch;
+
+namespace RetinaSharp.Tests.Cli;
+
+[Collection(TorchRngCollection.Name)]
+public class DetectCommandTests
+{
+    private static (string Checkpoint, string Image, string Dir) TinyModelAndImage()
+    {
+        string dir = TempDir.Create();
+        using var scope = NewDisposeScope();
+        manual_seed(0);
+        // A prior of 0.5 makes every anchor score about 0.5, so the untrained model detects something.
+        using var model = new RetinaNet(new RetinaNetOptions(3)
+        {
+            Backbone = ResNetDepth.ResNet18, MinSize = 64, MaxSize = 64, FpnChannels = 16, PriorProbability = 0.5,
+            AnchorSizes = [[16], [32], [64], [128], [256]], AspectRatios = [1.0],
+        });
+        string ckpt = Path.Combine(dir, "model.rsnet");
+        RetinaNetCheckpoint.Save(model, ckpt);
+        var pixels = new byte[64 * 48 * 3];
+        for (int i = 0; i < pixels.Length; i++) pixels[i] = (byte)(i * 7 % 251);
+        string image = Path.Combine(dir, "scene.png");
+        ImageIO.SavePng(new RgbImage(pixels, 64, 48), image);
+        return (ckpt, image, dir);
+    }
+
+    private static int Run(params string[] args)
+    {
+        var root = new RootCommand { DetectCommand.Create() };
+        return CliApp.Invoke(root, args, new StringWriter(), new StringWriter());
+    }
+
+    [Fact]
+    public void Detections_json_reloads_through_the_evaluator_and_unreadable_images_exit_1()
+    {
+        var (ckpt, image, dir) = TinyModelAndImage();
+        string bad = Path.Combine(dir, "broken.png");
+        File.WriteAllText(bad, "not a png");
+        string outDir = Path.Combine(dir, "out");
+
+        int code = Run("detect", "--weights", ckpt, image, bad, "--out", outDir, "--score-threshold", "0.05");
+
+        Assert.Equal(CliApp.Failed, code);   // one image was skipped
+        var results = CocoJson.ReadResults(Path.Combine(outDir, "detections.json"));
+        Assert.NotEmpty(results);
+        Assert.All(results, r => Assert.Equal(1, r.ImageId));
+        // Without --classes the category id is the model's label, as torchvision's COCO models use it.
+        Assert.All(results, r => Assert.InRange(r.CategoryId, 0, 2));
+        Assert.All(results, r => Assert.True(r.X >= 0 && r.Y >= 0 && r.X + r.Width <= 64.001 && r.Y + r.Height <= 48.001));
+        Assert.True(File.Exists(Path.Combine(outDir, "scene.detections.png")));
+
+        // The same file scores AP 1 against ground truth made from its own detections (one per category kept).
+        // (boxes of anchors lying in the padding are clipped to zero height, as in torchvision: skip those)
+        var best = results.Where(r => r.Width > 0 && r.Height > 0).GroupBy(r => r.CategoryId).Select(g => g.OrderByDescending(r => r.Score).First()).ToList();
+        var gt = new CocoInstances(
+            [new CocoImage(1, "scene.png", 64, 48)],
+            best.Select((r, i) => new CocoAnnotation(i + 1, 1, r.CategoryId, r.X, r.Y, r.Width, r.Height, r.Width * r.Height, false)).ToList(),
+            [new CocoCategory(0, "c0"), new CocoCategory(1, "c1"), new CocoCategory(2, "c2")]);
+        var eval = CocoEvaluator.Evaluate(gt, best);
+        Assert.Equal(1.0, eval.Stats.Ap50, 6);
+    }
+
+    [Fact]
+    public void Num_classes_that_disagree_with_the_weights_is_bad_input()
+    {
+        var (ckpt, image, dir) = TinyModelAndImage();
+        int code = Run("detect", "--weights", ckpt, image, "--out", Path.Combine(dir, "o"), "--num-classes", "5");
+        Assert.Equal(CliApp.BadInput, code);
+        Assert.Equal(CliApp.Ok, Run("detect", "--weights", ckpt, image, "--out", Path.Combine(dir, "o2"), "--num-classes", "3"));
+    }
+}
