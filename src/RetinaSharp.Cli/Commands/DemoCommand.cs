@@ -123,6 +123,7 @@ public static class DemoCommand
     internal static int Run(DemoSettings d)
     {
         Validate(d);
+        PrepareRunFolder(Path.Combine(d.Out, "train"), d);
         var total = Stopwatch.StartNew();
         var times = new List<(string Phase, TimeSpan Time)>();
 
@@ -179,6 +180,23 @@ public static class DemoCommand
         return CliApp.Ok;
     }
 
+    /// <summary>
+    /// Before any work: a finished earlier demo in the run folder is replaced (running the README's command twice just works);
+    /// an interrupted one is kept and the user is told how to continue it, so no training is lost.
+    /// </summary>
+    private static void PrepareRunFolder(string runDir, DemoSettings d)
+    {
+        if (d.Resume || !File.Exists(Path.Combine(runDir, TrainingCheckpoint.FileName))) return;
+        if (File.Exists(Path.Combine(runDir, "model.rsnet")))
+        {
+            AnsiConsole.MarkupLineInterpolated($"Replacing the finished demo run in [bold]{runDir}[/].");
+            Directory.Delete(runDir, recursive: true);
+            return;
+        }
+        throw new ArgumentException(
+            $"--out '{d.Out}' holds an interrupted demo run: continue it with `retina demo{(d.Quick ? " --quick" : "")} --out \"{d.Out}\" --resume`, or give another --out.");
+    }
+
     /// <summary>On resume, the run length stored in the checkpoint (so a resumed demo continues the same schedule).</summary>
     private static long? PreviousIterations(string runDir, bool resume)
     {
@@ -223,7 +241,10 @@ public static class DemoCommand
         double perStep = times.Count > 1 ? times.Skip(1).Average() : times.DefaultIfEmpty(1).Average();
         long fit = (long)(d.TrainingMinutes * 60 / Math.Max(1e-3, perStep));
         long iterations = d.Quick ? Math.Clamp(fit, 4, 30) : Math.Clamp(fit, 100, 5000);
-        AnsiConsole.MarkupLineInterpolated($"One step takes {perStep:0.00} s here: {iterations} iterations fit in the {d.TrainingMinutes:0.#}-minute training budget.");
+        if (iterations == fit)
+            AnsiConsole.MarkupLineInterpolated($"One step takes {perStep:0.00} s here: {iterations} iterations fit in the {d.TrainingMinutes:0.#}-minute training budget.");
+        else
+            AnsiConsole.MarkupLineInterpolated($"One step takes {perStep:0.00} s here: {fit} iterations would fit in the {d.TrainingMinutes:0.#}-minute budget; training {iterations} instead (about {iterations * perStep / 60:0.#} minutes; give --iterations to choose).");
         return iterations;
     }
 

@@ -62,7 +62,19 @@ public static class TrainCommand
                 p.GetValue(seed), p.GetValue(repair));
             long? its = p.GetValue(iterations);
             int? eps = p.GetValue(epochs);
-            if (its is null && eps is null) its = 90000;
+            if (its is null && eps is null)
+            {
+                its = 90000;
+                AnsiConsole.MarkupLine("No --iterations or --epochs: training the paper's 90000 iterations (give --iterations N for a shorter run).");
+            }
+            long warmupIterations = p.GetValue(warmup);
+            bool warmupGiven = p.GetResult(warmup) is { Implicit: false };
+            if (!warmupGiven && its is long n && warmupIterations > n / 5)
+            {
+                // The paper's 500-iteration warm-up would swallow a short run: keep it to a fifth of the run unless asked.
+                warmupIterations = Math.Max(1, n / 5);
+                AnsiConsole.MarkupLineInterpolated($"Warm-up shortened to {warmupIterations} iterations (a fifth of the run; give --warmup to choose).");
+            }
             var options = new TrainingOptions
             {
                 Iterations = its, Epochs = eps, BaseLearningRate = p.GetValue(lr),
@@ -76,7 +88,7 @@ public static class TrainCommand
                     "step" => LearningRateDecay.Step, "cosine" => LearningRateDecay.Cosine,
                     var s => throw new ArgumentException($"--schedule: unknown schedule '{s}' (step or cosine)"),
                 },
-                WarmupIterations = p.GetValue(warmup), WeightDecay = p.GetValue(wd), GradientClipNorm = p.GetValue(clip),
+                WarmupIterations = warmupIterations, WeightDecay = p.GetValue(wd), GradientClipNorm = p.GetValue(clip),
                 CheckpointEvery = p.GetValue(ckptEvery), LogEvery = p.GetValue(logEvery), ValidateEvery = p.GetValue(valEvery), Seed = settings.Seed,
             };
             return Run(settings, options, p.GetValue(resume));
