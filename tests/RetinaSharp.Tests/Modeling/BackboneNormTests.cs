@@ -93,4 +93,33 @@ public sealed class BackboneNormTests
         var bad = Assert.Throws<ArgumentException>(() => RetinaNetOptions.FromJson(json.Replace("\"BatchNorm\"", "7")));
         Assert.Equal("BackboneNorm", bad.ParamName);
     }
+
+    [Fact]
+    public void OurCheckpointRestoresBatchNormOptionAndRunningStatistics()
+    {
+        using var scope = NewDisposeScope();
+        string dir = Path.Combine(Path.GetTempPath(), "retinasharp-bn-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        try
+        {
+            manual_seed(5);
+            using var model = new RetinaNet(Tiny(BackboneNormKind.BatchNorm));
+            model.train();
+            using (no_grad()) model.Backbone.forward(randn(2, 3, 64, 64));
+            string path = Path.Combine(dir, "m.ckpt");
+            RetinaSharp.Modeling.RetinaNetCheckpoint.Save(model, path);
+            using var loaded = RetinaSharp.Modeling.RetinaNetCheckpoint.Load(path);
+            Assert.Equal(BackboneNormKind.BatchNorm, loaded.Options.BackboneNorm);
+            var a = model.state_dict();
+            var b = loaded.state_dict();
+            Assert.Equal(1L, b["backbone.body.bn1.num_batches_tracked"].item<long>());
+            foreach (var k in new[] { "backbone.body.bn1.running_mean", "backbone.body.layer4.1.bn2.running_var", "backbone.body.layer2.0.downsample.1.weight" })
+                Assert.True(a[k].allclose(b[k], 0, 0), $"{k} differs");
+            Assert.True(a["backbone.body.bn1.running_mean"].abs().max().item<float>() > 0);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 }
