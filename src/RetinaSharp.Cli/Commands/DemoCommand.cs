@@ -30,12 +30,13 @@ internal sealed record DemoSettings(
         : new DemoSettings(false, outDir, Path.Combine(outDir, "scenes"), TrainImages: 2000, ValImages: 300, Size: 128, Seed: 0,
             Iterations: null, TrainingMinutes: 12, BatchSize: 8, LearningRate: 5e-4, WarmupIterations: 100, FpnChannels: 64, GradientClipNorm: 1, DrawThreshold: 0.5, Resume: false);
 
-    /// <summary>The RetinaNet configuration: ResNet-18-FPN trained end to end from scratch at the scene size, GroupNorm heads,
+    /// <summary>The RetinaNet configuration: ResNet-18-FPN with trainable BatchNorm (frozen BN is the identity from scratch)
+    /// trained end to end from scratch at the scene size, GroupNorm heads,
     /// anchors one octave smaller than the paper's (16..256 px on P3..P7) because the glyphs are 15 to 112 px.</summary>
     public RetinaNetOptions ModelOptions(int numClasses) => new(numClasses)
     {
         Backbone = ResNetDepth.ResNet18, MinSize = Size, MaxSize = Size, FpnChannels = FpnChannels, HeadGroupNorm = true,
-        TrainableBackboneLayers = 5, SizeDivisible = 32,
+        TrainableBackboneLayers = 5, SizeDivisible = 32, BackboneNorm = BackboneNormKind.BatchNorm,
         AnchorSizes = [.. new[] { 16, 32, 64, 128, 256 }.Select(x => new[] { x, (int)(x * Math.Pow(2, 1.0 / 3)), (int)(x * Math.Pow(2, 2.0 / 3)) })],
     };
 
@@ -320,7 +321,7 @@ public static class DemoCommand
         sb.AppendLine("| setting | value |");
         sb.AppendLine("| --- | --- |");
         sb.AppendLine($"| data | {train.Images.Count} training / {val.Images.Count} validation scenes of {d.Size}x{d.Size} px, {train.BoxCount} / {val.BoxCount} objects, 10 classes, seed {d.Seed} (`{d.ScenesFolder}`) |");
-        sb.AppendLine($"| model | RetinaNet, {m.Backbone}-FPN from scratch (no pretrained weights), FPN/head width {m.FpnChannels}, GroupNorm heads, input {m.MinSize} px, anchors 16-406 px |");
+        sb.AppendLine($"| model | RetinaNet, {m.Backbone}-FPN from scratch (no pretrained weights, {m.BackboneNorm} backbone norm), FPN/head width {m.FpnChannels}, GroupNorm heads, input {m.MinSize} px, anchors 16-406 px |");
         sb.AppendLine(string.Create(inv, $"| loss | focal loss alpha {m.Alpha} gamma {m.Gamma}, {m.BoxLoss} box loss |"));
         sb.AppendLine(string.Create(inv, $"| training | {r.TotalIterations} iterations x {d.BatchSize} images, AdamW (weight decay 0.05), LR {d.LearningRate} with {d.WarmupIterations}-iteration warm-up, x0.1 at 2/3 and 8/9, gradient norm clipped at {d.GradientClipNorm}, horizontal flip |"));
         sb.AppendLine();

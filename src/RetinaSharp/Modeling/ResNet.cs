@@ -8,17 +8,47 @@ using static TorchSharp.torch.nn;
 
 namespace RetinaSharp.Modeling;
 
+/// <summary>Creates the backbone's normalisation layers and reads their per-channel affine form.</summary>
+internal static class BackboneNorm
+{
+    /// <summary>torchvision's batch-norm epsilon (FrozenBatchNorm2d and nn.BatchNorm2d).</summary>
+    public const double Eps = 1e-5;
+
+    /// <summary>An identity-initialised FrozenBatchNorm2d, or a trainable nn.BatchNorm2d (weight 1, bias 0, momentum 0.1).</summary>
+    public static Module<Tensor, Tensor> Create(BackboneNormKind kind, long channels) => kind switch
+    {
+        BackboneNormKind.Frozen => new FrozenBatchNorm2d(channels, Eps),
+        BackboneNormKind.BatchNorm => BatchNorm2d(channels, eps: Eps, momentum: 0.1),
+        _ => throw new ArgumentException($"unknown backbone norm {kind}", nameof(kind)),
+    };
+
+    /// <summary>
+    /// The per-channel (scale, shift) with y = x·scale + shift: for FrozenBatchNorm2d always; for BatchNorm2d the
+    /// eval-mode form from its running statistics (weight / sqrt(running_var + eps), bias - running_mean·scale).
+    /// </summary>
+    public static (Tensor Scale, Tensor Shift) ScaleAndShift(Module<Tensor, Tensor> bn)
+    {
+        if (bn is FrozenBatchNorm2d f) return f.ScaleAndShift();
+        using var scope = NewDisposeScope();
+        var b = (BatchNorm2d)bn;
+        var scale = b.weight!.detach() * (b.running_mean is null ? throw new InvalidOperationException("BatchNorm2d without running statistics") : (b.running_var! + Eps).rsqrt());
+        var shift = b.bias!.detach() - b.running_mean * scale;
+        return (scale.MoveToOuterDisposeScope(), shift.MoveToOuterDisposeScope());
+    }
+}
+
 /// <summary>
-/// A convolution followed by frozen batch norm, with an optional inference path where the normalisation is folded into
-/// the convolution (W' = W·scale per output channel, b' = shift): one pass over the output instead of two.
+/// A convolution followed by batch norm (frozen or trainable), with an optional eval-mode path where the normalisation
+/// is folded into the convolution (W' = W·scale per output channel, b' = shift): one pass over the output instead of two.
+/// For nn.BatchNorm2d the fold uses the running statistics at folding time (its eval-mode behaviour).
 /// Not a module: the convolution and the batch norm are registered by the owner under torchvision's names.
 /// </summary>
-internal sealed class ConvBn(Conv2d conv, FrozenBatchNorm2d bn, long stride, long padding)
+internal sealed class ConvBn(Conv2d conv, Module<Tensor, Tensor> bn, long stride, long padding)
 {
     private Tensor? _w, _b;
 
     public Conv2d Conv { get; } = conv;
-    public FrozenBatchNorm2d Bn { get; } = bn;
+    public Module<Tensor, Tensor> Bn { get; } = bn;
 
     /// <summary>Computes (fold = true) or drops the folded weight and bias from the current parameters.</summary>
     public void SetFolded(bool fold, ScalarType? dtype)
@@ -28,7 +58,7 @@ internal sealed class ConvBn(Conv2d conv, FrozenBatchNorm2d bn, long stride, lon
         if (!fold) return;
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
-        var (scale, shift) = Bn.ScaleAndShift();
+        var (scale, shift) = BackboneNorm.ScaleAndShift(Bn);
         var w = Conv.weight * scale.reshape(-1, 1, 1, 1);
         var b = shift;
         if (dtype is { } d) { w = w.to(d); b = b.to(d); }
@@ -42,15 +72,17 @@ internal sealed class ConvBn(Conv2d conv, FrozenBatchNorm2d bn, long stride, lon
             : Bn.forward(Conv.forward(x));
 }
 
-/// <summary>One residual block (basic for ResNet-18/34, bottleneck for ResNet-50/101) with frozen batch norm.</summary>
+/// <summary>One residual block (basic for ResNet-18/34, bottleneck for ResNet-50/101) with frozen or trainable batch norm.</summary>
 internal sealed class ResidualBlock : Module<Tensor, Tensor>
 {
     private readonly List<ConvBn> _layers = [];
     private readonly Sequential? downsample;  // field name = state_dict key
     private readonly ConvBn? _downsampleUnit;
+    private readonly BackboneNormKind _norm;
 
-    public ResidualBlock(long inChannels, long planes, long stride, bool bottleneck) : base(bottleneck ? "Bottleneck" : "BasicBlock")
+    public ResidualBlock(long inChannels, long planes, long stride, bool bottleneck, BackboneNormKind norm) : base(bottleneck ? "Bottleneck" : "BasicBlock")
     {
+        _norm = norm;
         long outChannels = bottleneck ? planes * 4 : planes;
         if (bottleneck)
         {
@@ -66,7 +98,7 @@ internal sealed class ResidualBlock : Module<Tensor, Tensor>
         if (stride != 1 || inChannels != outChannels)
         {
             var conv = Conv2d(inChannels, outChannels, 1, stride: stride, bias: false);
-            var bn = new FrozenBatchNorm2d(outChannels);
+            var bn = BackboneNorm.Create(norm, outChannels);
             downsample = Sequential(conv, bn);
             register_module("downsample", downsample);
             _downsampleUnit = new ConvBn(conv, bn, stride, 0);
@@ -84,7 +116,7 @@ internal sealed class ResidualBlock : Module<Tensor, Tensor>
 
     private void Add(int i, Conv2d conv, long channels, long stride, long padding)
     {
-        var bn = new FrozenBatchNorm2d(channels);
+        var bn = BackboneNorm.Create(_norm, channels);
         register_module($"conv{i}", conv);
         register_module($"bn{i}", bn);
         _layers.Add(new ConvBn(conv, bn, stride, padding));
@@ -112,13 +144,17 @@ public sealed class ResNetBody : Module<Tensor, Tensor[]>
 {
     // Module fields are registered by TorchSharp under their field names: keep them equal to torchvision's keys.
     private readonly Conv2d conv1;
-    private readonly FrozenBatchNorm2d bn1;
+    private readonly Module<Tensor, Tensor> bn1;
     private readonly Sequential[] _stages;
     private readonly ConvBn _stem;
 
-    /// <summary>Builds the trunk with torchvision's initialisation (Kaiming normal, fan_out) and identity frozen BN.</summary>
+    /// <summary>Builds the trunk with torchvision's initialisation (Kaiming normal, fan_out; batch norm weight 1, bias 0).</summary>
     /// <param name="depth">18, 34, 50 or 101 layers.</param>
-    public ResNetBody(ResNetDepth depth) : base("ResNetBody")
+    /// <param name="norm">Frozen batch norm (torchvision's detection default, identity at init; for pretrained weights) or
+    /// trainable nn.BatchNorm2d with running statistics (torchvision <c>norm_layer=BatchNorm2d</c>; state_dict adds
+    /// <c>num_batches_tracked</c>; for training from scratch).</param>
+    /// <exception cref="ArgumentException">Unknown <paramref name="depth"/> or <paramref name="norm"/>.</exception>
+    public ResNetBody(ResNetDepth depth, BackboneNormKind norm = BackboneNormKind.Frozen) : base("ResNetBody")
     {
         (int[] blocks, bool bottleneck) = depth switch
         {
@@ -129,7 +165,7 @@ public sealed class ResNetBody : Module<Tensor, Tensor[]>
             _ => throw new ArgumentException($"unknown ResNet depth {depth}", nameof(depth)),
         };
         conv1 = Conv2d(3, 64, 7, stride: 2, padding: 3, bias: false);
-        bn1 = new FrozenBatchNorm2d(64);
+        bn1 = BackboneNorm.Create(norm, 64);
         register_module("conv1", conv1);
         register_module("bn1", bn1);
         _stem = new ConvBn(conv1, bn1, 2, 3);
@@ -142,7 +178,7 @@ public sealed class ResNetBody : Module<Tensor, Tensor[]>
             var mods = new List<Module<Tensor, Tensor>>();
             for (int b = 0; b < blocks[s]; b++)
             {
-                var block = new ResidualBlock(inCh, planes, b == 0 && s > 0 ? 2 : 1, bottleneck);
+                var block = new ResidualBlock(inCh, planes, b == 0 && s > 0 ? 2 : 1, bottleneck, norm);
                 inCh = block.OutChannels;
                 mods.Add(block);
             }
@@ -151,17 +187,22 @@ public sealed class ResNetBody : Module<Tensor, Tensor[]>
             register_module($"layer{s + 1}", _stages[s]);
         }
         StageChannels = channels;
+        Norm = norm;
         using (no_grad())
             foreach (var (_, m) in named_modules())
                 if (m is Conv2d c) init.kaiming_normal_(c.weight, mode: init.FanInOut.FanOut, nonlinearity: init.NonlinearityType.ReLU);
     }
 
+    /// <summary>The normalisation layer kind of the trunk.</summary>
+    public BackboneNormKind Norm { get; }
+
     /// <summary>Output channels of layer1..layer4 (64/128/256/512 for basic blocks, ×4 for bottlenecks).</summary>
     public IReadOnlyList<long> StageChannels { get; }
 
     /// <summary>
-    /// Folds every frozen batch norm into the convolution before it for inference (eval mode only; training still
-    /// runs convolution then batch norm). Folded weights are a snapshot: fold again after loading or training.
+    /// Folds every batch norm into the convolution before it for inference (eval mode only; training still
+    /// runs convolution then batch norm). With <see cref="BackboneNormKind.BatchNorm"/> the fold uses the running
+    /// statistics (eval-mode semantics). Folded weights are a snapshot: fold again after loading or training.
     /// </summary>
     /// <param name="fold">true to fold, false to drop the folded copies.</param>
     /// <param name="dtype">Store the folded weights in this dtype (bfloat16 inference), or null for the parameters' own.</param>
@@ -176,6 +217,8 @@ public sealed class ResNetBody : Module<Tensor, Tensor[]>
     /// <summary>
     /// Freezes the stem and early stages as torchvision's <c>_resnet_fpn_extractor</c>: only parameters of the
     /// top <paramref name="trainableLayers"/> of (layer4, layer3, layer2, layer1, conv1) keep requires_grad (bn1 too when 5).
+    /// With <see cref="BackboneNormKind.BatchNorm"/> the batch norms of frozen stages lose requires_grad on weight and bias
+    /// but, in train mode, still update their running statistics (use 5 trainable layers when training from scratch).
     /// </summary>
     /// <exception cref="ArgumentException"><paramref name="trainableLayers"/> outside 0..5.</exception>
     public void SetTrainableLayers(int trainableLayers)

@@ -28,10 +28,10 @@ public sealed class ResNetFpnBackbone : Module<Tensor, Tensor[]>
     private readonly ResNetBody body;
     private readonly FeaturePyramidNetwork fpn;
 
-    /// <summary>Builds the ResNet trunk and the FPN on C3-C5.</summary>
-    public ResNetFpnBackbone(ResNetDepth depth, long fpnChannels, bool p6FromC5) : base("BackboneWithFPN")
+    /// <summary>Builds the ResNet trunk (with <paramref name="norm"/> batch norm) and the FPN on C3-C5.</summary>
+    public ResNetFpnBackbone(ResNetDepth depth, long fpnChannels, bool p6FromC5, BackboneNormKind norm = BackboneNormKind.Frozen) : base("BackboneWithFPN")
     {
-        body = new ResNetBody(depth);
+        body = new ResNetBody(depth, norm);
         fpn = new FeaturePyramidNetwork([.. body.StageChannels.Skip(1)], fpnChannels, p6FromC5);
         register_module("body", body);
         register_module("fpn", fpn);
@@ -102,7 +102,7 @@ public sealed class RetinaNet : Module<Tensor, (Tensor ClassLogits, Tensor BoxDe
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         Options = options;
-        backbone = new ResNetFpnBackbone(options.Backbone, options.FpnChannels, options.P6FromC5);
+        backbone = new ResNetFpnBackbone(options.Backbone, options.FpnChannels, options.P6FromC5, options.BackboneNorm);
         head = new RetinaNetHead(options.FpnChannels, options.AnchorsPerLocation, options.NumClasses, options.PriorProbability, options.HeadGroupNorm);
         register_module("backbone", backbone);
         register_module("head", head);
@@ -122,16 +122,16 @@ public sealed class RetinaNet : Module<Tensor, (Tensor ClassLogits, Tensor BoxDe
     /// level), inference thresholds, matching thresholds, focal α/γ, box loss, loss normaliser
     /// (kind and momentum; <see cref="RunningLossNormalizer"/> keeps its value), trainable backbone layers.
     /// </summary>
-    /// <exception cref="ArgumentException">An option is invalid, or NumClasses, Backbone, P6FromC5, FpnChannels,
+    /// <exception cref="ArgumentException">An option is invalid, or NumClasses, Backbone, BackboneNorm, P6FromC5, FpnChannels,
     /// HeadGroupNorm or the anchors per location differ.</exception>
     public void Reconfigure(RetinaNetOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         var o = Options;
-        if (options.NumClasses != o.NumClasses || options.Backbone != o.Backbone || options.P6FromC5 != o.P6FromC5 ||
+        if (options.NumClasses != o.NumClasses || options.Backbone != o.Backbone || options.BackboneNorm != o.BackboneNorm || options.P6FromC5 != o.P6FromC5 ||
             options.FpnChannels != o.FpnChannels || options.HeadGroupNorm != o.HeadGroupNorm || options.AnchorsPerLocation != o.AnchorsPerLocation)
-            throw new ArgumentException("Reconfigure cannot change NumClasses, Backbone, P6FromC5, FpnChannels, HeadGroupNorm or the anchors per location; build a new RetinaNet", nameof(options));
+            throw new ArgumentException("Reconfigure cannot change NumClasses, Backbone, BackboneNorm, P6FromC5, FpnChannels, HeadGroupNorm or the anchors per location; build a new RetinaNet", nameof(options));
         Options = options;
         (_transform, _anchorGenerator, _matcher) = Helpers(options);
         if (options.TrainableBackboneLayers != o.TrainableBackboneLayers) backbone.Body.SetTrainableLayers(options.TrainableBackboneLayers);
@@ -144,8 +144,8 @@ public sealed class RetinaNet : Module<Tensor, (Tensor ClassLogits, Tensor BoxDe
     public DetectionTransform Transform => _transform;
 
     /// <summary>
-    /// Switches to eval mode and speeds up inference: folds every frozen batch norm of the backbone into its
-    /// convolution (same results up to float rounding), and optionally runs the network in bfloat16 (outputs stay
+    /// Switches to eval mode and speeds up inference: folds every batch norm of the backbone into its
+    /// convolution (same results up to float rounding; trainable BatchNorm folds its running statistics), and optionally runs the network in bfloat16 (outputs stay
     /// float32; post-processing runs in float32). The folded weights are a snapshot of the current parameters: call
     /// again after loading weights. bfloat16 converts the FPN and head parameters in place, so the model is then for
     /// inference only (reload a checkpoint to train). Training-mode calls (<see cref="ComputeLosses"/> after

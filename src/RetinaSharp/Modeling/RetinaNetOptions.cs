@@ -19,6 +19,18 @@ public enum ResNetDepth
     ResNet101,
 }
 
+/// <summary>The normalisation layers of the ResNet backbone.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<BackboneNormKind>))]
+public enum BackboneNormKind
+{
+    /// <summary>torchvision's FrozenBatchNorm2d (fixed statistics and affine, identity at init): the default, for
+    /// pretrained weights; state_dict keys weight, bias, running_mean, running_var.</summary>
+    Frozen,
+    /// <summary>Trainable nn.BatchNorm2d with running statistics (batch statistics in train mode, running ones in eval
+    /// mode), for training from scratch; state_dict adds num_batches_tracked (torchvision resnet with norm_layer=BatchNorm2d).</summary>
+    BatchNorm,
+}
+
 /// <summary>The box regression loss over foreground anchors (torchvision <c>_box_loss</c> types).</summary>
 [JsonConverter(typeof(JsonStringEnumConverter<BoxLossKind>))]
 public enum BoxLossKind
@@ -55,6 +67,10 @@ public sealed record RetinaNetOptions(int NumClasses)
     public ResNetDepth Backbone { get; init; } = ResNetDepth.ResNet50;
     /// <summary>How many ResNet stages get gradients, counted from the top (layer4, layer3, layer2, layer1, conv1); 0..5. Default 3 (torchvision).</summary>
     public int TrainableBackboneLayers { get; init; } = 3;
+    /// <summary>The backbone's normalisation layers. Default <see cref="BackboneNormKind.Frozen"/> (torchvision, pretrained
+    /// weights); <see cref="BackboneNormKind.BatchNorm"/> for training from scratch (with TrainableBackboneLayers = 5: frozen
+    /// stages keep updating their running statistics in train mode).</summary>
+    public BackboneNormKind BackboneNorm { get; init; } = BackboneNormKind.Frozen;
     /// <summary>P6 from C5 (the paper, torchvision v2) instead of from P5 (torchvision v1, the default).</summary>
     public bool P6FromC5 { get; init; }
     /// <summary>FPN and head width in channels. Default 256.</summary>
@@ -116,6 +132,7 @@ public sealed record RetinaNetOptions(int NumClasses)
             throw new ArgumentException($"RetinaNetOptions.{field} = {value}: {why}", field);
         if (NumClasses < 1) Fail(nameof(NumClasses), NumClasses, "must be at least 1");
         if (TrainableBackboneLayers is < 0 or > 5) Fail(nameof(TrainableBackboneLayers), TrainableBackboneLayers, "must be in 0..5");
+        if (!Enum.IsDefined(BackboneNorm)) Fail(nameof(BackboneNorm), (int)BackboneNorm, "must be Frozen or BatchNorm");
         if (FpnChannels < 1 || (HeadGroupNorm && FpnChannels % 32 != 0)) Fail(nameof(FpnChannels), FpnChannels, "must be positive (a multiple of 32 with HeadGroupNorm)");
         if (MinSize < 1) Fail(nameof(MinSize), MinSize, "must be positive");
         if (MaxSize < MinSize) Fail(nameof(MaxSize), MaxSize, $"must be at least MinSize ({MinSize})");
