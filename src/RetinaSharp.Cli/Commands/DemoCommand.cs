@@ -28,7 +28,7 @@ internal sealed record DemoSettings(
         ? new DemoSettings(true, outDir, Path.Combine(outDir, "scenes"), TrainImages: 64, ValImages: 16, Size: 64, Seed: 0,
             Iterations: null, TrainingMinutes: 0.4, BatchSize: 4, LearningRate: 5e-4, WarmupIterations: 4, FpnChannels: 32, GradientClipNorm: 1, DrawThreshold: 0.2, Resume: false)
         : new DemoSettings(false, outDir, Path.Combine(outDir, "scenes"), TrainImages: 2000, ValImages: 300, Size: 128, Seed: 0,
-            Iterations: null, TrainingMinutes: 12, BatchSize: 8, LearningRate: 5e-4, WarmupIterations: 100, FpnChannels: 64, GradientClipNorm: 1, DrawThreshold: 0.5, Resume: false);
+            Iterations: null, TrainingMinutes: 12, BatchSize: 8, LearningRate: 5e-4, WarmupIterations: 100, FpnChannels: 64, GradientClipNorm: 1, DrawThreshold: 0.3, Resume: false);
 
     /// <summary>The RetinaNet configuration: ResNet-18-FPN with trainable BatchNorm (frozen BN is the identity from scratch)
     /// trained end to end from scratch at the scene size, GroupNorm heads,
