@@ -60,6 +60,36 @@ public static class DemoCommand
     public static IReadOnlyList<string> ReportFiles { get; } =
         ["metrics.json", "loss_curve.png", "pr_curves.png", "detections_grid.png", "README.md", "detections_val.json"];
 
+    /// <summary>How the fields of a demo checkpoint show when they differ on --resume (option names as typed).</summary>
+    internal static IReadOnlyDictionary<string, ResumeField> ResumeFields { get; } = BuildResumeFields();
+
+    private static Dictionary<string, ResumeField> BuildResumeFields()
+    {
+        var f = ResumeCheck.TrainingOptionFields();
+        f["config.settings.Quick"] = new("--quick");
+        f["config.settings.Out"] = new("--out", ChangesResult: false);
+        f["config.settings.ScenesFolder"] = new("--scenes", ChangesResult: false); // the scenes are a function of their counts, size and seed
+        f["config.settings.TrainImages"] = new("--train");
+        f["config.settings.ValImages"] = new("--val");
+        f["config.settings.Size"] = new("--size");
+        f["config.settings.Seed"] = new("--seed");
+        f["config.settings.Iterations"] = new("--iterations");
+        f["config.settings.TrainingMinutes"] = new("--minutes", ChangesResult: false); // only chooses the run length, which a resume takes from the checkpoint
+        f["config.settings.BatchSize"] = new("--batch-size");
+        f["config.settings.LearningRate"] = new("--lr");
+        f["config.settings.WarmupIterations"] = new("warm-up iterations (set by --quick)");
+        f["options.WarmupIterations"] = f["config.settings.WarmupIterations"];
+        f["config.settings.FpnChannels"] = new("FPN width (set by --quick)");
+        f["config.settings.GradientClipNorm"] = new("gradient clipping (set by --quick)");
+        f["options.GradientClipNorm"] = f["config.settings.GradientClipNorm"];
+        f["options.BaseLearningRate"] = new("--lr");
+        f["config.settings.DrawThreshold"] = new("score threshold of the drawn detections", ChangesResult: false);
+        f["config.model.MinSize"] = new("--size");
+        f["config.model.MaxSize"] = new("--size");
+        f["config.model.FpnChannels"] = f["config.settings.FpnChannels"];
+        return f;
+    }
+
     /// <summary>Builds the `demo` command.</summary>
     public static Command Create()
     {
@@ -150,7 +180,7 @@ public static class DemoCommand
         d = d with { Iterations = iterations };
         var result = TrainCommand.TrainAndReport(train, null, modelOptions, new AugmentationOptions(HorizontalFlip: true), d.BatchSize, d.Seed,
             d.TrainingOptions(iterations), runDir, JsonSerializer.Serialize(d with { Resume = false }), d.Resume, init: null,
-            resumeHint: $"retina demo{(d.Quick ? " --quick" : "")} --out \"{d.Out}\" --resume", out var model);
+            resumeHint: $"retina demo{(d.Quick ? " --quick" : "")} --out \"{d.Out}\" --resume", ResumeFields, out var model);
         times.Add(("training", sw.Elapsed));
         if (result.Status != TrainingStatus.Completed) return CliApp.Failed;
 

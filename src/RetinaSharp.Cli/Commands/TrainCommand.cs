@@ -127,8 +127,38 @@ public static class TrainCommand
         modelOptions.Validate();
         var augmentation = new AugmentationOptions(HorizontalFlip: s.Flip, ShorterSideScales: s.Scales);
         var result = TrainAndReport(train, valSet, modelOptions, augmentation, s.BatchSize, s.Seed, options, s.Out,
-            JsonSerializer.Serialize(s), resume, s.Init, resumeHint: "the same command with --resume", out _);
+            JsonSerializer.Serialize(s), resume, s.Init, resumeHint: "the same command with --resume", ResumeFields, out _);
         return result.Status == TrainingStatus.Completed ? CliApp.Ok : CliApp.Failed;
+    }
+
+    /// <summary>How the fields of a `retina train` checkpoint show when they differ on --resume (option names as typed).</summary>
+    internal static IReadOnlyDictionary<string, ResumeField> ResumeFields { get; } = BuildResumeFields();
+
+    private static Dictionary<string, ResumeField> BuildResumeFields()
+    {
+        var f = ResumeCheck.TrainingOptionFields();
+        f["config.settings.Data"] = new("--data");
+        f["config.settings.Val"] = new("--val");
+        f["config.settings.Out"] = new("--out", ChangesResult: false); // the run folder was moved: the checkpoint inside it is the same
+        f["config.settings.Backbone"] = new("--backbone", Format: e => e.ValueKind == JsonValueKind.Number ? ((ResNetDepth)e.GetInt32()).ToString().ToLowerInvariant() : ResumeCheck.Lower(e));
+        f["config.settings.BatchSize"] = new("--batch-size");
+        f["config.settings.MinSize"] = new("--min-size");
+        f["config.settings.MaxSize"] = new("--max-size");
+        f["config.settings.FpnChannels"] = new("--fpn-channels");
+        f["config.settings.HeadGroupNorm"] = new("--head-groupnorm");
+        f["config.settings.TrainableLayers"] = new("--trainable-layers");
+        f["config.settings.Init"] = new("--init", ChangesResult: false); // on resume the weights come from the checkpoint
+        f["config.settings.Flip"] = new("--no-flip", Format: e => e.ValueKind == JsonValueKind.False ? "given" : "not given");
+        f["config.settings.Scales"] = new("--scales");
+        f["config.settings.Seed"] = new("--seed");
+        f["config.settings.Repair"] = new("--repair");
+        f["config.model.Backbone"] = f["config.settings.Backbone"];
+        f["config.model.MinSize"] = new("--min-size");
+        f["config.model.MaxSize"] = new("--max-size");
+        f["config.model.FpnChannels"] = new("--fpn-channels");
+        f["config.model.HeadGroupNorm"] = new("--head-groupnorm");
+        f["config.model.TrainableBackboneLayers"] = new("--trainable-layers");
+        return f;
     }
 
     /// <summary>Loads a dataset; refuses it when it has problems unless <paramref name="repair"/> (then prints the changes).</summary>
@@ -155,15 +185,18 @@ public static class TrainCommand
     /// </summary>
     internal static TrainingResult TrainAndReport(DetectionDataset train, DetectionDataset? val, RetinaNetOptions modelOptions,
         AugmentationOptions augmentation, int batchSize, int seed, TrainingOptions options, string outDir, string configurationJson,
-        bool resume, string? init, string resumeHint, out RetinaNet model, Action<RetinaNet>? prepareModel = null, int? maxValImages = null)
+        bool resume, string? init, string resumeHint, IReadOnlyDictionary<string, ResumeField> resumeFields, out RetinaNet model, Action<RetinaNet>? prepareModel = null, int? maxValImages = null)
     {
         TorchSharp.torch.manual_seed(seed);
         model = new RetinaNet(modelOptions);
         prepareModel?.Invoke(model);
         if (init != null) AnsiConsole.WriteLine(WeightInitialization.InitFrom(model, init));
         using var loader = new DetectionDataLoader(train, batchSize, shuffle: true, seed: seed, augmentation: augmentation, dropLast: train.Images.Count >= batchSize);
-        var trainer = new Trainer(new RetinaNetTrainable(model), new DataLoaderTrainingData(loader), options, outDir,
-            "{\"settings\":" + configurationJson + ",\"model\":" + modelOptions.ToJson() + "}");
+        string stored = "{\"settings\":" + configurationJson + ",\"model\":" + modelOptions.ToJson() + "}";
+        var trainer = new Trainer(new RetinaNetTrainable(model), new DataLoaderTrainingData(loader), options, outDir, stored);
+        if (resume)
+            foreach (var change in ResumeCheck.Reconcile(trainer.CheckpointPath, stored, trainer.OptionsJsonText, resumeFields))
+                AnsiConsole.MarkupLineInterpolated($"Resuming with a changed setting that does not change the result: {change}");
         var m = model;
         if (val != null)
             trainer.Validate = _ => DetectionValidation.Metrics(DetectionValidation.Evaluate(m, val, batchSize: 8, maxImages: maxValImages).Evaluation);
