@@ -41,7 +41,7 @@ public static class CliApp
         }
         catch (Exception e) when (IsUserError(e))
         {
-            (error ?? Console.Error).WriteLine($"error: {e.Message}");
+            (error ?? Console.Error).WriteLine($"error: {UserMessage(e)}");
             return BadInput;
         }
         catch (System.Runtime.InteropServices.ExternalException e) when (Environment.GetEnvironmentVariable(TraceVariable) != "1")
@@ -62,6 +62,49 @@ public static class CliApp
             names.Add(r.Command is RootCommand ? "retina" : r.Command.Name);
         names.Reverse();
         return names;
+    }
+
+    /// <summary>
+    /// Library parameter and property names that come from a CLI option, and that option: an <see cref="ArgumentException"/>
+    /// thrown deep in the library ("Iterations must be positive") is shown with the option the user typed ("--iterations ...").
+    /// </summary>
+    internal static IReadOnlyDictionary<string, string> OptionOfParameter { get; } = new Dictionary<string, string>
+    {
+        ["Iterations"] = "--iterations", ["totalIterations"] = "--iterations", ["Epochs"] = "--epochs",
+        ["BaseLearningRate"] = "--lr", ["baseLearningRate"] = "--lr",
+        ["CheckpointEvery"] = "--checkpoint-every", ["LogEvery"] = "--log-every", ["ValidateEvery"] = "--val-every",
+        ["GradientClipNorm"] = "--clip-grad", ["WeightDecay"] = "--weight-decay", ["weightDecay"] = "--weight-decay",
+        ["WarmupIterations"] = "--warmup", ["warmupIterations"] = "--warmup", ["batchSize"] = "--batch-size",
+        ["outputDirectory"] = "--out", ["OutputFolder"] = "--out", ["resume"] = "--resume", ["ShorterSideScales"] = "--scales",
+        ["MinSize"] = "--min-size", ["MaxSize"] = "--max-size", ["FpnChannels"] = "--fpn-channels",
+        ["TrainableBackboneLayers"] = "--trainable-layers", ["trainableLayers"] = "--trainable-layers",
+        ["ScoreThreshold"] = "--score-threshold", ["scoreThreshold"] = "--score-threshold",
+        ["DetectionsPerImage"] = "--max-detections", ["detectionsPerImage"] = "--max-detections",
+        ["TrainImages"] = "--train", ["ValImages"] = "--val",
+    };
+
+    /// <summary>
+    /// The one-line message shown for a user error. For an <see cref="ArgumentException"/> .NET's " (Parameter 'x')" suffix
+    /// is removed (an <see cref="ArgumentOutOfRangeException"/>'s "Actual value was v." stays, on the same line), and a
+    /// library parameter name that comes from a CLI option (<see cref="OptionOfParameter"/>) is replaced by that option.
+    /// </summary>
+    public static string UserMessage(Exception e)
+    {
+        string message = e.Message;
+        if (e is not ArgumentException { ParamName: string p }) return message;
+        message = message.Replace($" (Parameter '{p}')", "").Replace("\nActual value was", " Actual value was").Trim();
+        if (!OptionOfParameter.TryGetValue(p, out var option) || message.Contains(option, StringComparison.Ordinal)) return message;
+        // "RetinaNetOptions.MinSize = 0: ..." -> "--min-size = 0: ...", "Iterations must be positive" -> "--iterations must be positive";
+        // every other known name in the message too ("Give exactly one of Iterations and Epochs").
+        bool replaced = false;
+        foreach (var (name, opt) in OptionOfParameter)
+        {
+            var rx = new System.Text.RegularExpressions.Regex($@"(?<![\w-])(?:\w+Options\.)?{name}(?![\w-])");
+            if (!rx.IsMatch(message)) continue;
+            message = rx.Replace(message, opt);
+            replaced |= name == p;
+        }
+        return replaced ? message : $"{option}: {message}";
     }
 
     /// <summary>Errors caused by the user's input, shown as one message without a stack trace.</summary>

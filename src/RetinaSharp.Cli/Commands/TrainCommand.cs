@@ -117,6 +117,7 @@ public static class TrainCommand
     {
         if (File.Exists(s.Out)) throw new ArgumentException($"--out: '{s.Out}' is a file, not a folder.");
         if (s.BatchSize <= 0) throw new ArgumentException($"--batch-size must be positive; got {s.BatchSize}.");
+        ValidateOptions(s, options);
         var train = LoadChecked(s.Data, s.Repair, "--data");
         var valSet = s.Val is null ? null : LoadChecked(s.Val, s.Repair, "--val");
         var modelOptions = new RetinaNetOptions(train.Categories.Count)
@@ -129,6 +130,30 @@ public static class TrainCommand
         var result = TrainAndReport(train, valSet, modelOptions, augmentation, s.BatchSize, s.Seed, options, s.Out,
             JsonSerializer.Serialize(s), resume, s.Init, resumeHint: "the same command with --resume", ResumeFields, out _);
         return result.Status == TrainingStatus.Completed ? CliApp.Ok : CliApp.Failed;
+    }
+
+    /// <summary>Checks the numeric options before any data is read; each message names the option as typed.</summary>
+    /// <exception cref="ArgumentException">A value is out of range.</exception>
+    internal static void ValidateOptions(TrainSettings s, TrainingOptions o)
+    {
+        static void Check(bool ok, string option, object? value, string why)
+        {
+            if (!ok) throw new ArgumentException(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{option} {value}: {why}."));
+        }
+        if (o.Iterations != null && o.Epochs != null) throw new ArgumentException("--iterations and --epochs: give one of them, not both.");
+        Check(o.Iterations is null or > 0, "--iterations", o.Iterations, "must be at least 1");
+        Check(o.Epochs is null or > 0, "--epochs", o.Epochs, "must be at least 1");
+        Check(o.BaseLearningRate is null || (o.BaseLearningRate > 0 && double.IsFinite(o.BaseLearningRate.Value)), "--lr", o.BaseLearningRate, "must be a positive number");
+        Check(o.WarmupIterations >= 0, "--warmup", o.WarmupIterations, "must be 0 or more");
+        Check(o.WeightDecay >= 0, "--weight-decay", o.WeightDecay, "must be 0 or more");
+        Check(o.GradientClipNorm is null or > 0, "--clip-grad", o.GradientClipNorm, "must be positive");
+        Check(o.CheckpointEvery > 0, "--checkpoint-every", o.CheckpointEvery, "must be at least 1");
+        Check(o.LogEvery > 0, "--log-every", o.LogEvery, "must be at least 1");
+        Check(o.ValidateEvery is null or > 0, "--val-every", o.ValidateEvery, "must be at least 1");
+        Check(s.MinSize > 0, "--min-size", s.MinSize, "must be at least 1 pixel");
+        Check(s.MaxSize >= s.MinSize, "--max-size", s.MaxSize, $"must be at least --min-size ({s.MinSize})");
+        Check(s.FpnChannels > 0, "--fpn-channels", s.FpnChannels, "must be at least 1");
+        Check(s.TrainableLayers is >= 0 and <= 5, "--trainable-layers", s.TrainableLayers, "must be in 0..5");
     }
 
     /// <summary>How the fields of a `retina train` checkpoint show when they differ on --resume (option names as typed).</summary>
