@@ -24,7 +24,7 @@ public static class TrainCommand
         var data = new Option<string>("--data") { Description = "Training dataset: COCO instances .json, VOC folder or .csv", Required = true };
         var val = new Option<string?>("--val") { Description = "Validation dataset (COCO AP every --val-every iterations and at the end)" };
         var backbone = new Option<string>("--backbone") { Description = "resnet18, resnet34, resnet50 or resnet101", DefaultValueFactory = _ => "resnet50" };
-        var outDir = new Option<string>("--out") { Description = "Run folder (checkpoint, log.csv, loss_curve.png, model.rsnet)", Required = true };
+        var outDir = new Option<string>("--out") { Description = "Run folder (checkpoint, log.csv with the loss of each logged step, loss_curve.png, model.rsnet)", Required = true };
         var iterations = new Option<long?>("--iterations") { Description = "Run length in iterations (paper: 90000)" };
         var epochs = new Option<int?>("--epochs") { Description = "Run length in epochs (instead of --iterations)" };
         var batch = new Option<int>("--batch-size") { Description = "Images per iteration", DefaultValueFactory = _ => 16 };
@@ -226,6 +226,7 @@ public static class TrainCommand
         if (val != null)
             trainer.Validate = _ => DetectionValidation.Metrics(DetectionValidation.Evaluate(m, val, batchSize: 8, maxImages: maxValImages).Evaluation);
         AnsiConsole.MarkupLineInterpolated($"Training RetinaNet-{modelOptions.Backbone}-FPN on {train.Images.Count} images ({train.Categories.Count} classes), {trainer.TotalIterations} iterations of {batchSize} images, base LR {trainer.Schedule.BaseLearningRate:G3} -> [bold]{outDir}[/]");
+        AnsiConsole.MarkupLineInterpolated($"[grey]{LossLegend(outDir)}[/]");
         var result = RunWithProgress(trainer, resume);
         if (result.Status == TrainingStatus.Completed)
             RetinaNetCheckpoint.Save(model, Path.Combine(outDir, "model.rsnet"));
@@ -284,10 +285,15 @@ public static class TrainCommand
         }
     }
 
-    private static string Describe(TrainingProgress p) =>
-        FormattableString.Invariant($"it {p.Iteration}/{p.TotalIterations} ep {p.Epoch} loss {p.Loss:0.000} (") +
+    /// <summary>One progress line; the loss is labelled as the running mean it is (log.csv has the per-step values).</summary>
+    internal static string Describe(TrainingProgress p) =>
+        FormattableString.Invariant($"it {p.Iteration}/{p.TotalIterations} ep {p.Epoch} loss (mean of last {Math.Min(p.Iteration, TrainingProgress.SmoothingSteps)}) {p.Loss:0.000} (") +
         string.Join(" ", p.Terms.Select(kv => FormattableString.Invariant($"{Short(kv.Key)} {kv.Value:0.000}"))) +
         FormattableString.Invariant($") lr {p.LearningRate:G3} {p.ImagesPerSecond:0.0} img/s eta {p.Eta:hh\\:mm\\:ss}");
+
+    /// <summary>Printed once before the progress: which loss the console shows and which log.csv holds.</summary>
+    internal static string LossLegend(string outDir) =>
+        $"Progress shows the loss averaged over the last {TrainingProgress.SmoothingSteps} steps; {Path.Combine(outDir, "log.csv")} has the loss of each logged step ({TrainingLog.StepLossColumn}, not averaged).";
 
     private static string Short(string term) => term switch { "classification" => "cls", "box_regression" => "box", _ => term };
 }

@@ -44,12 +44,17 @@ public sealed class TrainingLog
     public static TrainingLog FromJson(string json) =>
         string.IsNullOrWhiteSpace(json) ? new TrainingLog() : JsonSerializer.Deserialize<TrainingLog>(json, Json) ?? new TrainingLog();
 
-    /// <summary>The steps as CSV: iteration,epoch,lr,loss,&lt;terms&gt;,grad_norm,images_per_s,elapsed_s,skipped.</summary>
+    /// <summary>
+    /// The steps as CSV: <c>iteration,epoch,lr,loss_step,&lt;term&gt;_step...,grad_norm,images_per_s,elapsed_s,skipped</c>.
+    /// The <c>_step</c> columns are the losses of that one logged step (not smoothed: they are noisy); the console
+    /// progress shows the running mean of the last <see cref="TrainingProgress.SmoothingSteps"/> steps instead.
+    /// <c>images_per_s</c> is averaged over the recent steps.
+    /// </summary>
     public string StepsCsv()
     {
         var terms = Steps.SelectMany(r => r.Terms.Keys).Distinct().ToList();
-        var sb = new StringBuilder("iteration,epoch,lr,loss");
-        foreach (var t in terms) sb.Append(',').Append(t);
+        var sb = new StringBuilder("iteration,epoch,lr," + StepLossColumn);
+        foreach (var t in terms) sb.Append(',').Append(t).Append("_step");
         sb.Append(",grad_norm,images_per_s,elapsed_s,skipped\n");
         foreach (var r in Steps)
         {
@@ -62,6 +67,9 @@ public sealed class TrainingLog
         }
         return sb.ToString();
     }
+
+    /// <summary>The column of log.csv holding the total loss of the logged step (not a running mean).</summary>
+    public const string StepLossColumn = "loss_step";
 
     /// <summary>The validations as CSV: iteration,&lt;metrics&gt;.</summary>
     public string ValidationsCsv()

@@ -7,12 +7,18 @@ namespace RetinaSharp.Training;
 /// <param name="TotalIterations">The run length.</param>
 /// <param name="Epoch">0-based epoch of the last step.</param>
 /// <param name="LearningRate">The learning rate of the last step.</param>
-/// <param name="Loss">The total loss of the last step (smoothed over recent steps).</param>
-/// <param name="Terms">Each loss term (smoothed the same way).</param>
+/// <param name="Loss">The total loss averaged over the last <see cref="TrainingProgress.SmoothingSteps"/> finite steps of this session
+/// (fewer right after a start or resume): a running mean, unlike the per-step <c>loss_step</c> column of log.csv.</param>
+/// <param name="Terms">Each loss term, averaged the same way.</param>
 /// <param name="ImagesPerSecond">Throughput over recent steps.</param>
 /// <param name="Eta">Estimated time to the end of the run.</param>
 public sealed record TrainingProgress(long Iteration, long TotalIterations, int Epoch, double LearningRate, double Loss,
-    IReadOnlyDictionary<string, double> Terms, double ImagesPerSecond, TimeSpan Eta);
+    IReadOnlyDictionary<string, double> Terms, double ImagesPerSecond, TimeSpan Eta)
+{
+    /// <summary>How many recent steps <see cref="Loss"/>, <see cref="Terms"/> and <see cref="ImagesPerSecond"/> average
+    /// (the <see cref="Trainer"/>'s window, like detectron2's 20-iteration median in its console log).</summary>
+    public const int SmoothingSteps = 20;
+}
 
 /// <summary>How a run ended.</summary>
 public enum TrainingStatus

@@ -141,7 +141,7 @@ public class TrainerTests
         Assert.True(r.Log.Steps[^1].Loss < r.Log.Steps[0].Loss / 2, $"{r.Log.Steps[0].Loss} -> {r.Log.Steps[^1].Loss}");
         Assert.True(File.Exists(Path.Combine(d, "loss_curve.png")));
         var csv = File.ReadAllLines(Path.Combine(d, "log.csv"));
-        Assert.Equal("iteration,epoch,lr,loss,mse,l1,grad_norm,images_per_s,elapsed_s,skipped", csv[0]);
+        Assert.Equal("iteration,epoch,lr,loss_step,mse_step,l1_step,grad_norm,images_per_s,elapsed_s,skipped", csv[0]);
         Assert.Equal(1 + 9, csv.Length); // iteration 1, then 5, 10, ..., 40
         Assert.Equal(2, File.ReadAllLines(Path.Combine(d, "validation.csv")).Length);
     }
