@@ -1,5 +1,7 @@
 // The loss curve of a run as a PNG (ScottPlot 5): total loss and each term against the iteration,
-// log-scaled y like detectron2/tensorboard loss plots are usually read, plus validation AP when present.
+// log-scaled y like detectron2/tensorboard loss plots are usually read (labelled 1-2-5 ticks per decade, the
+// other integers as minor ticks), plus validation AP on a right axis fixed to 0..1 (or 0..max) when present.
+using System.Globalization;
 using RetinaSharp.IO;
 
 namespace RetinaSharp.Training;
@@ -13,7 +15,11 @@ public static class LossCurvePlot
     /// <param name="width">Width in pixels.</param>
     /// <param name="height">Height in pixels.</param>
     /// <exception cref="IOException">The file cannot be written.</exception>
-    public static void Write(TrainingLog log, string path, int width = 900, int height = 500)
+    public static void Write(TrainingLog log, string path, int width = 900, int height = 500) =>
+        AtomicFile.WriteAllBytes(path, RenderPng(log, width, height));
+
+    /// <summary>Renders the loss curve of <paramref name="log"/> as PNG bytes (see <see cref="Write"/>).</summary>
+    public static byte[] RenderPng(TrainingLog log, int width = 900, int height = 500)
     {
         var plot = new ScottPlot.Plot();
         var rows = log.Steps.Where(r => !r.Skipped && double.IsFinite(r.Loss) && r.Loss > 0).ToList();
@@ -21,9 +27,10 @@ public static class LossCurvePlot
         {
             var xs = rows.Select(r => (double)r.Iteration).ToArray();
             var total = plot.Add.Scatter(xs, rows.Select(r => Math.Log10(r.Loss)).ToArray());
-            total.LegendText = "total";
+            total.LegendText = "total (per logged step)";
             total.LineWidth = 2;
             total.MarkerSize = 0;
+            var positive = new List<double>(rows.Select(r => r.Loss));
             foreach (var term in rows.SelectMany(r => r.Terms.Keys).Distinct())
             {
                 var pts = rows.Where(r => r.Terms.TryGetValue(term, out var v) && v > 0 && double.IsFinite(v)).ToList();
@@ -31,28 +38,74 @@ public static class LossCurvePlot
                 var s = plot.Add.Scatter(pts.Select(r => (double)r.Iteration).ToArray(), pts.Select(r => Math.Log10(r.Terms[term])).ToArray());
                 s.LegendText = term;
                 s.MarkerSize = 0;
+                s.LineWidth = 1.5f;
+                positive.AddRange(pts.Select(r => r.Terms[term]));
             }
-            var ticks = new ScottPlot.TickGenerators.NumericAutomatic
-            {
-                LabelFormatter = y => Math.Pow(10, y).ToString("G3", System.Globalization.CultureInfo.InvariantCulture),
-                MinorTickGenerator = new ScottPlot.TickGenerators.LogMinorTickGenerator(),
-            };
+            double lo = Math.Log10(positive.Min()), hi = Math.Log10(positive.Max());
+            double pad = Math.Max(0.03, 0.05 * (hi - lo));
+            var ticks = new ScottPlot.TickGenerators.NumericManual();
+            var (major, minor) = LogTicks(Math.Pow(10, lo - pad), Math.Pow(10, hi + pad));
+            foreach (var m in major) ticks.AddMajor(Math.Log10(m), Format(m));
+            foreach (var m in minor) ticks.AddMinor(Math.Log10(m));
             plot.Axes.Left.TickGenerator = ticks;
+            plot.Grid.YAxisStyle.MinorLineStyle.Width = 1;
+            plot.Grid.YAxisStyle.MinorLineStyle.Color = ScottPlot.Colors.Black.WithOpacity(0.06);
+            plot.Axes.SetLimitsY(lo - pad, hi + pad, plot.Axes.Left);
         }
-        var vals = log.Validations.Where(v => v.Metrics.ContainsKey("AP")).ToList();
+        var vals = log.Validations.Where(v => v.Metrics.ContainsKey("AP") && double.IsFinite(v.Metrics["AP"])).ToList();
         if (vals.Count > 0)
         {
             var right = plot.Axes.Right;
             var ap = plot.Add.Scatter(vals.Select(v => (double)v.Iteration).ToArray(), vals.Select(v => v.Metrics["AP"]).ToArray());
             ap.Axes.YAxis = right;
-            ap.LegendText = "val AP";
+            ap.LegendText = "validation AP (right axis)";
+            ap.MarkerSize = 7;
+            ap.LineWidth = 2;
+            ap.LinePattern = ScottPlot.LinePattern.Dashed;
             right.Label.Text = "validation AP";
+            plot.Axes.SetLimitsY(0, ApAxisTop(vals.Max(v => v.Metrics["AP"])), right);
         }
+        double lastIteration = log.Steps.Select(r => (double)r.Iteration).Concat(vals.Select(v => (double)v.Iteration)).DefaultIfEmpty(1).Max();
+        plot.Axes.SetLimitsX(0, Math.Max(1, lastIteration) * 1.02, plot.Axes.Bottom);
         plot.Title("Training loss");
         plot.XLabel("iteration");
         plot.YLabel("loss (log scale)");
-        plot.ShowLegend();
-        byte[] png = plot.GetImageBytes(width, height, ScottPlot.ImageFormat.Png);
-        AtomicFile.WriteAllBytes(path, png);
+        plot.ShowLegend(ScottPlot.Edge.Bottom); // outside the data area: it never hides a curve or a validation point
+        return plot.GetImageBytes(width, height, ScottPlot.ImageFormat.Png);
     }
+
+    /// <summary>
+    /// Ticks of a log axis from <paramref name="min"/> to <paramref name="max"/> (positive values): labelled (major) ticks
+    /// at 1, 2 and 5 times powers of ten, or at every integer mantissa 1..9 (then 1, 1.5, 2, ... 9.5) when fewer than three
+    /// would be in range or more than 40% of the axis would have no label; the other integer mantissas are minor ticks. Both lists are ascending and within [min, max].
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">A bound is not a positive finite number, or min &gt; max.</exception>
+    internal static (IReadOnlyList<double> Major, IReadOnlyList<double> Minor) LogTicks(double min, double max)
+    {
+        if (!(min > 0 && double.IsFinite(min))) throw new ArgumentOutOfRangeException(nameof(min), min, "must be a positive number");
+        if (!(max >= min && double.IsFinite(max))) throw new ArgumentOutOfRangeException(nameof(max), max, "must be a number >= min");
+        int d0 = (int)Math.Floor(Math.Log10(min)), d1 = (int)Math.Floor(Math.Log10(max));
+        double[][] mantissas = [[1, 2, 5], [1, 2, 3, 4, 5, 6, 7, 8, 9], [.. Enumerable.Range(2, 18).Select(i => i / 2.0)]];
+        List<double> In(IEnumerable<double> m) =>
+            [.. Enumerable.Range(d0, d1 - d0 + 1).SelectMany(d => m.Select(x => Round(x * Math.Pow(10, d)))).Where(v => v >= min * (1 - 1e-12) && v <= max * (1 + 1e-12))];
+        // The first set with three labels in range and no stretch (ends included) over 40% of the axis without a label.
+        double span = Math.Max(1e-9, Math.Log10(max / min));
+        bool Dense(List<double> t) => t.Count >= 3 &&
+            t.Prepend(min).Append(max).Zip(t.Append(max)).All(p => Math.Log10(p.Second / p.First) <= 0.4 * span + 1e-12);
+        List<double> major = [];
+        foreach (var m in mantissas)
+        {
+            major = In(m);
+            if (Dense(major)) break;
+        }
+        var minor = In([1, 2, 3, 4, 5, 6, 7, 8, 9]).Where(v => !major.Contains(v)).ToList();
+        return (major, minor);
+    }
+
+    /// <summary>The top of the validation-AP axis: 1 when AP passes 0.5, else the next tenth above 1.2 x the best AP (at least 0.1).</summary>
+    internal static double ApAxisTop(double maxAp) => maxAp > 0.5 ? 1 : Math.Max(0.1, Math.Ceiling(maxAp * 1.2 * 10 - 1e-9) / 10);
+
+    private static double Round(double v) => double.Parse(v.ToString("G6", CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
+
+    private static string Format(double v) => v.ToString("G4", CultureInfo.InvariantCulture);
 }
