@@ -1,5 +1,6 @@
 // Precision-recall curves of a COCO evaluation, one line per IoU threshold (the curves behind COCO AP: each is
-// the interpolated precision of pycocotools' eval["precision"] at the 101 recall points), drawn with ScottPlot 5.
+// the interpolated precision of pycocotools' eval["precision"] at the 101 recall points), drawn with ScottPlot 5
+// so that curves which coincide stay distinguishable (colour, width, dash pattern and offset markers per threshold).
 using System.Globalization;
 using RetinaSharp.IO;
 using ScottPlot;
@@ -37,10 +38,28 @@ public static class PrCurvePlot
             if (precision.All(p => p < 0)) continue;
             any = true;
             double ap = precision.Average();
+            // Curves of neighbouring thresholds often coincide (every detection overlaps its object by more than 0.75, say).
+            // Each keeps its own colour, dash pattern and marker shape; lines go from thick (IoU 0.50) to thin (0.95), so a
+            // later curve drawn on an earlier one leaves the earlier one visible around it, and the markers of curve t sit at
+            // recall 0.0t + 0.1k, so coinciding curves show their markers side by side.
+            var color = Colormap(t / (double)Math.Max(1, numT - 1));
+            float lineWidth = Math.Max(1.2f, 5.5f - 0.45f * t);
+            var pattern = Patterns[t % Patterns.Length];
             var line = plot.Add.ScatterLine(recall, precision);
-            line.Color = Colormap(t / (double)Math.Max(1, numT - 1));
-            line.LineWidth = t == 0 || t == 5 ? 3 : 1.5f;
-            line.LegendText = string.Create(CultureInfo.InvariantCulture, $"IoU={evaluation.IouThresholds[t]:0.00}  AP={ap:0.000}");
+            line.Color = color;
+            line.LineWidth = lineWidth;
+            line.LinePattern = pattern;
+            var idx = Enumerable.Range(0, 10).Select(j => 2 + t + 10 * j).Where(i => i < recall.Length && precision[i] >= 0).ToArray();
+            var marks = plot.Add.ScatterPoints(idx.Select(i => recall[i]).ToArray(), idx.Select(i => precision[i]).ToArray());
+            marks.Color = color;
+            marks.MarkerShape = Markers[t % Markers.Length];
+            marks.MarkerSize = 9;
+            plot.Legend.ManualItems.Add(new LegendItem
+            {
+                LabelText = string.Create(CultureInfo.InvariantCulture, $"IoU={evaluation.IouThresholds[t]:0.00}  AP={ap:0.000}"),
+                LineColor = color, LineWidth = Math.Min(lineWidth, 3f), LinePattern = pattern,
+                MarkerShape = Markers[t % Markers.Length], MarkerSize = 9, MarkerColor = color,
+            });
         }
         string what = category is int c
             ? $"category {evaluation.CategoryIds[c]} '{evaluation.CategoryNames[c]}'"
@@ -62,6 +81,14 @@ public static class PrCurvePlot
     /// <exception cref="IOException">The file cannot be written.</exception>
     public static void Save(CocoEvaluation evaluation, string path, int? category = null, int width = 1000, int height = 650) =>
         AtomicFile.WriteAllBytes(path, RenderPng(evaluation, category, width, height));
+
+    private static readonly LinePattern[] Patterns = [LinePattern.Solid, LinePattern.Dashed, LinePattern.Dotted, LinePattern.DenselyDashed];
+
+    private static readonly MarkerShape[] Markers =
+    [
+        MarkerShape.FilledCircle, MarkerShape.OpenSquare, MarkerShape.FilledTriangleUp, MarkerShape.OpenDiamond, MarkerShape.Cross,
+        MarkerShape.FilledSquare, MarkerShape.OpenCircle, MarkerShape.FilledTriangleDown, MarkerShape.Eks, MarkerShape.FilledDiamond,
+    ];
 
     // Dark blue (IoU 0.50) to orange-red (IoU 0.95): distinct and readable on white.
     private static Color Colormap(double f)
