@@ -12,7 +12,7 @@ namespace RetinaSharp.Tests.Cli;
 [Collection(TorchRngCollection.Name)]
 public class DetectCommandTests
 {
-    private static (string Checkpoint, string Image, string Dir) TinyModelAndImage()
+    private static (string Checkpoint, string Image, string Dir) TinyModelAndImage(double headWeightScale = 1)
     {
         string dir = TempDir.Create();
         using var scope = NewDisposeScope();
@@ -23,6 +23,8 @@ public class DetectCommandTests
             Backbone = ResNetDepth.ResNet18, MinSize = 64, MaxSize = 64, FpnChannels = 16, PriorProbability = 0.5,
             AnchorSizes = [[16], [32], [64], [128], [256]], AspectRatios = [1.0],
         });
+        using (no_grad())
+            foreach (var p in model.Head.parameters()) p.mul_(headWeightScale);
         string ckpt = Path.Combine(dir, "model.rsnet");
         RetinaNetCheckpoint.Save(model, ckpt);
         var pixels = new byte[64 * 48 * 3];
@@ -75,5 +77,22 @@ public class DetectCommandTests
         int code = Run("detect", "--weights", ckpt, image, "--out", Path.Combine(dir, "o"), "--num-classes", "5");
         Assert.Equal(CliApp.BadInput, code);
         Assert.Equal(CliApp.Ok, Run("detect", "--weights", ckpt, image, "--out", Path.Combine(dir, "o2"), "--num-classes", "3"));
+    }
+
+    [Fact]
+    public void Bf16_option_runs_the_network_in_bfloat16_with_scores_close_to_float32()
+    {
+        // Larger head weights spread the scores (the initial head gives every anchor the prior's 0.5).
+        var (ckpt, image, dir) = TinyModelAndImage(headWeightScale: 20);
+        string fp32 = Path.Combine(dir, "fp32"), bf16 = Path.Combine(dir, "bf16");
+        Assert.Equal(CliApp.Ok, Run("detect", "--weights", ckpt, image, "--out", fp32));
+        Assert.Equal(CliApp.Ok, Run("detect", "--weights", ckpt, image, "--out", bf16, "--bf16"));
+        var a = CocoJson.ReadResults(Path.Combine(fp32, "detections.json")).Select(r => r.Score).OrderDescending().Take(20).ToList();
+        var b = CocoJson.ReadResults(Path.Combine(bf16, "detections.json")).Select(r => r.Score).OrderDescending().Take(20).ToList();
+        Assert.Equal(20, a.Count);
+        Assert.Equal(20, b.Count);
+        // bfloat16 keeps 8 bits of mantissa: the scores move (so the option took effect) but by far less than 0.02.
+        Assert.Contains(a.Zip(b), p => p.First != p.Second);
+        Assert.All(a.Zip(b), p => Assert.InRange(Math.Abs(p.First - p.Second), 0, 0.02));
     }
 }
