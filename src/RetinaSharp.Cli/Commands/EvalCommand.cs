@@ -125,6 +125,7 @@ public static class EvalCommand
         var images = dataset.Images.Take(settings.Limit ?? int.MaxValue).ToList();
         var detections = new List<CocoResult>();
         var skipped = new List<string>();
+        var progress = new CountProgress(error, "retina eval", images.Count, "images");
         for (int start = 0; start < images.Count; start += settings.BatchSize)
         {
             using var scope = torch.NewDisposeScope();
@@ -139,9 +140,9 @@ public static class EvalCommand
                 foreach (var (image, found) in DetectOrSkip(model, batch, skipped))
                     detections.AddRange(EvaluationInputs.ToCocoResults(image.Id, found, model.Options.NumClasses, labelToCategory));
             }
-            error.Write($"\rretina eval: {Math.Min(start + settings.BatchSize, images.Count)}/{images.Count} images");
+            progress.Report(Math.Min(start + settings.BatchSize, images.Count));
         }
-        error.WriteLine();
+        progress.Finish();
 
         var kept = images.Select(i => i.Id).ToHashSet();
         var full = dataset.ToCoco();
