@@ -95,15 +95,15 @@ public static class DemoCommand
     {
         var quick = new Option<bool>("--quick") { Description = "A tiny budget (well under 3 minutes): checks that everything works; the numbers are poor" };
         var outDir = new Option<string>("--out") { Description = "Output folder (scenes/, train/, report/)", DefaultValueFactory = _ => Path.Combine("runs", "demo") };
-        var train = new Option<int?>("--train") { Description = "Training scenes (default 2000; quick 64)" };
-        var val = new Option<int?>("--val") { Description = "Validation scenes (default 300; quick 16)" };
-        var size = new Option<int?>("--size") { Description = $"Scene side in pixels, at least {FashionScenesOptions.MinSize} (default 128; quick 64)" };
-        var iterations = new Option<long?>("--iterations") { Description = "Training iterations (default: as many as fit in --minutes, measured on this machine)" };
-        var minutes = new Option<double?>("--minutes") { Description = "Training time budget used to choose the iterations when --iterations is not given (default 12; quick 0.4)" };
-        var batch = new Option<int?>("--batch-size") { Description = "Images per iteration (default 8; quick 4)" };
-        var lr = new Option<double?>("--lr") { Description = "Base learning rate of AdamW (default 5e-4)" };
+        var train = new Option<int?>("--train") { Description = "Training scenes [default: 2000; with --quick: 64]" };
+        var val = new Option<int?>("--val") { Description = "Validation scenes [default: 300; with --quick: 16]" };
+        var size = new Option<int?>("--size") { Description = $"Scene side in pixels, at least {FashionScenesOptions.MinSize} [default: 128; with --quick: 64]" };
+        var iterations = new Option<long?>("--iterations") { Description = "Training iterations [default: as many as fit in --minutes, measured on this machine]" };
+        var minutes = new Option<double?>("--minutes") { Description = "Training time budget in minutes, used to choose the iterations when --iterations is not given [default: 12; with --quick: 0.4]" };
+        var batch = new Option<int?>("--batch-size") { Description = "Images per iteration [default: 8; with --quick: 4]" };
+        var lr = new Option<double?>("--lr") { Description = "Base learning rate of AdamW [default: 5e-4]" };
         var seed = new Option<int>("--seed") { Description = "Seed of the scenes, the initialisation and the data order", DefaultValueFactory = _ => 0 };
-        var scenes = new Option<string?>("--scenes") { Description = "Where the scenes are built (default OUT/scenes)" };
+        var scenes = new Option<string?>("--scenes") { Description = "Where the scenes are built [default: OUT/scenes]" };
         var resume = new Option<bool>("--resume") { Description = "Continue an interrupted demo in --out" };
         var command = new Command("demo", "Train, evaluate and show RetinaNet on Fashion-MNIST detection scenes (the main demo).");
         foreach (var o in new Option[] { quick, outDir, train, val, size, iterations, minutes, batch, lr, seed, scenes, resume }) command.Options.Add(o);

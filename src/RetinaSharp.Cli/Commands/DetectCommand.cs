@@ -24,12 +24,12 @@ public static class DetectCommand
         var weights = new Option<string>("--weights") { Description = "A RetinaSharp checkpoint (model.rsnet) or a torchvision .pth", Required = true };
         var inputs = new Argument<string[]>("images") { Description = "Image files, folders or globs (*.jpg)", Arity = ArgumentArity.OneOrMore };
         var outDir = new Option<string>("--out") { Description = "Output folder: detections.json and the drawn images", Required = true };
-        var numClasses = new Option<int?>("--num-classes") { Description = "Classes of a .pth checkpoint (inferred from its weights by default)" };
+        var numClasses = new Option<int?>("--num-classes") { Description = "Classes of a .pth checkpoint [default: inferred from its weights]" };
         var score = new Option<double>("--score-threshold") { Description = "Keep detections scoring at least this in detections.json", DefaultValueFactory = _ => 0.05 };
         var draw = new Option<double>("--draw-threshold") { Description = "Draw detections scoring at least this", DefaultValueFactory = _ => 0.5 };
-        var maxDets = new Option<int?>("--max-detections") { Description = "Detections kept per image (default: the model's, 100)" };
-        var minSize = new Option<int?>("--min-size") { Description = "Shorter side after resize (default: the model's)" };
-        var maxSize = new Option<int?>("--max-size") { Description = "Longer side limit (default: the model's)" };
+        var maxDets = new Option<int?>("--max-detections") { Description = "Detections kept per image [default: the model's, 100]" };
+        var minSize = new Option<int?>("--min-size") { Description = "Shorter side after resize [default: the model's]" };
+        var maxSize = new Option<int?>("--max-size") { Description = "Longer side limit [default: the model's]" };
         var classes = new Option<string?>("--classes") { Description = "A COCO instances .json whose categories name the classes (and give their ids)" };
         var batch = new Option<int>("--batch-size") { Description = "Images per forward pass", DefaultValueFactory = _ => 4 };
         var bf16 = new Option<bool>("--bf16") { Description = "Run the network in bfloat16 (about 1.7x faster on CPUs with AVX512-BF16; COCO AP within 0.2 points of float32 on the demo)" };

@@ -25,15 +25,15 @@ public static class TrainCommand
         var val = new Option<string?>("--val") { Description = "Validation dataset (COCO AP every --val-every iterations and at the end)" };
         var backbone = new Option<string>("--backbone") { Description = "resnet18, resnet34, resnet50 or resnet101", DefaultValueFactory = _ => "resnet50" };
         var outDir = new Option<string>("--out") { Description = "Run folder (checkpoint, log.csv with the loss of each logged step, loss_curve.png, model.rsnet)", Required = true };
-        var iterations = new Option<long?>("--iterations") { Description = "Run length in iterations (paper: 90000)" };
+        var iterations = new Option<long?>("--iterations") { Description = "Run length in iterations [default: 90000, the paper's, unless --epochs is given]" };
         var epochs = new Option<int?>("--epochs") { Description = "Run length in epochs (instead of --iterations)" };
         var batch = new Option<int>("--batch-size") { Description = "Images per iteration", DefaultValueFactory = _ => 16 };
-        var lr = new Option<double?>("--lr") { Description = "Base learning rate (default 0.01 x batch / 16)" };
+        var lr = new Option<double?>("--lr") { Description = "Base learning rate [default: 0.01 x batch / 16]" };
         var optimizer = new Option<string>("--optimizer") { Description = "sgd or adamw", DefaultValueFactory = _ => "sgd" };
         var schedule = new Option<string>("--schedule") { Description = "step (x0.1 at 2/3 and 8/9) or cosine", DefaultValueFactory = _ => "step" };
-        var warmup = new Option<long>("--warmup") { Description = "Linear warm-up iterations from lr/1000", DefaultValueFactory = _ => 500 };
+        var warmup = new Option<long>("--warmup") { Description = "Linear warm-up iterations from lr/1000 (a fifth of the run at most unless given)", DefaultValueFactory = _ => 500 };
         var wd = new Option<double>("--weight-decay") { Description = "Weight decay", DefaultValueFactory = _ => 1e-4 };
-        var clip = new Option<double?>("--clip-grad") { Description = "Clip the gradient L2 norm to this value" };
+        var clip = new Option<double?>("--clip-grad") { Description = "Clip the gradient L2 norm to this value [default: no clipping]" };
         var minSize = new Option<int>("--min-size") { Description = "Shorter image side after resize, pixels", DefaultValueFactory = _ => 800 };
         var maxSize = new Option<int>("--max-size") { Description = "Longer image side limit, pixels", DefaultValueFactory = _ => 1333 };
         var fpn = new Option<int>("--fpn-channels") { Description = "FPN and head width", DefaultValueFactory = _ => 256 };
@@ -46,7 +46,7 @@ public static class TrainCommand
         var scales = new Option<string?>("--scales") { Description = "Multi-scale training: comma-separated shorter sides, e.g. 640,672,704,736,768,800" };
         var ckptEvery = new Option<long>("--checkpoint-every") { Description = "Checkpoint interval in iterations", DefaultValueFactory = _ => 1000 };
         var logEvery = new Option<long>("--log-every") { Description = "Log interval in iterations", DefaultValueFactory = _ => 20 };
-        var valEvery = new Option<long?>("--val-every") { Description = "Validation interval in iterations (default: only at the end)" };
+        var valEvery = new Option<long?>("--val-every") { Description = "Validation interval in iterations [default: only at the end]" };
         var repair = new Option<bool>("--repair") { Description = "Repair dataset problems (clip boxes, drop degenerate ones) instead of refusing" };
 
         var command = new Command("train", "Train RetinaNet on your own labelled images.");
