@@ -92,12 +92,65 @@ public static class DetectCommand
         return files.Distinct().ToList();
     }
 
+    /// <summary>
+    /// The drawn image's path under --out for each input file, unique: <c>stem.detections.png</c> when the stems are unique;
+    /// else the path relative to the inputs' common folder (<c>a/scene.detections.png</c>, <c>b/scene.detections.png</c>);
+    /// else that path with the extension kept (<c>a/scene.jpg.detections.png</c> beside <c>a/scene.png.detections.png</c>).
+    /// </summary>
+    internal static List<string> DrawnNames(IReadOnlyList<string> files)
+    {
+        var full = files.Select(Path.GetFullPath).ToList();
+        string root = full.Count == 0 ? "" : Path.GetDirectoryName(full[0])!;
+        foreach (var f in full)
+            while (!IsUnder(f, root)) root = Path.GetDirectoryName(root) ?? "";
+        string Relative(string f) => root.Length == 0 ? f.TrimStart(Path.DirectorySeparatorChar, Path.AltDirectorySeparatorChar, ':') : Path.GetRelativePath(root, f);
+        Func<string, string>[] levels =
+        [
+            f => Path.GetFileNameWithoutExtension(f),
+            f => Path.ChangeExtension(Relative(f), null),
+            f => Relative(f),
+        ];
+        List<string> names = [];
+        foreach (var level in levels)
+        {
+            names = full.Select(f => level(f) + ".detections.png").ToList();
+            if (names.Distinct(StringComparer.OrdinalIgnoreCase).Count() == names.Count) break;
+        }
+        return names;
+    }
+
+    private static bool IsUnder(string file, string folder) =>
+        folder.Length == 0 || file.StartsWith(Path.EndsInDirectorySeparator(folder) ? folder : folder + Path.DirectorySeparatorChar, StringComparison.Ordinal);
+
+    /// <summary>COCO results (image_id, category_id, bbox, score, as <see cref="CocoJson.WriteResults"/>) plus each record's
+    /// <c>file_name</c>, the input image, so a record says which file it is about; COCO readers ignore the extra field.</summary>
+    private static void WriteResults(string path, IReadOnlyList<CocoResult> results, IReadOnlyList<string> files) =>
+        AtomicFile.Write(path, s =>
+        {
+            using var w = new Utf8JsonWriter(s);
+            w.WriteStartArray();
+            foreach (var r in results)
+            {
+                w.WriteStartObject();
+                w.WriteNumber("image_id", r.ImageId);
+                w.WriteString("file_name", files[(int)r.ImageId - 1]);
+                w.WriteNumber("category_id", r.CategoryId);
+                w.WriteStartArray("bbox");
+                foreach (var v in new[] { r.X, r.Y, r.Width, r.Height }) w.WriteNumberValue(Math.Round(v, 3));
+                w.WriteEndArray();
+                w.WriteNumber("score", Math.Round(r.Score, 5));
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+        });
+
     private static int Detect(RetinaNet model, CategoryMap categories, List<string> files, string outDir, double scoreThreshold, double drawThreshold, int batchSize)
     {
         Directory.CreateDirectory(outDir);
         var results = new List<CocoResult>();
         var images = new List<object>();
         var skipped = new List<string>();
+        var drawnNames = DrawnNames(files);
         AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn()).Start(ctx =>
         {
             var task = ctx.AddTask($"Detecting in {files.Count} images", maxValue: files.Count);
@@ -118,7 +171,7 @@ public static class DetectCommand
                         var (file, id, image) = loaded[i];
                         var mine = DetectionValidation.ToCoco(dets[i], id, categories).Where(r => r.Score >= scoreThreshold).ToList();
                         results.AddRange(mine);
-                        images.Add(new { id, file_name = file, width = image.Width, height = image.Height });
+                        images.Add(new { id, file_name = file, width = image.Width, height = image.Height, drawn = drawnNames[(int)id - 1] });
                         var boxes = mine.Where(r => r.Score >= drawThreshold).Select(r =>
                         {
                             int k = categories.ToIndex(r.CategoryId);
@@ -126,15 +179,17 @@ public static class DetectCommand
                                 $"{categories.Name(k)} {r.Score.ToString("0.00", CultureInfo.InvariantCulture)}");
                         }).ToList();
                         using var drawn = DetectionDrawing.Render(image, boxes, 1);
-                        AtomicFile.WriteAllBytes(Path.Combine(outDir, Path.GetFileNameWithoutExtension(file) + ".detections.png"), DetectionDrawing.EncodePng(drawn));
+                        string drawnPath = Path.Combine(outDir, drawnNames[(int)id - 1]);
+                        Directory.CreateDirectory(Path.GetDirectoryName(drawnPath)!);
+                        AtomicFile.WriteAllBytes(drawnPath, DetectionDrawing.EncodePng(drawn));
                     }
                 }
                 task.Increment(Math.Min(batchSize, files.Count - start));
             }
         });
-        CocoJson.WriteResults(Path.Combine(outDir, "detections.json"), results);
+        WriteResults(Path.Combine(outDir, "detections.json"), results, files);
         AtomicFile.WriteAllText(Path.Combine(outDir, "images.json"), JsonSerializer.Serialize(images, new JsonSerializerOptions { WriteIndented = true }));
-        AnsiConsole.MarkupLineInterpolated($"{results.Count} detections in {files.Count - skipped.Count} images -> [bold]{outDir}[/] (detections.json, images.json, *.detections.png)");
+        AnsiConsole.MarkupLineInterpolated($"{results.Count} detections in {files.Count - skipped.Count} images -> [bold]{outDir}[/] (detections.json, images.json, {(drawnNames.Any(n => n.Contains(Path.DirectorySeparatorChar)) ? "<folder>/" : "")}*.detections.png)");
         if (skipped.Count == 0) return CliApp.Ok;
         AnsiConsole.MarkupLineInterpolated($"[yellow]warning:[/] skipped {skipped.Count} unreadable image(s):");
         foreach (var s in skipped) AnsiConsole.MarkupLineInterpolated($"  {s}");

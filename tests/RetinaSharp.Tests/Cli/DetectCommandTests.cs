@@ -96,3 +96,54 @@ public class DetectCommandTests
         Assert.All(a.Zip(b), p => Assert.InRange(Math.Abs(p.First - p.Second), 0, 0.02));
     }
 }
+
+/// <summary>Drawn images never overwrite each other; each detection record names its image file.</summary>
+[Collection(TorchRngCollection.Name)]
+public class DetectOutputNamesTests
+{
+    [Fact]
+    public void Drawn_names_stay_flat_when_unique_and_keep_folders_or_extensions_when_not()
+    {
+        Assert.Equal(["a.detections.png", "b.detections.png"], DetectCommand.DrawnNames(["/d/x/a.png", "/d/y/b.jpg"]));
+        Assert.Equal(["x/scene.detections.png", "y/scene.detections.png", "y/other.detections.png"],
+            DetectCommand.DrawnNames(["/d/x/scene.png", "/d/y/scene.png", "/d/y/other.png"]));
+        Assert.Equal(["scene.png.detections.png", "scene.jpg.detections.png"], DetectCommand.DrawnNames(["/d/scene.png", "/d/scene.jpg"]));
+        Assert.Equal(["a/s.detections.png", "b/s.detections.png"], DetectCommand.DrawnNames(["/a/s.png", "/b/s.png"]));
+    }
+
+    [Fact]
+    public void Two_folders_with_the_same_file_names_give_two_drawings_and_records_with_file_names()
+    {
+        string dir = TempDir.Create();
+        using var scope = NewDisposeScope();
+        manual_seed(0);
+        using var model = new RetinaNet(new RetinaNetOptions(2)
+        {
+            Backbone = ResNetDepth.ResNet18, MinSize = 32, MaxSize = 32, FpnChannels = 8, PriorProbability = 0.5,
+            AnchorSizes = [[16], [32], [64], [128], [256]], AspectRatios = [1.0],
+        });
+        string ckpt = Path.Combine(dir, "model.rsnet");
+        RetinaNetCheckpoint.Save(model, ckpt);
+        foreach (var sub in new[] { "a", "b" })
+        {
+            Directory.CreateDirectory(Path.Combine(dir, sub));
+            var px = new byte[32 * 32 * 3];
+            for (int i = 0; i < px.Length; i++) px[i] = (byte)(i * (sub == "a" ? 7 : 13) % 251);
+            ImageIO.SavePng(new RgbImage(px, 32, 32), Path.Combine(dir, sub, "scene.png"));
+        }
+        string outDir = Path.Combine(dir, "out");
+        var root = new RootCommand { DetectCommand.Create() };
+        int code = CliApp.Invoke(root, ["detect", "--weights", ckpt, Path.Combine(dir, "a"), Path.Combine(dir, "b"), "--out", outDir], new StringWriter(), new StringWriter());
+
+        Assert.Equal(CliApp.Ok, code);
+        Assert.True(File.Exists(Path.Combine(outDir, "a", "scene.detections.png")));
+        Assert.True(File.Exists(Path.Combine(outDir, "b", "scene.detections.png")));
+        using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "detections.json")));
+        var records = doc.RootElement.EnumerateArray().ToList();
+        Assert.NotEmpty(records);
+        Assert.All(records, r => Assert.Equal(Path.Combine(dir, r.GetProperty("image_id").GetInt64() == 1 ? "a" : "b", "scene.png"), r.GetProperty("file_name").GetString()));
+        Assert.Contains(records, r => r.GetProperty("image_id").GetInt64() == 2);
+        // Still a COCO results file for our reader (and pycocotools, which ignores extra keys).
+        Assert.Equal(records.Count, CocoJson.ReadResults(Path.Combine(outDir, "detections.json")).Count);
+    }
+}
