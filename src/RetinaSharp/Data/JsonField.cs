@@ -51,8 +51,10 @@ internal struct JsonField
         }
         else if (reader.TokenType == JsonTokenType.Number)
         {
+            // An integer literal converts to the same double parsing would give (both round to nearest); ids skip the parse.
             field.IsInt64 = reader.TryGetInt64(out field.Int64);
-            field.IsDouble = reader.TryGetDouble(out field.Double) && double.IsFinite(field.Double);
+            if (field.IsInt64) field.Double = field.Int64;
+            field.IsDouble = field.IsInt64 || (reader.TryGetDouble(out field.Double) && double.IsFinite(field.Double));
         }
         field.RawEnd = (int)reader.BytesConsumed;
         return true;

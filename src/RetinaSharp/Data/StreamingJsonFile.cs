@@ -252,7 +252,11 @@ internal sealed class StreamingJsonFile : IDisposable
     {
         int kept = _end - _start;
         if (kept == _buffer.Length)
-            System.Array.Resize(ref _buffer, checked(_buffer.Length * 2));
+        {
+            if (_buffer.Length > System.Array.MaxLength / 2)
+                throw new DataFormatException(Path, null, null, $"a single JSON record is larger than {_buffer.Length / 1048576} MB");
+            System.Array.Resize(ref _buffer, _buffer.Length * 2);
+        }
         if (_start > 0)
         {
             _buffer.AsSpan(_start, kept).CopyTo(_buffer);
