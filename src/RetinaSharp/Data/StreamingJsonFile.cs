@@ -92,29 +92,19 @@ internal sealed class StreamingJsonFile : IDisposable
     /// <summary>Reads the next token (one token: a start token does not read what it contains).</summary>
     /// <returns>The token type, also in <see cref="TokenType"/>.</returns>
     /// <exception cref="DataFormatException">The JSON is invalid or ends early (truncated file).</exception>
-    public JsonTokenType ReadToken()
-    {
-        while (true)
-        {
-            var reader = new Utf8JsonReader(_buffer.AsSpan(_start, _end - _start), _atEnd, _state);
-            if (ReadOrThrow(ref reader))
-            {
-                TokenType = reader.TokenType;
-                TokenDepth = reader.CurrentDepth;
-                Commit(ref reader);
-                return TokenType;
-            }
-            if (_atEnd)
-                throw new DataFormatException(Path, null, null, "not valid JSON (truncated or corrupt): the file ends before the JSON value does");
-            Fill();
-        }
-    }
+    public JsonTokenType ReadToken() => ReadNext(wantName: false, out _);
 
     /// <summary>Reads a property name (the next token) as a string.</summary>
-    /// <returns>The name, or null when the next token is the end of the object.</returns>
+    /// <returns>The name, or null when the next token is not a property name (the end of the object).</returns>
     /// <exception cref="DataFormatException">The JSON is invalid or ends early.</exception>
     public string? ReadPropertyName()
     {
+        ReadNext(wantName: true, out string? name);
+        return name;
+    }
+
+    private JsonTokenType ReadNext(bool wantName, out string? name)
+    {
         while (true)
         {
             var reader = new Utf8JsonReader(_buffer.AsSpan(_start, _end - _start), _atEnd, _state);
@@ -122,9 +112,9 @@ internal sealed class StreamingJsonFile : IDisposable
             {
                 TokenType = reader.TokenType;
                 TokenDepth = reader.CurrentDepth;
-                string? name = reader.TokenType == JsonTokenType.PropertyName ? GetString(ref reader, Path) : null;
+                name = wantName && reader.TokenType == JsonTokenType.PropertyName ? GetString(ref reader, Path) : null;
                 Commit(ref reader);
-                return name;
+                return TokenType;
             }
             if (_atEnd)
                 throw new DataFormatException(Path, null, null, "not valid JSON (truncated or corrupt): the file ends before the JSON value does");

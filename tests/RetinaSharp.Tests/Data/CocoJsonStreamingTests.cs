@@ -281,6 +281,32 @@ public sealed class CocoJsonStreamingTests : IDisposable
     }
 
     [Fact]
+    public void Every_truncation_of_an_instances_file_is_a_data_format_error()
+    {
+        string full = """{"images": [{"id": 1, "file_name": "a.png", "width": 4, "height": 3}], "annotations": [{"id": 2, "image_id": 1, "category_id": 5, "bbox": [0, 0, 2, 2]}], "categories": [{"id": 5, "name": "c"}]}""";
+        Assert.Single(CocoJson.ReadInstances(_s.Write("full.json", full)).Annotations);
+        for (int cut = 1; cut < full.Length; cut++)
+        {
+            string path = _s.Write("cut.json", full[..cut]);
+            foreach (int size in new[] { StreamingJsonFile.DefaultBufferSize, 16 })
+                Assert.Contains("not valid JSON", Assert.Throws<DataFormatException>(() => CocoJson.ReadInstances(path, size)).Problem);
+        }
+    }
+
+    [Fact]
+    public void A_file_name_that_is_not_utf8_is_a_data_format_error()
+    {
+        string path = _s["latin1.json"];
+        var bytes = new List<byte>(Encoding.UTF8.GetBytes("""{"images": [{"id": 1, "file_name": "caf"""));
+        bytes.Add(0xE9); // "é" in Latin-1: not UTF-8
+        bytes.AddRange(Encoding.UTF8.GetBytes(""".png", "width": 4, "height": 3}], "categories": []}"""));
+        File.WriteAllBytes(path, bytes.ToArray());
+        var e = Assert.Throws<DataFormatException>(() => CocoJson.ReadInstances(path));
+        Assert.Equal(path, e.File);
+        Assert.Contains("UTF-8", e.Problem);
+    }
+
+    [Fact]
     public void Negative_box_sizes_in_ground_truth_are_read_for_the_checks_downstream()
     {
         // ReadInstances keeps degenerate boxes and negative areas (`data check` reports them, `eval --gt` refuses them).
