@@ -8,28 +8,20 @@ Prints "REF epoch_s=.. images=.. images_per_s=.. peak_rss_mb=.. delta_rss_mb=.."
 """
 import json
 import os
-import resource
-import sys
-import time
 
-
-def rss_mb():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    return 0.0
+import benchutil
 
 
 def main():
+    args = benchutil.parse_args(__doc__, ("instances_json", str), ("batch", int))
     import torch
     from PIL import Image
     import torchvision.transforms.functional as F
 
-    path, batch = sys.argv[1], int(sys.argv[2])
+    path, batch = args.instances_json, args.batch
     root = os.path.dirname(os.path.abspath(path))
     torch.set_num_threads(1)
-    before = rss_mb()
+    before = benchutil.rss_mb()
     coco = json.load(open(path))
     boxes = {}
     for a in coco["annotations"]:
@@ -57,13 +49,13 @@ def main():
     g.manual_seed(1)
     loader = torch.utils.data.DataLoader(Scenes(), batch_size=batch, shuffle=True, generator=g, num_workers=1,
                                          prefetch_factor=2, collate_fn=lambda x: x)
-    start = time.perf_counter()
+    watch = benchutil.Stopwatch()
     n = 0
     for b in loader:
         n += len(b)
-    epoch = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    print(f"REF epoch_s={epoch:.4f} images={n} images_per_s={n / epoch:.1f} peak_rss_mb={peak:.1f} delta_rss_mb={peak - before:.1f}")
+    epoch, _ = watch.lap()
+    peak = benchutil.peak_rss_mb()  # this process only, not the loader's worker
+    benchutil.report("REF", epoch_s=epoch, images=n, images_per_s=n / epoch, peak_rss_mb=peak, delta_rss_mb=peak - before)
 
 
 if __name__ == "__main__":

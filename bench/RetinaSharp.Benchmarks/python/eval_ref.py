@@ -9,20 +9,13 @@ point PYCOCOTOOLS_PATH at its PythonAPI folder. Without it, prints "SKIP ..." an
 import contextlib
 import io
 import os
-import resource
 import sys
-import time
 
-
-def rss_mb():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    return 0.0
+import benchutil
 
 
 def main():
+    args = benchutil.parse_args(__doc__, ("gt_json", str), ("dt_json", str))
     if os.environ.get("PYCOCOTOOLS_PATH"):
         sys.path.insert(0, os.environ["PYCOCOTOOLS_PATH"])
     import types
@@ -43,23 +36,20 @@ def main():
     except ImportError as e:
         print(f"SKIP pycocotools not importable ({e}); set PYCOCOTOOLS_PATH")
         return 0
-    gt_path, dt_path = sys.argv[1], sys.argv[2]
-    base = rss_mb()
-    t0 = time.perf_counter()
-    c0 = time.process_time()
+    base = benchutil.rss_mb()
+    watch = benchutil.Stopwatch()
     with contextlib.redirect_stdout(io.StringIO()):
-        gt = COCO(gt_path)
-        dt = gt.loadRes(dt_path)
-        t1 = time.perf_counter()
-        c1 = time.process_time()
+        gt = COCO(args.gt_json)
+        dt = gt.loadRes(args.dt_json)
+        load_s, load_cpu_s = watch.lap()
         ev = COCOeval(gt, dt, "bbox")
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
-    t2 = time.perf_counter()
-    c2 = time.process_time()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    print(f"REF load_s={t1 - t0:.4f} eval_s={t2 - t1:.4f} total_s={t2 - t0:.4f} load_cpu_s={c1 - c0:.4f} eval_cpu_s={c2 - c1:.4f} peak_rss_mb={peak:.1f} delta_rss_mb={peak - base:.1f}")
+        eval_s, eval_cpu_s = watch.lap()
+    peak = benchutil.peak_rss_mb()
+    benchutil.report("REF", load_s=load_s, eval_s=eval_s, total_s=load_s + eval_s, load_cpu_s=load_cpu_s, eval_cpu_s=eval_cpu_s,
+                     peak_rss_mb=peak, delta_rss_mb=peak - base)
     print("STATS " + " ".join(f"{v!r}" for v in ev.stats.tolist()))
     return 0
 

@@ -2,39 +2,18 @@
 forward + backward with reduction="sum" on float32 logits of the given shape with about `pos` positives.
 Prints one line: "REF time_s=<median seconds> peak_extra_bytes=<peak RSS beyond the inputs> loss=<value>".
 Usage: /usr/bin/python3 focal_loss_ref.py <d0,d1,...> <positive fraction> <threads> <warmup> <repeats>"""
-import statistics
-import sys
-import time
-
 import torch
 from torchvision.ops import sigmoid_focal_loss
 
-
-def status_kb(key):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(key):
-                return int(line.split()[1])
-    return 0
-
-
-def reset_peak():
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
+import benchutil
 
 
 def main():
-    shape = [int(s) for s in sys.argv[1].split(",")]
-    pos = float(sys.argv[2])
-    threads, warmup, repeats = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-    torch.set_num_threads(threads)
+    args = benchutil.parse_args(__doc__, ("shape", benchutil.int_list), ("pos", float), ("threads", int), ("warmup", int), ("repeats", int))
+    torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    logits = torch.randn(*shape, dtype=torch.float32)
-    targets = (torch.rand(*shape) < pos).to(torch.float32)
+    logits = torch.randn(*args.shape, dtype=torch.float32)
+    targets = (torch.rand(*args.shape) < args.pos).to(torch.float32)
 
     def step():
         x = logits.detach().requires_grad_(True)
@@ -42,20 +21,13 @@ def main():
         loss.backward()
         return loss.item()
 
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-
-    base = status_kb("VmRSS:") * 1024
-    if not reset_peak():
+    seconds = benchutil.median_seconds(step, args.warmup, args.repeats)
+    base = benchutil.status_kb("VmRSS:") * 1024
+    if not benchutil.reset_peak_rss():
         print("REF error=cannot_reset_peak_rss")
     value = step()
-    peak = status_kb("VmHWM:") * 1024
-    print(f"REF time_s={statistics.median(times):.6f} peak_extra_bytes={max(0, peak - base)} loss={value:.6f}")
+    peak = benchutil.status_kb("VmHWM:") * 1024
+    benchutil.report("REF", time_s=seconds, peak_extra_bytes=max(0, peak - base), loss=value)
 
 
 if __name__ == "__main__":

@@ -8,15 +8,14 @@ DIR/tv_boxes.bin, tv_scores.bin (float32) and tv_labels.bin (int64) for the suit
 """
 import json
 import os
-import statistics
-import sys
-import time
 import types
 
 import torch
 import torchvision
 from torchvision.models.detection import _utils as det_utils
 from torchvision.models.detection.retinanet import RetinaNet
+
+import benchutil
 
 
 def load(path, shape, dtype=torch.float32):
@@ -31,39 +30,9 @@ def save(t, path):
         f.write(bytes(t.contiguous().view(torch.uint8).reshape(-1).tolist()))
 
 
-def rss_kb(key):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(key):
-                return int(line.split()[1])
-    return 0
-
-
-def median_seconds(fn, warmup, repeats):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
-
-
-def median_wall_and_cpu(fn, warmup, repeats):
-    for _ in range(warmup):
-        fn()
-    wall, cpu = [], []
-    for _ in range(repeats):
-        t, c = time.perf_counter(), time.process_time()
-        fn()
-        wall.append(time.perf_counter() - t)
-        cpu.append(time.process_time() - c)
-    return statistics.median(wall), statistics.median(cpu)
-
-
 def main():
-    folder, repeats, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    args = benchutil.parse_args(__doc__, ("dir", str), ("repeats", int), ("threads", int))
+    folder, repeats, threads = args.dir, args.repeats, args.threads
     torch.set_num_threads(threads)
     meta = json.load(open(os.path.join(folder, "meta.json")))
     k = meta["num_classes"]
@@ -83,31 +52,27 @@ def main():
         with torch.no_grad():
             return RetinaNet.postprocess_detections(model, head, [anchors], image_shapes)[0]
 
-    rss0 = rss_kb("VmRSS:")
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        pass
+    rss0 = benchutil.status_kb("VmRSS:")
+    benchutil.reset_peak_rss()
     out = run()
-    mem = max(0, rss_kb("VmHWM:") - rss0) * 1024
-    t_post, cpu_post = median_wall_and_cpu(run, 2, repeats)
+    mem = max(0, benchutil.status_kb("VmHWM:") - rss0) * 1024
+    t_post, cpu_post = benchutil.median_wall_and_cpu(run, 2, repeats)
 
-    nms_results = []
+    nms_results = {}
     for case in meta["nms_cases"]:
         n = case["n"]
         boxes = load(os.path.join(folder, f"nms_boxes_{n}.bin"), (n, 4))
         scores = load(os.path.join(folder, f"nms_scores_{n}.bin"), (n,))
-        t = median_seconds(lambda: torchvision.ops.nms(boxes, scores, case["threshold"]), 2, repeats)
+        t = benchutil.median_seconds(lambda: torchvision.ops.nms(boxes, scores, case["threshold"]), 2, repeats)
         keep = torchvision.ops.nms(boxes, scores, case["threshold"])
         save(keep.to(torch.int64), os.path.join(folder, f"tv_nms_keep_{n}.bin"))
-        nms_results.append(f"tv_nms_{n}_s={t:.6g}")
+        nms_results[f"tv_nms_{n}_s"] = t
 
     save(out["boxes"].to(torch.float32), os.path.join(folder, "tv_boxes.bin"))
     save(out["scores"].to(torch.float32), os.path.join(folder, "tv_scores.bin"))
     save(out["labels"].to(torch.int64), os.path.join(folder, "tv_labels.bin"))
-    print(f"tv_postprocess_s={t_post:.6g} tv_postprocess_cpu_s={cpu_post:.6g} tv_mem_bytes={mem} threads={torch.get_num_threads()} "
-          f"torch={torch.__version__} torchvision={torchvision.__version__} " + " ".join(nms_results))
+    benchutil.report("", tv_postprocess_s=t_post, tv_postprocess_cpu_s=cpu_post, tv_mem_bytes=mem, threads=torch.get_num_threads(),
+                     torch=torch.__version__, torchvision=torchvision.__version__, **nms_results)
 
 
 if __name__ == "__main__":

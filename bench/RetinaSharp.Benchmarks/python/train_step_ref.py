@@ -1,34 +1,26 @@
 #!/usr/bin/python3
 """Reference for the `train-step` suite: torchvision 0.14 RetinaNet R50-FPN (frozen BN, 3 trainable stages,
 91 classes, random weights), one SGD step (forward with losses, backward, step) on 2 images of 3x512x512 with
-3 boxes each, 2 threads. Prints REF step_s=<median> peak_rss_mb=<VmHWM> base_rss_mb=<RSS after building>."""
-import sys
-import time
-
+3 boxes each, 2 threads. Prints REF step_s=<median> peak_rss_mb=<VmHWM> base_rss_mb=<RSS after building>.
+usage: train_step_ref.py [SIZE (512)] [REPEATS (5)]"""
 import torch
 from torchvision.models import resnet50
 from torchvision.models.detection.retinanet import RetinaNet, _resnet_fpn_extractor
 from torchvision.ops import misc
 from torchvision.ops.feature_pyramid_network import LastLevelP6P7
 
-
-def rss_mb(key):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(key):
-                return int(line.split()[1]) / 1024.0
-    return 0.0
+import benchutil
 
 
 def main():
-    size = int(sys.argv[1]) if len(sys.argv) > 1 else 512
-    repeats = int(sys.argv[2]) if len(sys.argv) > 2 else 5
+    args = benchutil.parse_args(__doc__, ("size", int, 512), ("repeats", int, 5))
+    size, repeats = args.size, args.repeats
     torch.set_num_threads(2)
     torch.manual_seed(0)
     backbone = _resnet_fpn_extractor(resnet50(weights=None, norm_layer=misc.FrozenBatchNorm2d), 3,
                                      returned_layers=[2, 3, 4], extra_blocks=LastLevelP6P7(256, 256))
     model = RetinaNet(backbone, 91, min_size=size, max_size=1333).train()
-    base = rss_mb("VmRSS:")
+    base = benchutil.rss_mb()
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=0.001, momentum=0.9, weight_decay=1e-4)
     images = [torch.rand(3, size, size) for _ in range(2)]
@@ -42,14 +34,8 @@ def main():
         loss.backward()
         opt.step()
 
-    step()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t)
-    times.sort()
-    print(f"REF step_s={times[len(times) // 2]:.4f} peak_rss_mb={rss_mb('VmHWM:'):.1f} base_rss_mb={base:.1f}")
+    step_s = benchutil.median_seconds(step, 1, repeats)
+    benchutil.report("REF", step_s=step_s, peak_rss_mb=benchutil.peak_rss_mb(), base_rss_mb=base)
 
 
 if __name__ == "__main__":

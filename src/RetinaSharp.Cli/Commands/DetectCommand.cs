@@ -63,7 +63,7 @@ public static class DetectCommand
                 MaxSize = p.GetValue(maxSize) ?? Math.Max(mo.MaxSize, p.GetValue(minSize) ?? mo.MinSize),
             };
             model.Reconfigure(mo);
-            model.PrepareForInference(foldBatchNorm: true, bfloat16: p.GetValue(bf16));
+            model.PrepareForInference(foldBatchNorm: true, bfloat16: p.GetValue(bf16), channelsLast: true);
             CategoryMap categories = p.GetValue(classes) is string cj
                 ? new CategoryMap(CocoJson.ReadInstances(Path.GetFullPath(cj)).Categories)
                 : new CategoryMap(Enumerable.Range(0, mo.NumClasses).Select(i => new CocoCategory(i, $"class {i}")));

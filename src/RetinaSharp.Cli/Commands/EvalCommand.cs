@@ -119,7 +119,7 @@ public static class EvalCommand
         if (settings.MinSize is int mn) options = options with { MinSize = mn };
         if (settings.MaxSize is int mx) options = options with { MaxSize = mx };
         model.Reconfigure(options);
-        model.PrepareForInference(foldBatchNorm: true, bfloat16: settings.BFloat16);
+        model.PrepareForInference(foldBatchNorm: true, bfloat16: settings.BFloat16, channelsLast: true);
         var labelToCategory = LabelMap(model.Options.NumClasses, dataset.Categories, weightsPath);
 
         var images = dataset.Images.Take(settings.Limit ?? int.MaxValue).ToList();

@@ -1,6 +1,7 @@
 // The COCO "instances" and "results" JSON formats (cocodataset.org/#format-data), read with errors that
 // name the file, the record and the field, and written atomically. One home for COCO JSON in RetinaSharp:
-// the COCO dataset loader, the evaluator and `retina detect` all go through here.
+// the COCO dataset loader, the evaluator and `retina detect` all go through here. Files are streamed record by
+// record (StreamingJsonFile) with the checks JsonElement-based reading had: same record, field and value in errors.
 using System.Globalization;
 using System.Text.Json;
 using RetinaSharp.IO;
@@ -51,74 +52,73 @@ public sealed record CocoInstances(IReadOnlyList<CocoImage> Images, IReadOnlyLis
 /// <summary>Reads and writes COCO instances and results JSON.</summary>
 public static class CocoJson
 {
-    /// <summary>Reads a COCO instances file (images, annotations, categories).</summary>
+    /// <summary>Reads a COCO instances file (images, annotations, categories), streaming it: the file is never held
+    /// whole in memory, only the record being read. Other top-level fields (info, licenses) and other record fields
+    /// (segmentation, ...) are skipped; "annotations" may be absent.</summary>
     /// <param name="path">The JSON file.</param>
-    /// <exception cref="DataFormatException">The file is missing, empty, truncated, not JSON, or a record lacks a field or has a wrong value; the message names the file, the record and the field.</exception>
-    public static CocoInstances ReadInstances(string path)
+    /// <returns>The records in file order.</returns>
+    /// <exception cref="DataFormatException">The file is missing, empty, truncated, not JSON, or a record lacks a field or has a wrong value; the message names the file, the record and the field.
+    /// Errors are reported in file order (the first wrong record found), a missing "images" or "categories" at the end.</exception>
+    public static CocoInstances ReadInstances(string path) => ReadInstances(path, StreamingJsonFile.DefaultBufferSize);
+
+    /// <summary><see cref="ReadInstances(string)"/> with a given initial buffer size (tests use tiny ones to cross buffer refills).</summary>
+    internal static CocoInstances ReadInstances(string path, int bufferSize)
     {
-        using var doc = Open(path);
-        var root = doc.RootElement;
-        if (root.ValueKind != JsonValueKind.Object)
-            throw new DataFormatException(path, null, null, $"expected a JSON object with images, annotations and categories, found {root.ValueKind}");
-        var images = new List<CocoImage>();
-        foreach (var (e, i) in Array(path, root, "images"))
+        using var json = StreamingJsonFile.Open(path, bufferSize);
+        var root = json.ReadToken();
+        if (root != JsonTokenType.StartObject)
+            throw new DataFormatException(path, null, null, $"expected a JSON object with images, annotations and categories, found {JsonField.KindName(root)}");
+        List<CocoImage>? images = null;
+        List<CocoCategory>? categories = null;
+        List<CocoAnnotation>? annotations = null;
+        while (json.ReadPropertyName() is string name)
         {
-            long id = GetInt64(path, e, $"images[{i}]", "id");
-            string rec = $"image id {id}";
-            images.Add(new CocoImage(id, GetString(path, e, rec, "file_name"),
-                GetPositiveInt32(path, e, rec, "width"), GetPositiveInt32(path, e, rec, "height")));
-        }
-        var categories = new List<CocoCategory>();
-        foreach (var (e, i) in Array(path, root, "categories"))
-        {
-            long id = GetInt64(path, e, $"categories[{i}]", "id");
-            string rec = $"category id {id}";
-            string super = e.TryGetProperty("supercategory", out var s) && s.ValueKind == JsonValueKind.String ? s.GetString()! : "";
-            categories.Add(new CocoCategory(id, GetString(path, e, rec, "name"), super));
-        }
-        var annotations = new List<CocoAnnotation>();
-        if (root.TryGetProperty("annotations", out _))
-        {
-            foreach (var (e, i) in Array(path, root, "annotations"))
+            switch (name)
             {
-                long id = GetInt64(path, e, $"annotations[{i}]", "id");
-                string rec = $"annotation id {id}";
-                var (x, y, w, h) = GetBbox(path, e, rec);
-                double area = GetArea(path, e, rec, w * h);
-                bool crowd = GetCrowd(path, e, rec);
-                annotations.Add(new CocoAnnotation(id, GetInt64(path, e, rec, "image_id"), GetInt64(path, e, rec, "category_id"), x, y, w, h, area, crowd));
+                case "images":
+                    images = ReadRecords(json, name, (ref Utf8JsonReader r, ReadOnlySpan<byte> data, int i, out CocoImage v) => TryParseImage(path, ref r, data, i, out v));
+                    break;
+                case "categories":
+                    categories = ReadRecords(json, name, (ref Utf8JsonReader r, ReadOnlySpan<byte> data, int i, out CocoCategory v) => TryParseCategory(path, ref r, data, i, out v));
+                    break;
+                case "annotations":
+                    annotations = ReadRecords(json, name, (ref Utf8JsonReader r, ReadOnlySpan<byte> data, int i, out CocoAnnotation v) => TryParseAnnotation(path, ref r, data, i, out v));
+                    break;
+                default:
+                    json.ReadToken();
+                    json.SkipValue();
+                    break;
             }
         }
-        return new CocoInstances(images, annotations, categories);
+        json.ReadEnd();
+        if (images == null)
+            throw new DataFormatException(path, null, "images", "missing");
+        if (categories == null)
+            throw new DataFormatException(path, null, "categories", "missing");
+        return new CocoInstances(images, annotations ?? [], categories);
     }
 
-    /// <summary>Reads a COCO results file: a JSON array of {image_id, category_id, bbox [x,y,w,h], score}.</summary>
+    /// <summary>Reads a COCO results file: a JSON array of {image_id, category_id, bbox [x,y,w,h], score}, streaming it
+    /// (one record in memory at a time besides the list returned). Other fields of a record are skipped.</summary>
     /// <param name="path">The JSON file.</param>
-    /// <exception cref="DataFormatException">Missing/empty/invalid file, a missing field, a non-numeric score, a bbox that is not 4 finite numbers or has a negative width or height.</exception>
-    public static IReadOnlyList<CocoResult> ReadResults(string path)
+    /// <returns>The detections in file order.</returns>
+    /// <exception cref="DataFormatException">Missing/empty/truncated/invalid file, a record that is not an object, a missing field,
+    /// an image_id or category_id that is not an integer (1.0 and 1e2 are), a score that is not a finite number, a bbox that is
+    /// not 4 finite numbers or has a negative width or height. The message names the file, the record ("result #3 (image_id 42)"),
+    /// the field and the offending value; the first wrong record in file order is reported.</exception>
+    public static IReadOnlyList<CocoResult> ReadResults(string path) => ReadResults(path, StreamingJsonFile.DefaultBufferSize);
+
+    /// <summary><see cref="ReadResults(string)"/> with a given initial buffer size (tests use tiny ones to cross buffer refills).</summary>
+    internal static IReadOnlyList<CocoResult> ReadResults(string path, int bufferSize)
     {
-        using var doc = Open(path);
-        var root = doc.RootElement;
-        if (root.ValueKind != JsonValueKind.Array)
-            throw new DataFormatException(path, null, null, $"expected a JSON array of detections, found {root.ValueKind}");
-        var results = new List<CocoResult>(root.GetArrayLength());
-        int i = 0;
-        foreach (var e in root.EnumerateArray())
-        {
-            string rec = $"result #{i}";
-            long imageId = GetInt64(path, e, rec, "image_id");
-            rec = $"result #{i} (image_id {imageId})";
-            long cat = GetInt64(path, e, rec, "category_id");
-            var (x, y, w, h) = GetBbox(path, e, rec);
-            if (w < 0 || h < 0)
-                throw new DataFormatException(path, rec, "bbox", $"negative width or height: [{Fmt(x)}, {Fmt(y)}, {Fmt(w)}, {Fmt(h)}]");
-            if (!e.TryGetProperty("score", out var s))
-                throw new DataFormatException(path, rec, "score", "missing");
-            if (s.ValueKind != JsonValueKind.Number || !double.IsFinite(s.GetDouble()))
-                throw new DataFormatException(path, rec, "score", $"not a finite number: {s.GetRawText()}");
-            results.Add(new CocoResult(imageId, cat, x, y, w, h, s.GetDouble()));
-            i++;
-        }
+        using var json = StreamingJsonFile.Open(path, bufferSize);
+        var root = json.ReadToken();
+        if (root != JsonTokenType.StartArray)
+            throw new DataFormatException(path, null, null, $"expected a JSON array of detections, found {JsonField.KindName(root)}");
+        // About 90 bytes a record in a compact results file: reserving for 80 avoids growing the list (8 bytes a slot).
+        var results = new List<CocoResult>((int)Math.Min(json.Length / 80, 1 << 24));
+        json.ReadArray((ref Utf8JsonReader r, ReadOnlySpan<byte> data, int i, out CocoResult v) => TryParseResult(path, ref r, data, i, out v), results);
+        json.ReadEnd();
         return results;
     }
 
@@ -191,106 +191,176 @@ public static class CocoJson
         w.WriteEndArray();
     }
 
-    private static JsonDocument Open(string path)
+    // The array value of a top-level field of an instances file, parsed record by record.
+    private static List<T> ReadRecords<T>(StreamingJsonFile json, string name, JsonElementParser<T> parse)
     {
-        if (Directory.Exists(path))
-            throw new DataFormatException(path, null, null, "is a folder, expected a JSON file");
-        if (!File.Exists(path))
-            throw new DataFormatException(path, null, null, "file not found");
-        byte[] bytes = File.ReadAllBytes(path);
-        if (bytes.Length == 0)
-            throw new DataFormatException(path, null, null, "file is empty (0 bytes)");
-        try
-        {
-            return JsonDocument.Parse(bytes, new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
-        }
-        catch (JsonException e)
-        {
-            throw new DataFormatException(path, e.LineNumber is long l ? $"line {l + 1}" : null, null,
-                $"not valid JSON (truncated or corrupt): {e.Message}", e);
-        }
+        var token = json.ReadToken();
+        if (token != JsonTokenType.StartArray)
+            throw new DataFormatException(json.Path, null, name, $"expected an array, found {JsonField.KindName(token)}");
+        var list = new List<T>();
+        json.ReadArray(parse, list);
+        return list;
     }
 
-    private static IEnumerable<(JsonElement Element, int Index)> Array(string path, JsonElement root, string name)
+    private static DataFormatException NotAnObject(string path, string record, JsonTokenType token) =>
+        new(path, record, null, $"expected an object, found {JsonField.KindName(token)}");
+
+    private static bool TryParseResult(string path, ref Utf8JsonReader r, ReadOnlySpan<byte> data, int i, out CocoResult result)
     {
-        if (!root.TryGetProperty(name, out var arr))
-            throw new DataFormatException(path, null, name, "missing");
-        if (arr.ValueKind != JsonValueKind.Array)
-            throw new DataFormatException(path, null, name, $"expected an array, found {arr.ValueKind}");
-        int i = 0;
-        foreach (var e in arr.EnumerateArray())
+        result = null!;
+        if (r.TokenType != JsonTokenType.StartObject)
+            throw NotAnObject(path, $"result #{i}", r.TokenType);
+        JsonField imageId = default, categoryId = default, bbox = default, score = default;
+        Span<double> box = stackalloc double[4];
+        while (true)
         {
-            if (e.ValueKind != JsonValueKind.Object)
-                throw new DataFormatException(path, $"{name}[{i}]", null, $"expected an object, found {e.ValueKind}");
-            yield return (e, i++);
+            if (!r.Read()) return false;
+            if (r.TokenType == JsonTokenType.EndObject) break;
+            bool complete =
+                r.ValueTextEquals("image_id"u8) ? JsonField.TryCapture(ref r, out imageId)
+                : r.ValueTextEquals("category_id"u8) ? JsonField.TryCapture(ref r, out categoryId)
+                : r.ValueTextEquals("bbox"u8) ? JsonField.TryCaptureNumbers(ref r, box, out bbox)
+                : r.ValueTextEquals("score"u8) ? JsonField.TryCapture(ref r, out score)
+                : JsonField.TryCapture(ref r, out _);
+            if (!complete) return false;
         }
+        // Checked in this order whatever the order in the file; record names are built only for an error.
+        if (!imageId.TryGetInt64(out long img))
+            throw imageId.Int64Error(data, path, $"result #{i}", "image_id");
+        if (!categoryId.TryGetInt64(out long cat))
+            throw categoryId.Int64Error(data, path, ResultRecord(i, img), "category_id");
+        if (!IsBbox(bbox))
+            throw BboxError(bbox, data, path, ResultRecord(i, img));
+        if (box[2] < 0 || box[3] < 0)
+            throw new DataFormatException(path, ResultRecord(i, img), "bbox", $"negative width or height: [{Fmt(box[0])}, {Fmt(box[1])}, {Fmt(box[2])}, {Fmt(box[3])}]");
+        if (!score.Present)
+            throw new DataFormatException(path, ResultRecord(i, img), "score", "missing");
+        if (!score.IsDouble)
+            throw new DataFormatException(path, ResultRecord(i, img), "score", $"not a finite number: {score.Raw(data)}");
+        result = new CocoResult(img, cat, box[0], box[1], box[2], box[3], score.Double);
+        return true;
     }
 
-    private static long GetInt64(string path, JsonElement e, string record, string field)
+    private static string ResultRecord(int index, long imageId) => $"result #{index} (image_id {imageId})";
+
+    private static bool TryParseImage(string path, ref Utf8JsonReader r, ReadOnlySpan<byte> data, int i, out CocoImage image)
     {
-        if (!e.TryGetProperty(field, out var v))
-            throw new DataFormatException(path, record, field, "missing");
-        if (v.ValueKind == JsonValueKind.Number)
+        image = null!;
+        if (r.TokenType != JsonTokenType.StartObject)
+            throw NotAnObject(path, $"images[{i}]", r.TokenType);
+        JsonField id = default, fileName = default, width = default, height = default;
+        while (true)
         {
-            if (v.TryGetInt64(out long l)) return l;
-            double d = v.GetDouble();
-            if (d == Math.Floor(d) && Math.Abs(d) < 9e15) return (long)d;
+            if (!r.Read()) return false;
+            if (r.TokenType == JsonTokenType.EndObject) break;
+            bool complete =
+                r.ValueTextEquals("id"u8) ? JsonField.TryCapture(ref r, out id)
+                : r.ValueTextEquals("file_name"u8) ? JsonField.TryCapture(ref r, out fileName)
+                : r.ValueTextEquals("width"u8) ? JsonField.TryCapture(ref r, out width)
+                : r.ValueTextEquals("height"u8) ? JsonField.TryCapture(ref r, out height)
+                : JsonField.TryCapture(ref r, out _);
+            if (!complete) return false;
         }
-        throw new DataFormatException(path, record, field, $"expected an integer, found {v.GetRawText()}");
+        long imageId = id.GetInt64(data, path, $"images[{i}]", "id");
+        string rec = $"image id {imageId}";
+        image = new CocoImage(imageId, fileName.GetString(data, path, rec, "file_name"),
+            GetPositiveInt32(width, data, path, rec, "width"), GetPositiveInt32(height, data, path, rec, "height"));
+        return true;
     }
 
-    private static int GetPositiveInt32(string path, JsonElement e, string record, string field)
+    private static bool TryParseCategory(string path, ref Utf8JsonReader r, ReadOnlySpan<byte> data, int i, out CocoCategory category)
     {
-        long v = GetInt64(path, e, record, field);
+        category = null!;
+        if (r.TokenType != JsonTokenType.StartObject)
+            throw NotAnObject(path, $"categories[{i}]", r.TokenType);
+        JsonField id = default, name = default, super = default;
+        while (true)
+        {
+            if (!r.Read()) return false;
+            if (r.TokenType == JsonTokenType.EndObject) break;
+            bool complete =
+                r.ValueTextEquals("id"u8) ? JsonField.TryCapture(ref r, out id)
+                : r.ValueTextEquals("name"u8) ? JsonField.TryCapture(ref r, out name)
+                : r.ValueTextEquals("supercategory"u8) ? JsonField.TryCapture(ref r, out super)
+                : JsonField.TryCapture(ref r, out _);
+            if (!complete) return false;
+        }
+        long categoryId = id.GetInt64(data, path, $"categories[{i}]", "id");
+        string rec = $"category id {categoryId}";
+        // "supercategory": a string, anything else (or absent) reads as "".
+        string supercategory = super.Kind == JsonTokenType.String ? super.StringValue(data, path) : "";
+        category = new CocoCategory(categoryId, name.GetString(data, path, rec, "name"), supercategory);
+        return true;
+    }
+
+    private static bool TryParseAnnotation(string path, ref Utf8JsonReader r, ReadOnlySpan<byte> data, int i, out CocoAnnotation annotation)
+    {
+        annotation = null!;
+        if (r.TokenType != JsonTokenType.StartObject)
+            throw NotAnObject(path, $"annotations[{i}]", r.TokenType);
+        JsonField id = default, imageId = default, categoryId = default, bbox = default, area = default, crowd = default;
+        Span<double> box = stackalloc double[4];
+        while (true)
+        {
+            if (!r.Read()) return false;
+            if (r.TokenType == JsonTokenType.EndObject) break;
+            bool complete =
+                r.ValueTextEquals("id"u8) ? JsonField.TryCapture(ref r, out id)
+                : r.ValueTextEquals("image_id"u8) ? JsonField.TryCapture(ref r, out imageId)
+                : r.ValueTextEquals("category_id"u8) ? JsonField.TryCapture(ref r, out categoryId)
+                : r.ValueTextEquals("bbox"u8) ? JsonField.TryCaptureNumbers(ref r, box, out bbox)
+                : r.ValueTextEquals("area"u8) ? JsonField.TryCapture(ref r, out area)
+                : r.ValueTextEquals("iscrowd"u8) ? JsonField.TryCapture(ref r, out crowd)
+                : JsonField.TryCapture(ref r, out _);
+            if (!complete) return false;
+        }
+        long annotationId = id.GetInt64(data, path, $"annotations[{i}]", "id");
+        string rec = $"annotation id {annotationId}";
+        if (!IsBbox(bbox))
+            throw BboxError(bbox, data, path, rec);
+        double areaValue = GetArea(area, data, path, rec, box[2] * box[3]);
+        bool isCrowd = GetCrowd(crowd, data, path, rec);
+        annotation = new CocoAnnotation(annotationId, imageId.GetInt64(data, path, rec, "image_id"), categoryId.GetInt64(data, path, rec, "category_id"),
+            box[0], box[1], box[2], box[3], areaValue, isCrowd);
+        return true;
+    }
+
+    private static int GetPositiveInt32(in JsonField field, ReadOnlySpan<byte> data, string path, string record, string name)
+    {
+        long v = field.GetInt64(data, path, record, name);
         if (v < 1 || v > int.MaxValue)
-            throw new DataFormatException(path, record, field, $"expected a positive number of pixels (1 to {int.MaxValue}), found {e.GetProperty(field).GetRawText()}");
+            throw new DataFormatException(path, record, name, $"expected a positive number of pixels (1 to {int.MaxValue}), found {field.Raw(data)}");
         return (int)v;
     }
 
     // "area": absent or null -> width * height; otherwise a finite number (a string is never silently replaced; a negative
     // area comes with a degenerate box, which `data check` reports and `eval --gt` refuses).
-    private static double GetArea(string path, JsonElement e, string record, double boxArea)
+    private static double GetArea(in JsonField area, ReadOnlySpan<byte> data, string path, string record, double boxArea)
     {
-        if (!e.TryGetProperty("area", out var a) || a.ValueKind == JsonValueKind.Null) return boxArea;
-        if (a.ValueKind == JsonValueKind.Number && a.TryGetDouble(out double d) && double.IsFinite(d)) return d;
-        throw new DataFormatException(path, record, "area", $"expected a finite number, found {a.GetRawText()}");
+        if (!area.Present || area.Kind == JsonTokenType.Null) return boxArea;
+        if (area.IsDouble) return area.Double;
+        throw new DataFormatException(path, record, "area", $"expected a finite number, found {area.Raw(data)}");
     }
 
     // "iscrowd": absent or null -> false; true/false or the numbers 0/1 (pycocotools' convention).
-    private static bool GetCrowd(string path, JsonElement e, string record)
+    private static bool GetCrowd(in JsonField crowd, ReadOnlySpan<byte> data, string path, string record)
     {
-        if (!e.TryGetProperty("iscrowd", out var c) || c.ValueKind == JsonValueKind.Null) return false;
-        if (c.ValueKind == JsonValueKind.True) return true;
-        if (c.ValueKind == JsonValueKind.False) return false;
-        if (c.ValueKind == JsonValueKind.Number && c.TryGetDouble(out double d) && (d == 0 || d == 1)) return d == 1;
-        throw new DataFormatException(path, record, "iscrowd", $"expected 0 or 1 (or true/false), found {c.GetRawText()}");
-    }
-
-    private static string GetString(string path, JsonElement e, string record, string field)
-    {
-        if (!e.TryGetProperty(field, out var v))
-            throw new DataFormatException(path, record, field, "missing");
-        if (v.ValueKind != JsonValueKind.String)
-            throw new DataFormatException(path, record, field, $"expected a string, found {v.GetRawText()}");
-        return v.GetString()!;
-    }
-
-    private static (double X, double Y, double W, double H) GetBbox(string path, JsonElement e, string record)
-    {
-        if (!e.TryGetProperty("bbox", out var b))
-            throw new DataFormatException(path, record, "bbox", "missing");
-        if (b.ValueKind != JsonValueKind.Array || b.GetArrayLength() != 4)
-            throw new DataFormatException(path, record, "bbox", $"expected [x, y, width, height], found {b.GetRawText()}");
-        var v = new double[4];
-        int i = 0;
-        foreach (var n in b.EnumerateArray())
+        switch (crowd.Kind)
         {
-            if (n.ValueKind != JsonValueKind.Number || !double.IsFinite(n.GetDouble()))
-                throw new DataFormatException(path, record, "bbox", $"expected 4 finite numbers, found {b.GetRawText()}");
-            v[i++] = n.GetDouble();
+            case JsonTokenType.None or JsonTokenType.Null or JsonTokenType.False: return false;
+            case JsonTokenType.True: return true;
+            case JsonTokenType.Number when crowd.IsDouble && (crowd.Double == 0 || crowd.Double == 1): return crowd.Double == 1;
+            default: throw new DataFormatException(path, record, "iscrowd", $"expected 0 or 1 (or true/false), found {crowd.Raw(data)}");
         }
-        return (v[0], v[1], v[2], v[3]);
     }
+
+    // "bbox": an array of exactly 4 finite numbers [x, y, width, height] (its values are in the span given to TryCaptureNumbers).
+    private static bool IsBbox(in JsonField bbox) => bbox.Kind == JsonTokenType.StartArray && bbox.Count == 4 && bbox.AllFinite;
+
+    private static DataFormatException BboxError(in JsonField bbox, ReadOnlySpan<byte> data, string path, string record) =>
+        !bbox.Present ? new DataFormatException(path, record, "bbox", "missing")
+        : bbox.Kind != JsonTokenType.StartArray || bbox.Count != 4 ? new DataFormatException(path, record, "bbox", $"expected [x, y, width, height], found {bbox.Raw(data)}")
+        : new DataFormatException(path, record, "bbox", $"expected 4 finite numbers, found {bbox.Raw(data)}");
 
     private static string Fmt(double v) => v.ToString("G6", CultureInfo.InvariantCulture);
 }

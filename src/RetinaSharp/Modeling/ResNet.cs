@@ -50,8 +50,9 @@ internal sealed class ConvBn(Conv2d conv, Module<Tensor, Tensor> bn, long stride
     public Conv2d Conv { get; } = conv;
     public Module<Tensor, Tensor> Bn { get; } = bn;
 
-    /// <summary>Computes (fold = true) or drops the folded weight and bias from the current parameters.</summary>
-    public void SetFolded(bool fold, ScalarType? dtype)
+    /// <summary>Computes (fold = true) or drops the folded weight and bias from the current parameters; the folded
+    /// weight is stored channels-last when <paramref name="channelsLast"/>.</summary>
+    public void SetFolded(bool fold, ScalarType? dtype, bool channelsLast = false)
     {
         _w?.Dispose(); _b?.Dispose();
         _w = _b = null;
@@ -62,7 +63,7 @@ internal sealed class ConvBn(Conv2d conv, Module<Tensor, Tensor> bn, long stride
         var w = Conv.weight * scale.reshape(-1, 1, 1, 1);
         var b = shift;
         if (dtype is { } d) { w = w.to(d); b = b.to(d); }
-        _w = w.contiguous().MoveToOuterDisposeScope();
+        _w = (channelsLast ? MemoryLayout.ToChannelsLast(w) : w.contiguous()).MoveToOuterDisposeScope();
         _b = b.contiguous().MoveToOuterDisposeScope();
     }
 
@@ -108,10 +109,10 @@ internal sealed class ResidualBlock : Module<Tensor, Tensor>
 
     public long OutChannels { get; }
 
-    internal void SetFolded(bool fold, ScalarType? dtype)
+    internal void SetFolded(bool fold, ScalarType? dtype, bool channelsLast)
     {
-        foreach (var u in _layers) u.SetFolded(fold, dtype);
-        _downsampleUnit?.SetFolded(fold, dtype);
+        foreach (var u in _layers) u.SetFolded(fold, dtype, channelsLast);
+        _downsampleUnit?.SetFolded(fold, dtype, channelsLast);
     }
 
     private void Add(int i, Conv2d conv, long channels, long stride, long padding)
@@ -206,12 +207,13 @@ public sealed class ResNetBody : Module<Tensor, Tensor[]>
     /// </summary>
     /// <param name="fold">true to fold, false to drop the folded copies.</param>
     /// <param name="dtype">Store the folded weights in this dtype (bfloat16 inference), or null for the parameters' own.</param>
-    public void SetFoldedBatchNorm(bool fold, ScalarType? dtype = null)
+    /// <param name="channelsLast">Store the folded weights channels-last (NHWC strides, see <see cref="MemoryLayout"/>).</param>
+    public void SetFoldedBatchNorm(bool fold, ScalarType? dtype = null, bool channelsLast = false)
     {
-        _stem.SetFolded(fold, dtype);
+        _stem.SetFolded(fold, dtype, channelsLast);
         foreach (var stage in _stages)
             foreach (var (_, m) in stage.named_children())
-                ((ResidualBlock)m).SetFolded(fold, dtype);
+                ((ResidualBlock)m).SetFolded(fold, dtype, channelsLast);
     }
 
     /// <summary>

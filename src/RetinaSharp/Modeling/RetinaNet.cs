@@ -68,6 +68,7 @@ public sealed class RetinaNet : Module<Tensor, (Tensor ClassLogits, Tensor BoxDe
     private readonly BoxCoder _boxCoder = new(1, 1, 1, 1);
     private Matcher _matcher;
     private ScalarType? _inferenceDtype;
+    private bool _channelsLast;
     // Training state of LossNormalizerKind.RunningAverage: a plain double, so it is not in the state_dict.
     private double _runningLossNormalizer = InitialRunningLossNormalizer;
 
@@ -145,26 +146,38 @@ public sealed class RetinaNet : Module<Tensor, (Tensor ClassLogits, Tensor BoxDe
 
     /// <summary>
     /// Switches to eval mode and speeds up inference: folds every batch norm of the backbone into its
-    /// convolution (same results up to float rounding; trainable BatchNorm folds its running statistics), and optionally runs the network in bfloat16 (outputs stay
-    /// float32; post-processing runs in float32). The folded weights are a snapshot of the current parameters: call
-    /// again after loading weights. bfloat16 converts the FPN and head parameters in place, so the model is then for
-    /// inference only (reload a checkpoint to train). Training-mode calls (<see cref="ComputeLosses"/> after
-    /// <c>train()</c>) never use the folded path.
+    /// convolution (same results up to float rounding; trainable BatchNorm folds its running statistics), optionally runs
+    /// the network in bfloat16 (outputs stay float32; post-processing runs in float32), and optionally keeps activations
+    /// channels-last (NHWC strides; same values up to float rounding). The folded weights are a snapshot of the current
+    /// parameters: call again after loading weights. bfloat16 and channels-last replace the FPN and head parameters, so the
+    /// model is then for inference only (reload a checkpoint to train). Training-mode calls (<see cref="ComputeLosses"/>
+    /// after <c>train()</c>) never use the folded path.
     /// </summary>
-    /// <param name="foldBatchNorm">Fold frozen batch norm into the convolutions (forced on with bfloat16).</param>
+    /// <param name="foldBatchNorm">Fold frozen batch norm into the convolutions (forced on with bfloat16 or channels-last).</param>
     /// <param name="bfloat16">Run convolutions in bfloat16 (AVX512-BF16 CPUs gain most).</param>
-    public void PrepareForInference(bool foldBatchNorm = true, bool bfloat16 = false)
+    /// <param name="channelsLast">Run the network channels-last (<see cref="MemoryLayout"/>; PyTorch's
+    /// <c>model.to(memory_format=torch.channels_last)</c>).</param>
+    public void PrepareForInference(bool foldBatchNorm = true, bool bfloat16 = false, bool channelsLast = false)
     {
         eval();
         var dtype = bfloat16 ? ScalarType.BFloat16 : (ScalarType?)null;
-        backbone.Body.SetFoldedBatchNorm(foldBatchNorm || bfloat16, dtype);
+        backbone.Body.SetFoldedBatchNorm(foldBatchNorm || bfloat16 || channelsLast, dtype, channelsLast);
         if (bfloat16)
         {
             backbone.Fpn.to(ScalarType.BFloat16);
             head.to(ScalarType.BFloat16);
         }
+        if (channelsLast)
+        {
+            MemoryLayout.ConvWeightsToChannelsLast(backbone.Fpn);
+            MemoryLayout.ConvWeightsToChannelsLast(head);
+        }
         _inferenceDtype = dtype;
+        _channelsLast = channelsLast;
     }
+
+    /// <summary>True after <see cref="PrepareForInference"/>(channelsLast: true): eval-mode forwards run channels-last.</summary>
+    public bool ChannelsLast => _channelsLast;
 
     /// <summary>The dtype inference runs in: null = float32, or bfloat16 after <see cref="PrepareForInference"/>(bfloat16: true).</summary>
     public ScalarType? InferenceDtype => _inferenceDtype;
@@ -177,6 +190,7 @@ public sealed class RetinaNet : Module<Tensor, (Tensor ClassLogits, Tensor BoxDe
     {
         using var scope = NewDisposeScope();
         if (_inferenceDtype is { } d && !training) batch = batch.to(d);
+        if (_channelsLast && !training) batch = MemoryLayout.ToChannelsLast(batch);
         var features = backbone.forward(batch);
         var sizes = features.Select(f => (f.shape[2], f.shape[3])).ToArray();
         var (cls, box) = head.forward(features);

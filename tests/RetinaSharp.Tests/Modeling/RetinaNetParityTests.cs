@@ -178,4 +178,31 @@ public sealed class RetinaNetParityTests(ParityModelFixture f) : IClassFixture<P
             AssertClose(tensor(boxes).reshape(-1, 4), dets[i].Boxes, 1e-3, 0, $"image {i} boxes");
         }
     }
+
+    /// <summary>Channels-last inference (folded batch norm, NHWC activations) keeps the parity tolerances of head outputs
+    /// and detections; it runs on its own model because it replaces the FPN and head parameters.</summary>
+    [Fact]
+    public void ChannelsLastInferenceMatchesTorchvision()
+    {
+        using var scope = NewDisposeScope();
+        using var model = new RetinaNet(f.Model.Options);
+        DeterministicWeights.Fill(model);
+        model.PrepareForInference(channelsLast: true);
+        Assert.True(model.ChannelsLast);
+        using (no_grad())
+        {
+            var (cls, box) = model.forward(f.ReadF32("batch.bin", "batch_shape"));
+            AssertClose(f.ReadF32("head_cls.bin", "head_cls_shape"), cls, 1e-4, 1e-4, "class logits (channels-last)");
+            AssertClose(f.ReadF32("head_box.bin", "head_box_shape"), box, 1e-4, 1e-4, "box deltas (channels-last)");
+        }
+        var dets = model.Detect(f.Images);
+        var expected = f.Meta.GetProperty("detections").EnumerateArray().ToArray();
+        for (int i = 0; i < dets.Count; i++)
+        {
+            var labels = expected[i].GetProperty("labels").EnumerateArray().Select(v => v.GetInt64()).ToArray();
+            var boxes = expected[i].GetProperty("boxes").EnumerateArray().SelectMany(b => b.EnumerateArray().Select(v => v.GetSingle())).ToArray();
+            Assert.Equal(labels, dets[i].Labels.data<long>().ToArray());
+            AssertClose(tensor(boxes).reshape(-1, 4), dets[i].Boxes, 1e-3, 0, $"image {i} boxes (channels-last)");
+        }
+    }
 }
