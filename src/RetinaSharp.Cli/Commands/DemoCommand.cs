@@ -12,6 +12,7 @@ using RetinaSharp.Data.FashionMnist;
 using RetinaSharp.Evaluation;
 using RetinaSharp.IO;
 using RetinaSharp.Modeling;
+using RetinaSharp.Visualization;
 using RetinaSharp.Training;
 using Spectre.Console;
 

@@ -7,6 +7,7 @@ using System.Text.Json;
 using RetinaSharp.Data;
 using RetinaSharp.IO;
 using RetinaSharp.Modeling;
+using RetinaSharp.Visualization;
 using RetinaSharp.Training;
 using Spectre.Console;
 using static TorchSharp.torch;

@@ -8,6 +8,7 @@ using RetinaSharp.Data;
 using RetinaSharp.Evaluation;
 using RetinaSharp.IO;
 using RetinaSharp.Modeling;
+using RetinaSharp.Visualization;
 using TorchSharp;
 
 namespace RetinaSharp.Cli.Commands;

@@ -6,6 +6,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using TorchSharp;
+using RetinaSharp.Visualization;
 using static TorchSharp.torch;
 
 namespace RetinaSharp.Training;

@@ -1,3 +1,4 @@
+using RetinaSharp.Visualization;
 using RetinaSharp.Training;
 
 namespace RetinaSharp.Tests.Visualization;

@@ -1,3 +1,4 @@
+using RetinaSharp.Visualization;
 using RetinaSharp.Data;
 using RetinaSharp.Evaluation;
 

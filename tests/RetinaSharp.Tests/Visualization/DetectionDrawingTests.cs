@@ -1,8 +1,10 @@
+using RetinaSharp.Tests.Training;
+using RetinaSharp.Visualization;
 using RetinaSharp.Data;
 using RetinaSharp.Training;
 using SkiaSharp;
 
-namespace RetinaSharp.Tests.Training;
+namespace RetinaSharp.Tests.Visualization;
 
 public class DetectionDrawingTests
 {

@@ -2,10 +2,11 @@
 // the interpolated precision of pycocotools' eval["precision"] at the 101 recall points), drawn with ScottPlot 5
 // so that curves which coincide stay distinguishable (colour, width, dash pattern and offset markers per threshold).
 using System.Globalization;
+using RetinaSharp.Evaluation;
 using RetinaSharp.IO;
 using ScottPlot;
 
-namespace RetinaSharp.Evaluation;
+namespace RetinaSharp.Visualization;
 
 /// <summary>Draws the precision-recall curves of a <see cref="CocoEvaluation"/> to PNG.</summary>
 public static class PrCurvePlot

@@ -6,7 +6,7 @@ using RetinaSharp.Data;
 using RetinaSharp.IO;
 using SkiaSharp;
 
-namespace RetinaSharp.Training;
+namespace RetinaSharp.Visualization;
 
 /// <summary>One box to draw, in pixels of the image it belongs to (XYXY).</summary>
 /// <param name="X1">Left edge.</param>

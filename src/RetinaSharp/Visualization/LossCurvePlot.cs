@@ -3,8 +3,9 @@
 // other integers as minor ticks), plus validation AP on a right axis fixed to 0..1 (or 0..max) when present.
 using System.Globalization;
 using RetinaSharp.IO;
+using RetinaSharp.Training;
 
-namespace RetinaSharp.Training;
+namespace RetinaSharp.Visualization;
 
 /// <summary>Draws a <see cref="TrainingLog"/>.</summary>
 public static class LossCurvePlot
