@@ -64,7 +64,8 @@ public static class LossCurvePlot
             ap.LineWidth = 2;
             ap.LinePattern = ScottPlot.LinePattern.Dashed;
             right.Label.Text = "validation AP";
-            plot.Axes.SetLimitsY(0, ApAxisTop(vals.Max(v => v.Metrics["AP"])), right);
+            double top = ApAxisTop(vals.Max(v => v.Metrics["AP"]));
+            plot.Axes.SetLimitsY(-0.02 * top, top, right); // ticks from 0; a little room so markers at AP 0 are not cut by the frame
         }
         double lastIteration = log.Steps.Select(r => (double)r.Iteration).Concat(vals.Select(v => (double)v.Iteration)).DefaultIfEmpty(1).Max();
         plot.Axes.SetLimitsX(0, Math.Max(1, lastIteration) * 1.02, plot.Axes.Bottom);
@@ -77,8 +78,9 @@ public static class LossCurvePlot
 
     /// <summary>
     /// Ticks of a log axis from <paramref name="min"/> to <paramref name="max"/> (positive values): labelled (major) ticks
-    /// at 1, 2 and 5 times powers of ten, or at every integer mantissa 1..9 (then 1, 1.5, 2, ... 9.5) when fewer than three
-    /// would be in range or more than 40% of the axis would have no label; the other integer mantissas are minor ticks. Both lists are ascending and within [min, max].
+    /// at 1, 2 and 5 times powers of ten; when fewer than three would be in range or more than 40% of the axis would have
+    /// no label, the first denser set that avoids both: 1-2-3-5, 1-1.5-2-3-5-7, every integer mantissa, then every half.
+    /// The other integer mantissas are minor ticks. Both lists are ascending and within [min, max].
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">A bound is not a positive finite number, or min &gt; max.</exception>
     internal static (IReadOnlyList<double> Major, IReadOnlyList<double> Minor) LogTicks(double min, double max)
@@ -86,7 +88,7 @@ public static class LossCurvePlot
         if (!(min > 0 && double.IsFinite(min))) throw new ArgumentOutOfRangeException(nameof(min), min, "must be a positive number");
         if (!(max >= min && double.IsFinite(max))) throw new ArgumentOutOfRangeException(nameof(max), max, "must be a number >= min");
         int d0 = (int)Math.Floor(Math.Log10(min)), d1 = (int)Math.Floor(Math.Log10(max));
-        double[][] mantissas = [[1, 2, 5], [1, 2, 3, 4, 5, 6, 7, 8, 9], [.. Enumerable.Range(2, 18).Select(i => i / 2.0)]];
+        double[][] mantissas = [[1, 2, 5], [1, 2, 3, 5], [1, 1.5, 2, 3, 5, 7], [1, 2, 3, 4, 5, 6, 7, 8, 9], [.. Enumerable.Range(2, 18).Select(i => i / 2.0)]];
         List<double> In(IEnumerable<double> m) =>
             [.. Enumerable.Range(d0, d1 - d0 + 1).SelectMany(d => m.Select(x => Round(x * Math.Pow(10, d)))).Where(v => v >= min * (1 - 1e-12) && v <= max * (1 + 1e-12))];
         // The first set with three labels in range and no stretch (ends included) over 40% of the axis without a label.

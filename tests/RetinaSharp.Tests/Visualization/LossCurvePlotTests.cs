@@ -18,6 +18,8 @@ public class LossCurvePlotTests
     {
         Assert.Equal([0.6, 0.7, 0.8, 0.9, 1], LossCurvePlot.LogTicks(0.55, 1.05).Major);
         Assert.Equal([1.5, 2, 2.5], LossCurvePlot.LogTicks(1.4, 2.6).Major);
+        // 0.43..1.85 (a short run): 1-2-5 gives only 0.5 and 1, 1-2-3-5 the same; 1-1.5-2-3-5-7 covers the axis.
+        Assert.Equal([0.5, 0.7, 1, 1.5], LossCurvePlot.LogTicks(0.43, 1.85).Major);
     }
 
     [Theory]
