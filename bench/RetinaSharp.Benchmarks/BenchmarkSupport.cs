@@ -50,6 +50,7 @@ public static class Measure
         const string python = "/usr/bin/python3";
         if (!File.Exists(python)) { Console.WriteLine("reference skipped: /usr/bin/python3 not found (apt-get install python3-torchvision)"); return null; }
         var psi = new ProcessStartInfo(python) { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.ArgumentList.Add("-B");   // no __pycache__ next to the scripts (also in the build output)
         psi.ArgumentList.Add(scriptPath);
         foreach (var a in args) psi.ArgumentList.Add(a);
         using var p = Process.Start(psi)!;
