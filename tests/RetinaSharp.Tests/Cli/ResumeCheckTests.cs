@@ -27,6 +27,16 @@ public class ResumeCheckTests
     }
 
     [Fact]
+    public void Demo_time_budget_and_drawing_threshold_do_not_block_but_the_scene_count_does()
+    {
+        string config = """{"settings":{"Quick":false,"TrainImages":2000,"TrainingMinutes":12,"DrawThreshold":0.3},"model":{"MinSize":128}}""";
+        string config2 = """{"settings":{"Quick":false,"TrainImages":500,"TrainingMinutes":5,"DrawThreshold":0.3},"model":{"MinSize":128}}""";
+        var (blocking, free) = ResumeCheck.Differences(config, config2, "{}", "{}", DemoCommand.ResumeFields);
+        Assert.Equal(["--train: checkpoint 2000, now 500"], blocking);
+        Assert.Equal(["--minutes: checkpoint 12, now 5"], free);
+    }
+
+    [Fact]
     public void Same_configuration_has_no_differences()
     {
         string config = """{"settings":{"Data":"/d/a.json"},"model":{"NumClasses":3}}""";
