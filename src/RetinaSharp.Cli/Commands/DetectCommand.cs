@@ -123,28 +123,6 @@ public static class DetectCommand
     private static bool IsUnder(string file, string folder) =>
         folder.Length == 0 || file.StartsWith(Path.EndsInDirectorySeparator(folder) ? folder : folder + Path.DirectorySeparatorChar, StringComparison.Ordinal);
 
-    /// <summary>COCO results (image_id, category_id, bbox, score, as <see cref="CocoJson.WriteResults"/>) plus each record's
-    /// <c>file_name</c>, the input image, so a record says which file it is about; COCO readers ignore the extra field.</summary>
-    private static void WriteResults(string path, IReadOnlyList<CocoResult> results, IReadOnlyList<string> files) =>
-        AtomicFile.Write(path, s =>
-        {
-            using var w = new Utf8JsonWriter(s);
-            w.WriteStartArray();
-            foreach (var r in results)
-            {
-                w.WriteStartObject();
-                w.WriteNumber("image_id", r.ImageId);
-                w.WriteString("file_name", files[(int)r.ImageId - 1]);
-                w.WriteNumber("category_id", r.CategoryId);
-                w.WriteStartArray("bbox");
-                foreach (var v in new[] { r.X, r.Y, r.Width, r.Height }) w.WriteNumberValue(Math.Round(v, 3));
-                w.WriteEndArray();
-                w.WriteNumber("score", Math.Round(r.Score, 5));
-                w.WriteEndObject();
-            }
-            w.WriteEndArray();
-        });
-
     private static int Detect(RetinaNet model, CategoryMap categories, List<string> files, string outDir, double scoreThreshold, double drawThreshold, int batchSize)
     {
         Directory.CreateDirectory(outDir);
@@ -188,7 +166,7 @@ public static class DetectCommand
                 task.Increment(Math.Min(batchSize, files.Count - start));
             }
         });
-        WriteResults(Path.Combine(outDir, "detections.json"), results, files);
+        CocoJson.WriteResults(Path.Combine(outDir, "detections.json"), results, id => files[(int)id - 1]);
         AtomicFile.WriteAllText(Path.Combine(outDir, "images.json"), JsonSerializer.Serialize(images, new JsonSerializerOptions { WriteIndented = true }));
         AnsiConsole.MarkupLineInterpolated($"{results.Count} detections in {files.Count - skipped.Count} images -> [bold]{outDir}[/] (detections.json, images.json, {(drawnNames.Any(n => n.Contains(Path.DirectorySeparatorChar)) ? "<folder>/" : "")}*.detections.png)");
         if (skipped.Count == 0) return CliApp.Ok;

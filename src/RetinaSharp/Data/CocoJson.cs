@@ -165,7 +165,9 @@ public static class CocoJson
     /// <summary>Writes a COCO results file atomically: an array of {image_id, category_id, bbox, score}.</summary>
     /// <param name="path">Destination.</param>
     /// <param name="results">Detections with XYWH boxes in original-image pixels and original category ids.</param>
-    public static void WriteResults(string path, IEnumerable<CocoResult> results)
+    /// <param name="fileNameOf">Optional: the image file of an image id, written as each record's extra <c>file_name</c>
+    /// field (COCO readers, pycocotools' loadRes included, ignore it), so a record says which file it is about.</param>
+    public static void WriteResults(string path, IEnumerable<CocoResult> results, Func<long, string>? fileNameOf = null)
     {
         AtomicFile.Write(path, s =>
         {
@@ -174,7 +176,9 @@ public static class CocoJson
             foreach (var r in results)
             {
                 w.WriteStartObject();
-                w.WriteNumber("image_id", r.ImageId); w.WriteNumber("category_id", r.CategoryId);
+                w.WriteNumber("image_id", r.ImageId);
+                if (fileNameOf != null) w.WriteString("file_name", fileNameOf(r.ImageId));
+                w.WriteNumber("category_id", r.CategoryId);
                 WriteBbox(w, r.X, r.Y, r.Width, r.Height);
                 w.WriteNumber("score", Math.Round(r.Score, 5));
                 w.WriteEndObject();
