@@ -23,12 +23,12 @@ public static class DataCommand
 
     private static Command CreateCheck()
     {
-        var dataset = new Argument<string>("dataset") { Description = "A COCO instances .json, a Pascal VOC folder (with Annotations/) or a .csv file (path,x1,y1,x2,y2,class)." };
+        var dataset = new Argument<string>("dataset") { Description = "A COCO instances .json, a Pascal VOC folder (with Annotations/) or a .csv file (path,x1,y1,x2,y2,class)" };
         var split = new Option<string?>("--split") { Description = "Pascal VOC: the split (ImageSets/Main/<split>.txt) [default: trainval if present, else all annotations]" };
         var classes = new Option<string?>("--classes") { Description = "VOC/CSV: a class,id mapping file [default: classes.csv beside a .csv dataset]" };
-        var repair = new Option<bool>("--repair") { Description = "Clip boxes to the image, drop degenerate boxes, unusable images and unknown categories; print every change." };
-        var output = new Option<string?>("--out") { Description = "With --repair: where to write the repaired dataset as COCO json." };
-        var headersOnly = new Option<bool>("--headers-only") { Description = "Read only image headers (faster; does not find truncated image data)." };
+        var repair = new Option<bool>("--repair") { Description = "Clip boxes to the image, drop degenerate boxes, unusable images and unknown categories; print every change" };
+        var output = new Option<string?>("--out") { Description = "With --repair: where to write the repaired dataset as COCO json" };
+        var headersOnly = new Option<bool>("--headers-only") { Description = "Read only image headers (faster; does not find truncated image data)" };
         var check = new Command("check", "Validate a dataset: list every problem with file, record, field and value; exit code 2 when there are problems.")
         {
             dataset, split, classes, repair, output, headersOnly,
@@ -76,11 +76,11 @@ public static class DataCommand
 
     private static Command CreateFashionScenes()
     {
-        var output = new Option<string>("--out") { Description = "The dataset folder to write (train/, val/, instances_train.json, instances_val.json).", Required = true };
-        var train = new Option<int>("--train") { Description = "Number of training scenes.", DefaultValueFactory = _ => 2000 };
-        var val = new Option<int>("--val") { Description = "Number of validation scenes.", DefaultValueFactory = _ => 300 };
+        var output = new Option<string>("--out") { Description = "The dataset folder to write (train/, val/, instances_train.json, instances_val.json)", Required = true };
+        var train = new Option<int>("--train") { Description = "Number of training scenes", DefaultValueFactory = _ => 2000 };
+        var val = new Option<int>("--val") { Description = "Number of validation scenes", DefaultValueFactory = _ => 300 };
         var size = new Option<int>("--size") { Description = $"Scene side in pixels (at least {FashionScenesOptions.MinSize}).", DefaultValueFactory = _ => 128 };
-        var seed = new Option<int>("--seed") { Description = "Random seed: the same seed gives the same files.", DefaultValueFactory = _ => 0 };
+        var seed = new Option<int>("--seed") { Description = "Random seed: the same seed gives the same files", DefaultValueFactory = _ => 0 };
         var data = new Option<string?>("--fashion-mnist") { Description = "Folder with t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz [default: data/fashion-mnist of the checkout]" };
         var command = new Command("fashion-scenes", "Compose a COCO-format detection dataset of Fashion-MNIST glyphs on varied backgrounds (train and val use disjoint glyphs).")
         {
