@@ -87,6 +87,7 @@ public sealed class Trainer
             if (state.OptionsJson != OptionsJsonText)
                 throw new ArgumentException($"The checkpoint '{CheckpointPath}' was made with other training options ({state.OptionsJson}); resume with the same options ({OptionsJsonText}).", nameof(resume));
             LoadModelState(module, state.ModelState, CheckpointPath);
+            _model.SetExtraState(state.ExtraStateOrEmpty);
             optimizer.LoadState(state.OptimizerState, state.OptimizerStepCount);
             torch.set_rng_state(state.RngState);
             iteration = state.Iteration;
@@ -231,7 +232,7 @@ public sealed class Trainer
     {
         using var rng = torch.get_rng_state();
         var state = new TrainingState(iteration, optimizer.StepCount, bad, ConfigurationJson, OptionsJsonText, log.ToJson(),
-            rng, module.state_dict(), optimizer.StateTensors());
+            rng, module.state_dict(), optimizer.StateTensors(), _model.GetExtraState());
         TrainingCheckpoint.Save(CheckpointPath, state); // live tensors: not disposed here
         log.WriteCsv(OutputDirectory);
     }
