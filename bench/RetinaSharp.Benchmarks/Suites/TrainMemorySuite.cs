@@ -45,7 +45,8 @@ public sealed class TrainMemorySuite : IBenchmarkSuite
     /// <remarks>
     /// Options: --iterations N (1000), --batch-size B (8), --size S (128), --sample-every K (10), --train T (2000 scenes),
     /// --out DIR (docs/ of the repository: train_memory.csv and train_memory.png), --no-reference (skip torchvision),
-    /// --reference-after (run torchvision after ours instead of at the same time).
+    /// --reference-after (run torchvision after ours instead of at the same time), --trim-every N (sets
+    /// <see cref="Trainer.TrimNativeHeapEvery"/>, 0 = never; default: the Trainer's default).
     /// </remarks>
     public void Run(string[] args)
     {
@@ -57,6 +58,7 @@ public sealed class TrainMemorySuite : IBenchmarkSuite
         bool reference = !args.Contains("--no-reference");
         bool referenceAfter = args.Contains("--reference-after");
         string outDir = StringArg(args, "--out") ?? DocsFolder();
+        long? trimEvery = StringArg(args, "--trim-every") is string te ? long.Parse(te, CultureInfo.InvariantCulture) : null;
         if (iterations < 2 || batch < 1 || every < 1) throw new ArgumentException("--iterations must be at least 2, --batch-size and --sample-every at least 1");
         long warm = Math.Min(100, iterations / 2);
         set_num_threads(2);
@@ -78,7 +80,7 @@ public sealed class TrainMemorySuite : IBenchmarkSuite
         if (reference && script == null) Console.WriteLine("reference skipped: bench/RetinaSharp.Benchmarks/python/train_memory_ref.py not found");
         if (script != null && !referenceAfter) python = StartPython(script, args2, pythonOut, pythonErr);
 
-        var ours = TrainOurs(train, batch, size, iterations, every, warm);
+        var ours = TrainOurs(train, batch, size, iterations, every, warm, trimEvery);
         var oursSummary = Summarize(ours, warm, iterations);
 
         if (script != null && referenceAfter) python = StartPython(script, args2, pythonOut, pythonErr);
@@ -129,7 +131,7 @@ public sealed class TrainMemorySuite : IBenchmarkSuite
     /// no validation) through <see cref="Trainer"/> with a progress callback that samples the memory counters.
     /// The last row is taken after <see cref="Trainer.Run"/> returned (final checkpoint, log and loss curve written).
     /// </summary>
-    private static List<Sample> TrainOurs(DetectionDataset train, int batch, int size, int iterations, int every, long warm)
+    private static List<Sample> TrainOurs(DetectionDataset train, int batch, int size, int iterations, int every, long warm, long? trimEvery)
     {
         string runDir = Path.Combine(Path.GetTempPath(), $"retinasharp-bench-train-memory-run-{Environment.ProcessId}");
         if (Directory.Exists(runDir)) Directory.Delete(runDir, recursive: true);
@@ -149,6 +151,8 @@ public sealed class TrainMemorySuite : IBenchmarkSuite
         using var model = new RetinaNet(modelOptions);
         using var loader = new DetectionDataLoader(train, batch, shuffle: true, seed: 0, augmentation: new AugmentationOptions(HorizontalFlip: true), dropLast: true);
         var trainer = new Trainer(new RetinaNetTrainable(model), new DataLoaderTrainingData(loader), options, runDir);
+        if (trimEvery is long t) trainer.TrimNativeHeapEvery = t == 0 ? null : t;
+        Console.WriteLine($"  Trainer.TrimNativeHeapEvery = {trainer.TrimNativeHeapEvery?.ToString(CultureInfo.InvariantCulture) ?? "null (never)"}");
         var samples = new List<Sample>();
         var clock = new Stopwatch();
         Sample Take(long iteration) => new(iteration, clock.Elapsed.TotalSeconds, Measure.CurrentRssBytes() / MB, Measure.PeakRssBytes() / MB, GC.GetTotalMemory(false) / MB);
@@ -191,7 +195,14 @@ public sealed class TrainMemorySuite : IBenchmarkSuite
         psi.ArgumentList.Add(script);
         foreach (var a in args.Split(' ')) psi.ArgumentList.Add(a);
         var p = new Process { StartInfo = psi };
-        p.OutputDataReceived += (_, e) => { if (e.Data != null) lock (stdout) stdout.AppendLine(e.Data); };
+        p.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data == null) return;
+            lock (stdout) stdout.AppendLine(e.Data);
+            // Echo the reference's progress (every tenth sample) so a long run can be followed and read even if stopped.
+            if (e.Data.StartsWith("SAMPLE ", StringComparison.Ordinal) && Measure.ParseKeyValues(e.Data).TryGetValue("iteration", out double it) && (long)it % 100 == 0)
+                Console.WriteLine("  torchvision " + e.Data["SAMPLE ".Length..]);
+        };
         p.ErrorDataReceived += (_, e) => { if (e.Data != null) lock (stderr) stderr.AppendLine(e.Data); };
         p.Start();
         p.BeginOutputReadLine();
