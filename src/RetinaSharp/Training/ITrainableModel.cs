@@ -1,6 +1,8 @@
 // The trainer's view of a model: its module (for parameters, train/eval mode and the state_dict of a
-// checkpoint) and a loss per named term for one batch (torchvision RetinaNet.forward in training mode
-// returns {"classification", "bbox_regression"}; the total is their sum).
+// checkpoint), a loss per named term for one batch (torchvision RetinaNet.forward in training mode
+// returns {"classification", "bbox_regression"}; the total is their sum), and the training state that lives
+// outside the state_dict (PyTorch's Module.get_extra_state / set_extra_state idea; for RetinaNet detectron2's
+// running loss normaliser), which the trainer's checkpoint stores so that a resumed run continues exactly.
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -17,4 +19,19 @@ public interface ITrainableModel
     /// The trainer backpropagates their sum.
     /// </summary>
     IReadOnlyList<(string Name, Tensor Value)> ComputeLosses(TrainingBatch batch);
+
+    /// <summary>
+    /// Training state that is not in the module's state_dict but changes while training (for example a running
+    /// average kept as a plain number), by name. The trainer stores it in every checkpoint (bit-exact doubles) and
+    /// gives it back to <see cref="SetExtraState"/> on resume. Default: none.
+    /// </summary>
+    IReadOnlyDictionary<string, double> GetExtraState() => new Dictionary<string, double>();
+
+    /// <summary>
+    /// Restores state returned by <see cref="GetExtraState"/> when a run resumes. A checkpoint written before a key
+    /// existed does not contain it: the model keeps its current (initial) value for every missing key. Default: ignores the state.
+    /// </summary>
+    /// <param name="state">The values saved in the checkpoint, by name (possibly empty).</param>
+    /// <exception cref="ArgumentException">A value is out of range for the model (the checkpoint is corrupt or from another model).</exception>
+    void SetExtraState(IReadOnlyDictionary<string, double> state) { }
 }

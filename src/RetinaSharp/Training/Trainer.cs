@@ -17,6 +17,7 @@ public sealed class Trainer
     private static readonly JsonSerializerOptions OptionsJson = new() { WriteIndented = false, Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() } };
     private readonly ITrainableModel _model;
     private readonly ITrainingData _data;
+    private long? _trimEvery;
 
     /// <summary>Creates a trainer; nothing runs until <see cref="Run"/>.</summary>
     /// <param name="model">The model (its parameters are updated in place).</param>
@@ -51,6 +52,21 @@ public sealed class Trainer
     public LearningRateSchedule Schedule { get; }
     /// <summary>The checkpoint file of the run.</summary>
     public string CheckpointPath => Path.Combine(OutputDirectory, TrainingCheckpoint.FileName);
+
+    /// <summary>
+    /// Give freed native memory back to the operating system (<see cref="NativeHeap.Trim"/>) every this many iterations,
+    /// or null for never. A runtime setting, not stored in checkpoints: it changes the resident memory, never the numbers.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">Set to a value below 1.</exception>
+    public long? TrimNativeHeapEvery
+    {
+        get => _trimEvery;
+        set
+        {
+            if (value is long v && v < 1) throw new ArgumentOutOfRangeException(nameof(value), v, "TrimNativeHeapEvery must be at least 1 (or null for never).");
+            _trimEvery = value;
+        }
+    }
 
     /// <summary>Called after every step (on the training thread).</summary>
     public Action<TrainingProgress>? Progress { get; set; }
@@ -88,6 +104,7 @@ public sealed class Trainer
             if (state.OptionsJson != OptionsJsonText)
                 throw new ArgumentException($"The checkpoint '{CheckpointPath}' was made with other training options ({state.OptionsJson}); resume with the same options ({OptionsJsonText}).", nameof(resume));
             LoadModelState(module, state.ModelState, CheckpointPath);
+            _model.SetExtraState(state.ExtraStateOrEmpty);
             optimizer.LoadState(state.OptimizerState, state.OptimizerStepCount);
             torch.set_rng_state(state.RngState);
             iteration = state.Iteration;
@@ -170,6 +187,8 @@ public sealed class Trainer
                 }
                 if (iteration % Options.CheckpointEvery == 0)
                     SaveCheckpoint(module, optimizer, iteration, bad, log);
+                if (TrimNativeHeapEvery is long trim && iteration % trim == 0)
+                    NativeHeap.Trim();
             }
             if (iteration == before)
                 throw new InvalidOperationException($"The training data yielded no batch for epoch {epoch} from batch {start} (it declares {_data.BatchesPerEpoch} per epoch).");
@@ -232,7 +251,7 @@ public sealed class Trainer
     {
         using var rng = torch.get_rng_state();
         var state = new TrainingState(iteration, optimizer.StepCount, bad, ConfigurationJson, OptionsJsonText, log.ToJson(),
-            rng, module.state_dict(), optimizer.StateTensors());
+            rng, module.state_dict(), optimizer.StateTensors(), _model.GetExtraState());
         TrainingCheckpoint.Save(CheckpointPath, state); // live tensors: not disposed here
         log.WriteCsv(OutputDirectory);
     }

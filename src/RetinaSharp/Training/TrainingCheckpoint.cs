@@ -1,5 +1,6 @@
-// A training checkpoint: everything needed to continue a run exactly (model state_dict, optimiser buffers,
-// iteration, torch's generator state, the log so far, the configuration), in one file written atomically
+// A training checkpoint: everything needed to continue a run exactly (model state_dict, the model's extra
+// training state outside it, optimiser buffers, iteration, torch's generator state, the log so far, the
+// configuration), in one file written atomically
 // through AtomicFile (temporary file, flush, rename: the previous checkpoint stays until the new one is
 // complete). Own little-endian container; tensors are stored as raw bytes so values round-trip bit-exactly.
 using System.Text;
@@ -19,11 +20,17 @@ namespace RetinaSharp.Training;
 /// <param name="RngState">torch's default CPU generator state (uint8).</param>
 /// <param name="ModelState">The model's state_dict (parameters and buffers), CPU copies.</param>
 /// <param name="OptimizerState">The optimiser's state tensors (see <see cref="TrainingOptimizer.StateTensors"/>).</param>
+/// <param name="ExtraState">The model's training state outside its state_dict (<see cref="ITrainableModel.GetExtraState"/>),
+/// or null for none; empty when read from a version-1 file, which did not store it.</param>
 public sealed record TrainingState(
     long Iteration, long OptimizerStepCount, int ConsecutiveBadSteps,
     string ConfigurationJson, string OptionsJson, string LogJson,
-    Tensor RngState, IReadOnlyDictionary<string, Tensor> ModelState, IReadOnlyDictionary<string, Tensor> OptimizerState) : IDisposable
+    Tensor RngState, IReadOnlyDictionary<string, Tensor> ModelState, IReadOnlyDictionary<string, Tensor> OptimizerState,
+    IReadOnlyDictionary<string, double>? ExtraState = null) : IDisposable
 {
+    /// <summary><see cref="ExtraState"/>, empty instead of null.</summary>
+    public IReadOnlyDictionary<string, double> ExtraStateOrEmpty => ExtraState ?? new Dictionary<string, double>();
+
     /// <summary>Disposes every tensor.</summary>
     public void Dispose()
     {
@@ -40,7 +47,9 @@ public static class TrainingCheckpoint
     public const string FileName = "checkpoint.rstrain";
 
     private static readonly byte[] Magic = "RSTRAIN\n"u8.ToArray();
-    private const int Version = 1;
+    // Version 2 added the model's extra state (name -> double) after the optimiser state; version 1 files still load.
+    private const int Version = 2;
+    private const int FirstVersionWithExtraState = 2;
     private const string EndMarker = "END";
 
     /// <summary>Writes <paramref name="state"/> to <paramref name="path"/> atomically.</summary>
@@ -65,12 +74,20 @@ public static class TrainingCheckpoint
             WriteTensor(w, state.RngState);
             WriteDict(w, state.ModelState);
             WriteDict(w, state.OptimizerState);
+            var extra = state.ExtraStateOrEmpty;
+            w.Write(extra.Count);
+            foreach (var (name, v) in extra)
+            {
+                w.Write(name);
+                w.Write(v); // 8 bytes, IEEE 754 little-endian: bit-exact
+            }
             w.Write(EndMarker);
         });
     }
 
     /// <summary>Reads a checkpoint written by <see cref="Save"/>; tensors are on the CPU.</summary>
-    /// <exception cref="DataFormatException">The file is missing, not a RetinaSharp training checkpoint, of another version, or truncated.</exception>
+    /// <remarks>Reads versions 1 (no extra state: <see cref="TrainingState.ExtraState"/> is empty) and 2.</remarks>
+    /// <exception cref="DataFormatException">The file is missing, not a RetinaSharp training checkpoint, of an unknown version, or truncated.</exception>
     public static TrainingState Load(string path)
     {
         if (!File.Exists(path))
@@ -84,8 +101,8 @@ public static class TrainingCheckpoint
             if (!magic.AsSpan().SequenceEqual(Magic))
                 throw new DataFormatException(path, null, null, "not a RetinaSharp training checkpoint (bad magic bytes)");
             int version = r.ReadInt32();
-            if (version != Version)
-                throw new DataFormatException(path, null, "version", $"unsupported checkpoint version {version} (expected {Version})");
+            if (version < 1 || version > Version)
+                throw new DataFormatException(path, null, "version", $"unsupported checkpoint version {version} (expected 1 to {Version})");
             long iteration = r.ReadInt64();
             long steps = r.ReadInt64();
             int bad = r.ReadInt32();
@@ -96,9 +113,20 @@ public static class TrainingCheckpoint
             created.Add(rng);
             var model = ReadDict(r, path, created);
             var opt = ReadDict(r, path, created);
+            var extra = new Dictionary<string, double>();
+            if (version >= FirstVersionWithExtraState)
+            {
+                int n = r.ReadInt32();
+                if (n < 0) throw new DataFormatException(path, null, "extra_state", $"negative entry count {n}");
+                for (int i = 0; i < n; i++)
+                {
+                    string name = r.ReadString();
+                    extra[name] = r.ReadDouble();
+                }
+            }
             if (r.ReadString() != EndMarker)
                 throw new DataFormatException(path, null, null, "the checkpoint is truncated (no end marker)");
-            return new TrainingState(iteration, steps, bad, config, options, log, rng, model, opt);
+            return new TrainingState(iteration, steps, bad, config, options, log, rng, model, opt, extra);
         }
         catch (EndOfStreamException e)
         {

@@ -145,4 +145,24 @@ public class TrainerTests
         Assert.Equal(1 + 9, csv.Length); // iteration 1, then 5, 10, ..., 40
         Assert.Equal(2, File.ReadAllLines(Path.Combine(d, "validation.csv")).Length);
     }
+
+    [Fact]
+    public void Trimming_the_native_heap_never_changes_the_numbers()
+    {
+        using var scope = NewDisposeScope();
+        var plain = new TinyModel(4);
+        var r1 = new Trainer(plain, new TinyData(8, 2, 2), Options(6), TempDir.Create()).Run();
+        var trimmed = new TinyModel(4);
+        var t = new Trainer(trimmed, new TinyData(8, 2, 2), Options(6), TempDir.Create()) { TrimNativeHeapEvery = 1 };
+        var r2 = t.Run();
+        Assert.Equal(r1.Log.Steps.Select(s => s.Loss), r2.Log.Steps.Select(s => s.Loss));
+        var w1 = Weights(plain);
+        var w2 = Weights(trimmed);
+        foreach (var k in w1.Keys) Assert.Equal(w1[k], w2[k]);
+        // On Linux with glibc the call is available; elsewhere it is a no-op returning false.
+        NativeHeap.Trim();
+        Assert.Throws<ArgumentOutOfRangeException>(() => t.TrimNativeHeapEvery = 0);
+        t.TrimNativeHeapEvery = null;
+        Assert.Null(t.TrimNativeHeapEvery);
+    }
 }
