@@ -36,7 +36,7 @@ public sealed class TrainMemorySuite : IBenchmarkSuite
     private sealed record Sample(long Iteration, double Seconds, double RssMb, double PeakMb, double ManagedMb);
 
     /// <summary>The drift summary of one series.</summary>
-    private sealed record Summary(long Warm, double RssWarmMb, double PeakWarmMb, double RssEndMb, double PeakEndMb, double StepSeconds)
+    private sealed record Summary(long Warm, long End, double RssWarmMb, double PeakWarmMb, double RssEndMb, double PeakEndMb, double StepSeconds)
     {
         public double DriftPercent => 100 * (PeakEndMb - PeakWarmMb) / PeakWarmMb;
     }
@@ -45,7 +45,9 @@ public sealed class TrainMemorySuite : IBenchmarkSuite
     /// <remarks>
     /// Options: --iterations N (1000), --batch-size B (8), --size S (128), --sample-every K (10), --train T (2000 scenes),
     /// --out DIR (docs/ of the repository: train_memory.csv and train_memory.png), --no-reference (skip torchvision),
-    /// --reference-after (run torchvision after ours instead of at the same time), --trim-every N (sets
+    /// --reference-after (run torchvision after ours instead of at the same time), --warm W (the warm-up point,
+    /// default min(100, N/2)), --max-minutes M (each side stops after M minutes of training; the end is then the last
+    /// completed iteration, for a loaded machine), --trim-every N (sets
     /// <see cref="Trainer.TrimNativeHeapEvery"/>, 0 = never; default: the Trainer's default).
     /// </remarks>
     public void Run(string[] args)
@@ -60,7 +62,9 @@ public sealed class TrainMemorySuite : IBenchmarkSuite
         string outDir = StringArg(args, "--out") ?? DocsFolder();
         long? trimEvery = StringArg(args, "--trim-every") is string te ? long.Parse(te, CultureInfo.InvariantCulture) : null;
         if (iterations < 2 || batch < 1 || every < 1) throw new ArgumentException("--iterations must be at least 2, --batch-size and --sample-every at least 1");
-        long warm = Math.Min(100, iterations / 2);
+        long warm = InferenceSuite.IntArg(args, "--warm", Math.Min(100, iterations / 2));
+        double? maxMinutes = StringArg(args, "--max-minutes") is string mm ? double.Parse(mm, CultureInfo.InvariantCulture) : null;
+        if (warm < 1 || warm >= iterations) throw new ArgumentException($"--warm {warm}: must be in 1..{iterations - 1}");
         set_num_threads(2);
 
         // The demo's scenes (built once, reused while the options are the same).
@@ -70,9 +74,10 @@ public sealed class TrainMemorySuite : IBenchmarkSuite
         var train = DetectionDataset.Load(trainJson);
         Console.WriteLine($"workload: `retina demo` training, {train.Images.Count} scenes of {size}x{size} px ({scenesOptions.OutputFolder}), " +
                           $"ResNet-18-FPN (width 64, GroupNorm heads, BatchNorm backbone) from scratch, batch {batch}, AdamW, {iterations} iterations, 2 threads; " +
-                          $"samples every {every} iterations, warm-up point {warm}");
+                          $"samples every {every} iterations, warm-up point {warm}" +
+                          (maxMinutes is double m ? string.Create(CultureInfo.InvariantCulture, $", each side stopped after {m} minutes of training") : ""));
 
-        string args2 = string.Join(' ', new object[] { trainJson, iterations, batch, size, every, 0 }.Select(o => Convert.ToString(o, CultureInfo.InvariantCulture)));
+        string args2 = string.Join(' ', new object[] { trainJson, iterations, batch, size, every, 0, warm, (maxMinutes ?? 0) * 60 }.Select(o => Convert.ToString(o, CultureInfo.InvariantCulture)));
         Process? python = null;
         var pythonOut = new StringBuilder();
         var pythonErr = new StringBuilder();
@@ -80,8 +85,8 @@ public sealed class TrainMemorySuite : IBenchmarkSuite
         if (reference && script == null) Console.WriteLine("reference skipped: bench/RetinaSharp.Benchmarks/python/train_memory_ref.py not found");
         if (script != null && !referenceAfter) python = StartPython(script, args2, pythonOut, pythonErr);
 
-        var ours = TrainOurs(train, batch, size, iterations, every, warm, trimEvery);
-        var oursSummary = Summarize(ours, warm, iterations);
+        var ours = TrainOurs(train, batch, size, iterations, every, warm, trimEvery, maxMinutes);
+        var oursSummary = Summarize(ours, warm);
 
         if (script != null && referenceAfter) python = StartPython(script, args2, pythonOut, pythonErr);
         List<Sample>? theirs = null;
@@ -96,7 +101,7 @@ public sealed class TrainMemorySuite : IBenchmarkSuite
             else
             {
                 theirs = ParseSamples(pythonOut.ToString());
-                theirSummary = Summarize(theirs, warm, iterations);
+                theirSummary = Summarize(theirs, warm);
             }
             python.Dispose();
         }
@@ -108,22 +113,22 @@ public sealed class TrainMemorySuite : IBenchmarkSuite
         WritePlot(png, ours, theirs, warm, oursSummary);
 
         Console.WriteLine();
-        Console.WriteLine($"| | RSS at {warm} (MB) | peak at {warm} (MB) | RSS at end (MB) | peak at end (MB) | drift | s / iteration |");
-        Console.WriteLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+        Console.WriteLine($"| | iterations | RSS at {warm} (MB) | peak at {warm} (MB) | RSS at end (MB) | peak at end (MB) | drift | s / iteration |");
+        Console.WriteLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         Console.WriteLine(Row("RetinaSharp", oursSummary));
         if (theirSummary != null) Console.WriteLine(Row("torchvision 0.14", theirSummary));
         Console.WriteLine($"series: {csv}, plot: {png}");
 
         string pass = oursSummary.DriftPercent <= GoalDriftPercent ? "yes" : "no";
         string extra = $"ours_drift_pct={Measure.F(oursSummary.DriftPercent)} ours_peak_warm_mb={Measure.F(oursSummary.PeakWarmMb)} ours_peak_end_mb={Measure.F(oursSummary.PeakEndMb)} " +
-                       $"ours_step_s={Measure.F(oursSummary.StepSeconds)} goal_drift_pct={Measure.F(GoalDriftPercent)} pass={pass} iterations={iterations} warm={warm}";
+                       $"ours_step_s={Measure.F(oursSummary.StepSeconds)} goal_drift_pct={Measure.F(GoalDriftPercent)} pass={pass} iterations={oursSummary.End} warm={warm}";
         if (theirSummary == null)
         {
             Console.WriteLine($"RESULT train-memory time_ratio=NA mem_ratio=NA {extra} reference=none");
             return;
         }
         Console.WriteLine($"RESULT train-memory time_ratio={Measure.F(oursSummary.StepSeconds / theirSummary.StepSeconds)} mem_ratio={Measure.F(oursSummary.PeakEndMb / theirSummary.PeakEndMb)} {extra} " +
-                          $"ref_drift_pct={Measure.F(theirSummary.DriftPercent)} ref_peak_warm_mb={Measure.F(theirSummary.PeakWarmMb)} ref_peak_end_mb={Measure.F(theirSummary.PeakEndMb)} ref_step_s={Measure.F(theirSummary.StepSeconds)}");
+                          $"ref_drift_pct={Measure.F(theirSummary.DriftPercent)} ref_iterations={theirSummary.End} ref_peak_warm_mb={Measure.F(theirSummary.PeakWarmMb)} ref_peak_end_mb={Measure.F(theirSummary.PeakEndMb)} ref_step_s={Measure.F(theirSummary.StepSeconds)}");
     }
 
     /// <summary>
@@ -131,7 +136,7 @@ public sealed class TrainMemorySuite : IBenchmarkSuite
     /// no validation) through <see cref="Trainer"/> with a progress callback that samples the memory counters.
     /// The last row is taken after <see cref="Trainer.Run"/> returned (final checkpoint, log and loss curve written).
     /// </summary>
-    private static List<Sample> TrainOurs(DetectionDataset train, int batch, int size, int iterations, int every, long warm, long? trimEvery)
+    private static List<Sample> TrainOurs(DetectionDataset train, int batch, int size, int iterations, int every, long warm, long? trimEvery, double? maxMinutes)
     {
         string runDir = Path.Combine(Path.GetTempPath(), $"retinasharp-bench-train-memory-run-{Environment.ProcessId}");
         if (Directory.Exists(runDir)) Directory.Delete(runDir, recursive: true);
@@ -156,11 +161,13 @@ public sealed class TrainMemorySuite : IBenchmarkSuite
         var samples = new List<Sample>();
         var clock = new Stopwatch();
         Sample Take(long iteration) => new(iteration, clock.Elapsed.TotalSeconds, Measure.CurrentRssBytes() / MB, Measure.PeakRssBytes() / MB, GC.GetTotalMemory(false) / MB);
+        Sample? lastStep = null;
         trainer.Progress = p =>
         {
+            lastStep = Take(p.Iteration);
             if (p.Iteration % every == 0 || p.Iteration == 1 || p.Iteration == warm || p.Iteration == p.TotalIterations)
             {
-                samples.Add(Take(p.Iteration));
+                samples.Add(lastStep);
                 if (p.Iteration % (every * 10) == 0 || p.Iteration == warm)
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                         $"  ours {p.Iteration,5}/{p.TotalIterations}: RSS {samples[^1].RssMb:0} MB, peak {samples[^1].PeakMb:0} MB, managed {samples[^1].ManagedMb:0} MB, loss {p.Loss:0.000}, {clock.Elapsed.TotalSeconds:0} s"));
@@ -170,24 +177,33 @@ public sealed class TrainMemorySuite : IBenchmarkSuite
         GC.WaitForPendingFinalizers();
         bool reset = Measure.ResetPeakRss();
         if (!reset) Console.WriteLine("  (the kernel refused to reset the peak-RSS counter: peaks include the set-up)");
+        using var deadline = new CancellationTokenSource();
+        if (maxMinutes is double m) deadline.CancelAfter(TimeSpan.FromMinutes(m));
         clock.Start();
-        var result = trainer.Run();
-        if (result.Status != TrainingStatus.Completed) throw new InvalidOperationException($"training did not complete: {result.Message}");
-        samples.Add(Take(iterations) with { Seconds = samples[^1].Seconds });
+        var result = trainer.Run(cancellation: deadline.Token);
+        bool stopped = result.Status == TrainingStatus.Interrupted && deadline.IsCancellationRequested;
+        if (result.Status != TrainingStatus.Completed && !stopped) throw new InvalidOperationException($"training did not complete: {result.Message}");
+        if (stopped) Console.WriteLine($"  ours stopped by --max-minutes after {result.Iteration} of {iterations} iterations");
+        // The step sample of the last iteration (taken when it is not on the sampling grid), then the row after Run returned.
+        if (samples[^1].Iteration != result.Iteration) samples.Add(lastStep!);
+        samples.Add(Take(result.Iteration) with { Seconds = samples[^1].Seconds });
         try { Directory.Delete(runDir, recursive: true); } catch (IOException) { }
         return samples;
     }
 
-    private static Summary Summarize(List<Sample> s, long warm, long iterations)
+    /// <summary>Warm-up point against the last row (our row after the run, or the reference's last step).</summary>
+    /// <exception cref="InvalidOperationException">The run stopped before the warm-up point.</exception>
+    private static Summary Summarize(List<Sample> s, long warm)
     {
-        var w = s.First(x => x.Iteration == warm);
-        var endStep = s.Last(x => x.Iteration == iterations);
-        double stepSeconds = (endStep.Seconds - w.Seconds) / Math.Max(1, iterations - warm);
-        return new Summary(warm, w.RssMb, w.PeakMb, endStep.RssMb, endStep.PeakMb, stepSeconds);
+        var w = s.FirstOrDefault(x => x.Iteration == warm)
+            ?? throw new InvalidOperationException($"the run stopped after {s[^1].Iteration} iterations, before the warm-up point {warm}; give a smaller --warm or more --max-minutes");
+        var end = s[^1];
+        double stepSeconds = (end.Seconds - w.Seconds) / Math.Max(1, end.Iteration - warm);
+        return new Summary(warm, end.Iteration, w.RssMb, w.PeakMb, end.RssMb, end.PeakMb, stepSeconds);
     }
 
     private static string Row(string who, Summary s) => string.Create(CultureInfo.InvariantCulture,
-        $"| {who} | {s.RssWarmMb:0} | {s.PeakWarmMb:0} | {s.RssEndMb:0} | {s.PeakEndMb:0} | {s.DriftPercent:+0.0;-0.0}% | {s.StepSeconds:0.00} |");
+        $"| {who} | {s.End} | {s.RssWarmMb:0} | {s.PeakWarmMb:0} | {s.RssEndMb:0} | {s.PeakEndMb:0} | {s.DriftPercent:+0.0;-0.0}% | {s.StepSeconds:0.00} |");
 
     private static Process StartPython(string script, string args, StringBuilder stdout, StringBuilder stderr)
     {

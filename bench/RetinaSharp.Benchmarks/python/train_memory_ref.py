@@ -11,7 +11,9 @@ where the kernel allows it) and prints
   REF warm=<W> rss_warm_mb=.. peak_warm_mb=.. rss_end_mb=.. peak_end_mb=.. drift_pct=.. step_s=..
 drift_pct = 100 (peak_end - peak_warm) / peak_warm; step_s = mean wall time of an iteration after the warm-up point.
 
-usage: train_memory_ref.py INSTANCES_JSON ITERATIONS BATCH SIZE SAMPLE_EVERY [SEED]
+With MAX_SECONDS > 0 the run stops after that much training time and the end is the last completed iteration.
+
+usage: train_memory_ref.py INSTANCES_JSON ITERATIONS BATCH SIZE SAMPLE_EVERY [SEED [WARM [MAX_SECONDS]]]
 """
 import json
 import os
@@ -93,6 +95,8 @@ def build_model(num_classes, size):
 def main():
     path, iterations, batch, size, every = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
     seed = int(sys.argv[6]) if len(sys.argv) > 6 else 0
+    warm = int(sys.argv[7]) if len(sys.argv) > 7 else min(100, iterations // 2)
+    max_seconds = float(sys.argv[8]) if len(sys.argv) > 8 else 0.0
     torch.set_num_threads(2)
     torch.manual_seed(seed)
     data = Scenes(path)
@@ -107,7 +111,6 @@ def main():
     shuffle = torch.Generator().manual_seed(seed + 1)
     loader = torch.utils.data.DataLoader(data, batch_size=batch, shuffle=True, drop_last=True, num_workers=0,
                                          generator=shuffle, collate_fn=lambda b: tuple(zip(*b)))
-    warm = min(100, iterations // 2)
     reset_peak()
     start = time.perf_counter()
     samples = {}
@@ -123,10 +126,12 @@ def main():
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             i += 1
-            if i % every == 0 or i in (1, warm, iterations):
+            stop = max_seconds > 0 and time.perf_counter() - start > max_seconds
+            if i % every == 0 or i in (1, warm, iterations) or stop:
                 samples[i] = (time.perf_counter() - start, status_mb("VmRSS:"), status_mb("VmHWM:"))
                 print(f"SAMPLE iteration={i} elapsed_s={samples[i][0]:.3f} rss_mb={samples[i][1]:.1f} peak_mb={samples[i][2]:.1f} loss={loss.item():.4f}", flush=True)
-            if i == iterations:
+            if i == iterations or stop:
+                iterations = i
                 break
     t_w, rss_w, peak_w = samples[warm]
     t_e, rss_e, peak_e = samples[iterations]
