@@ -36,7 +36,7 @@ public static class EvalCommand
         var outDir = new Option<string?>("--out") { HelpName = "dir", Description = $"Folder for {MetricsFileName} (12 stats, per-category AP, PR curves) and {CurvesFileName}" };
         var perCategory = new Option<bool>("--per-category") { Description = "Also print the AP of every category" };
         var data = new Option<string?>("--data") { HelpName = "dataset", Description = "Dataset to run the model on (COCO .json, Pascal VOC folder or .csv), then evaluate against its boxes" };
-        var weights = new Option<string?>("--weights") { HelpName = "checkpoint", Description = "RetinaSharp checkpoint or torchvision .pth for --data" };
+        var weights = new Option<string?>("--weights") { HelpName = "checkpoint", Description = "Model for --data: model.rsnet from retina train (not checkpoint.rstrain) or a torchvision .pth" };
         var split = new Option<string?>("--split") { Description = "VOC split for --data (ImageSets/Main/<split>.txt)" };
         var classes = new Option<string?>("--classes") { HelpName = "classes.csv", Description = "VOC/CSV class,id mapping file for --data" };
         var batchSize = new Option<int>("--batch-size") { Description = "Images per forward pass for --data", DefaultValueFactory = _ => 2 };
@@ -121,7 +121,7 @@ public static class EvalCommand
         if (settings.MaxSize is int mx) options = options with { MaxSize = mx };
         model.Reconfigure(options);
         model.PrepareForInference(foldBatchNorm: true, bfloat16: settings.BFloat16, channelsLast: true);
-        var labelToCategory = LabelMap(model.Options.NumClasses, dataset.Categories, weightsPath);
+        var labelToCategory = LabelMap(model.Options.NumClasses, dataset.Categories, weightsPath, RetinaNetCheckpoint.ReadCategories(weightsPath));
 
         var images = dataset.Images.Take(settings.Limit ?? int.MaxValue).ToList();
         var detections = new List<CocoResult>();
@@ -220,11 +220,18 @@ public static class EvalCommand
     }
 
     /// <summary>
-    /// Model label -> original category id: contiguous indices when the model has one class per dataset category;
+    /// Model label -> original category id: by name when the model file stores its class names (model.rsnet from
+    /// retina train); else contiguous indices when the model has one class per dataset category;
     /// torchvision's COCO convention (91 outputs, label = COCO id) when the model has 91 classes and the ids are 1..90.
     /// </summary>
-    private static Func<int, long?> LabelMap(int numClasses, CategoryMap categories, string weightsPath)
+    /// <exception cref="ArgumentException">The stored names differ from the dataset's, or the counts do not fit.</exception>
+    internal static Func<int, long?> LabelMap(int numClasses, CategoryMap categories, string weightsPath, IReadOnlyList<CocoCategory>? modelCategories = null)
     {
+        if (modelCategories != null && modelCategories.Count == numClasses)
+        {
+            var ids = CategoryMatch.LabelsByName(modelCategories, categories, weightsPath);
+            return label => label >= 0 && label < ids.Length ? ids[label] : null;
+        }
         if (numClasses == categories.Count) return label => categories.ToCategoryId(label);
         if (numClasses == 91 && categories.Categories.All(c => c.Id is >= 1 and <= 90))
             return label => categories.Contains(label) ? label : null;

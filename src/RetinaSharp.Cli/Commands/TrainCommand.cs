@@ -39,7 +39,7 @@ public static class TrainCommand
         var fpn = new Option<int>("--fpn-channels") { Description = "FPN and head width", DefaultValueFactory = _ => 256 };
         var gn = new Option<bool>("--head-groupnorm") { Description = "GroupNorm in the heads (torchvision v2)" };
         var trainable = new Option<int>("--trainable-layers") { Description = "ResNet stages trained, 0..5", DefaultValueFactory = _ => 3 };
-        var init = new Option<string?>("--init") { Description = "Start from a checkpoint or torchvision .pth (the classification layer is replaced when class counts differ)" };
+        var init = new Option<string?>("--init") { Description = "Start from a model.rsnet or torchvision .pth (the classification layer is replaced when class counts differ)" };
         var resume = new Option<bool>("--resume") { Description = "Continue the run in --out exactly where it stopped" };
         var seed = new Option<int>("--seed") { Description = "Seed of initialisation, data order and augmentation", DefaultValueFactory = _ => 0 };
         var noFlip = new Option<bool>("--no-flip") { Description = "Disable horizontal flip augmentation" };
@@ -120,6 +120,7 @@ public static class TrainCommand
         ValidateOptions(s, options);
         var train = LoadChecked(s.Data, s.Repair, "--data");
         var valSet = s.Val is null ? null : LoadChecked(s.Val, s.Repair, "--val");
+        if (valSet != null) CategoryMatch.RequireSame(train.Categories, valSet.Categories, "--data", "--val");
         var modelOptions = new RetinaNetOptions(train.Categories.Count)
         {
             Backbone = s.Backbone, MinSize = s.MinSize, MaxSize = s.MaxSize, FpnChannels = s.FpnChannels, HeadGroupNorm = s.HeadGroupNorm,
@@ -229,7 +230,7 @@ public static class TrainCommand
         AnsiConsole.MarkupLineInterpolated($"[grey]{LossLegend(outDir)}[/]");
         var result = RunWithProgress(trainer, resume);
         if (result.Status == TrainingStatus.Completed)
-            RetinaNetCheckpoint.Save(model, Path.Combine(outDir, "model.rsnet"));
+            RetinaNetCheckpoint.Save(model, Path.Combine(outDir, "model.rsnet"), train.Categories.Categories);
         var colour = result.Status == TrainingStatus.Completed ? "green" : "yellow";
         AnsiConsole.MarkupLineInterpolated($"[{colour}]{result.Message}[/]");
         if (result.Status == TrainingStatus.Interrupted)
