@@ -218,7 +218,12 @@ public static class DemoCommand
     /// </summary>
     private static void PrepareRunFolder(string runDir, DemoSettings d)
     {
-        if (d.Resume || !File.Exists(Path.Combine(runDir, TrainingCheckpoint.FileName))) return;
+        if (d.Resume)
+        {
+            TrainCommand.RequireCheckpointForResume(runDir, resume: true);
+            return;
+        }
+        if (!File.Exists(Path.Combine(runDir, TrainingCheckpoint.FileName))) return;
         if (File.Exists(Path.Combine(runDir, "model.rsnet")))
         {
             AnsiConsole.MarkupLineInterpolated($"Replacing the finished demo run in [bold]{runDir}[/].");

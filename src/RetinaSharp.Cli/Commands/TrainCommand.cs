@@ -40,7 +40,7 @@ public static class TrainCommand
         var gn = new Option<bool>("--head-groupnorm") { Description = "GroupNorm in the heads (torchvision v2)" };
         var trainable = new Option<int>("--trainable-layers") { Description = "ResNet stages trained, 0..5", DefaultValueFactory = _ => 3 };
         var init = new Option<string?>("--init") { Description = "Start from a model.rsnet or torchvision .pth (the classification layer is replaced when class counts differ)" };
-        var resume = new Option<bool>("--resume") { Description = "Continue the run in --out exactly where it stopped" };
+        var resume = new Option<bool>("--resume") { Description = "Continue the run in --out exactly where it stopped (needs its checkpoint.rstrain; the run length cannot change)" };
         var seed = new Option<int>("--seed") { Description = "Seed of initialisation, data order and augmentation", DefaultValueFactory = _ => 0 };
         var noFlip = new Option<bool>("--no-flip") { Description = "Disable horizontal flip augmentation" };
         var scales = new Option<string?>("--scales") { Description = "Multi-scale training: comma-separated shorter sides, e.g. 640,672,704,736,768,800" };
@@ -118,6 +118,7 @@ public static class TrainCommand
         if (File.Exists(s.Out)) throw new ArgumentException($"--out: '{s.Out}' is a file, not a folder.");
         if (s.BatchSize <= 0) throw new ArgumentException($"--batch-size must be positive; got {s.BatchSize}.");
         ValidateOptions(s, options);
+        RequireCheckpointForResume(s.Out, resume);
         var train = LoadChecked(s.Data, s.Repair, "--data");
         var valSet = s.Val is null ? null : LoadChecked(s.Val, s.Repair, "--val");
         if (valSet != null) CategoryMatch.RequireSame(train.Categories, valSet.Categories, "--data", "--val");
@@ -131,6 +132,15 @@ public static class TrainCommand
         var result = TrainAndReport(train, valSet, modelOptions, augmentation, s.BatchSize, s.Seed, options, s.Out,
             JsonSerializer.Serialize(s), resume, s.Init, resumeHint: "the same command with --resume", ResumeFields, out _);
         return result.Status == TrainingStatus.Completed ? CliApp.Ok : CliApp.Failed;
+    }
+
+    /// <summary>With --resume, the run folder must hold a training checkpoint: a mistyped --out must not silently start a new run.</summary>
+    /// <exception cref="ArgumentException"><paramref name="resume"/> and no checkpoint; the message names the folder and the file expected.</exception>
+    internal static void RequireCheckpointForResume(string runDir, bool resume)
+    {
+        string path = Path.Combine(runDir, TrainingCheckpoint.FileName);
+        if (resume && !File.Exists(path))
+            throw new ArgumentException($"--resume: no training checkpoint in '{runDir}' (expected {path}); check --out, or drop --resume to start a new run.");
     }
 
     /// <summary>Checks the numeric options before any data is read; each message names the option as typed.</summary>
