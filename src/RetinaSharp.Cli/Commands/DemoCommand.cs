@@ -179,11 +179,12 @@ public static class DemoCommand
         var modelOptions = d.ModelOptions(train.Categories.Count);
         long iterations = d.Iterations ?? PreviousIterations(runDir, d.Resume) ?? Calibrate(d, modelOptions, train);
         d = d with { Iterations = iterations };
+        using var stop = TrainCommand.NewStopSignal();
         var result = TrainCommand.TrainAndReport(train, null, modelOptions, new AugmentationOptions(HorizontalFlip: true), d.BatchSize, d.Seed,
             d.TrainingOptions(iterations), runDir, JsonSerializer.Serialize(d with { Resume = false }), d.Resume, init: null,
-            resumeHint: $"retina demo{(d.Quick ? " --quick" : "")} --out \"{d.Out}\" --resume", ResumeFields, out var model);
+            resumeHint: $"retina demo{(d.Quick ? " --quick" : "")} --out \"{d.Out}\" --resume", ResumeFields, out var model, stop: stop);
         times.Add(("training", sw.Elapsed));
-        if (result.Status != TrainingStatus.Completed) return CliApp.Failed;
+        if (result.Status != TrainingStatus.Completed) return stop.ExitCode ?? CliApp.Failed;
 
         // 3. Evaluation.
         sw.Restart();

@@ -1,6 +1,6 @@
 // `retina train`: trains RetinaNet on a COCO / VOC / CSV dataset with the paper's defaults (section 5:
 // ResNet-50-FPN, SGD momentum 0.9, weight decay 1e-4, LR 0.01 per 16 images, warm-up, x0.1 at 2/3 and 8/9,
-// flip augmentation), a progress bar, atomic checkpoints, exact --resume and Ctrl-C that saves and says how to resume.
+// flip augmentation), a progress bar, atomic checkpoints, exact --resume and Ctrl-C / SIGTERM that save and say how to resume.
 using System.CommandLine;
 using System.Text.Json;
 using RetinaSharp.Data;
@@ -129,9 +129,10 @@ public static class TrainCommand
         };
         modelOptions.Validate();
         var augmentation = new AugmentationOptions(HorizontalFlip: s.Flip, ShorterSideScales: s.Scales);
+        using var stop = NewStopSignal();
         var result = TrainAndReport(train, valSet, modelOptions, augmentation, s.BatchSize, s.Seed, options, s.Out,
-            JsonSerializer.Serialize(s), resume, s.Init, resumeHint: "the same command with --resume", ResumeFields, out _);
-        return result.Status == TrainingStatus.Completed ? CliApp.Ok : CliApp.Failed;
+            JsonSerializer.Serialize(s), resume, s.Init, resumeHint: "the same command with --resume", ResumeFields, out _, stop: stop);
+        return result.Status == TrainingStatus.Completed ? CliApp.Ok : stop.ExitCode ?? CliApp.Failed;
     }
 
     /// <summary>With --resume, the run folder must hold a training checkpoint: a mistyped --out must not silently start a new run.</summary>
@@ -221,7 +222,7 @@ public static class TrainCommand
     /// </summary>
     internal static TrainingResult TrainAndReport(DetectionDataset train, DetectionDataset? val, RetinaNetOptions modelOptions,
         AugmentationOptions augmentation, int batchSize, int seed, TrainingOptions options, string outDir, string configurationJson,
-        bool resume, string? init, string resumeHint, IReadOnlyDictionary<string, ResumeField> resumeFields, out RetinaNet model, Action<RetinaNet>? prepareModel = null, int? maxValImages = null)
+        bool resume, string? init, string resumeHint, IReadOnlyDictionary<string, ResumeField> resumeFields, out RetinaNet model, Action<RetinaNet>? prepareModel = null, int? maxValImages = null, StopSignal? stop = null)
     {
         TorchSharp.torch.manual_seed(seed);
         model = new RetinaNet(modelOptions);
@@ -238,7 +239,7 @@ public static class TrainCommand
             trainer.Validate = _ => DetectionValidation.Metrics(DetectionValidation.Evaluate(m, val, batchSize: 8, maxImages: maxValImages).Evaluation);
         AnsiConsole.MarkupLineInterpolated($"Training RetinaNet-{modelOptions.Backbone}-FPN on {train.Images.Count} images ({train.Categories.Count} classes), {trainer.TotalIterations} iterations of {batchSize} images, base LR {trainer.Schedule.BaseLearningRate:G3} -> [bold]{outDir}[/]");
         AnsiConsole.MarkupLineInterpolated($"[grey]{LossLegend(outDir)}[/]");
-        var result = RunWithProgress(trainer, resume);
+        var result = RunWithProgress(trainer, resume, stop);
         if (result.Status == TrainingStatus.Completed)
             RetinaNetCheckpoint.Save(model, Path.Combine(outDir, "model.rsnet"), train.Categories.Categories);
         var colour = result.Status == TrainingStatus.Completed ? "green" : "yellow";
@@ -248,18 +249,19 @@ public static class TrainCommand
         return result;
     }
 
-    /// <summary>Runs <paramref name="trainer"/> with a Spectre.Console progress bar; the first Ctrl-C stops after the current step with a checkpoint.</summary>
-    internal static TrainingResult RunWithProgress(Trainer trainer, bool resume)
+    /// <summary>A <see cref="StopSignal"/> that prints its notice in yellow.</summary>
+    internal static StopSignal NewStopSignal() => new(m => AnsiConsole.MarkupLineInterpolated($"[yellow]{m}[/]"));
+
+    /// <summary>
+    /// Runs <paramref name="trainer"/> with a Spectre.Console progress bar; the first Ctrl-C or SIGTERM stops after the current
+    /// step with a checkpoint (<paramref name="stop"/> records which, for the exit code), a second one ends the process.
+    /// </summary>
+    internal static TrainingResult RunWithProgress(Trainer trainer, bool resume, StopSignal? stop = null)
     {
-        using var cts = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, e) =>
-        {
-            if (cts.IsCancellationRequested) return; // a second Ctrl-C ends the process (the checkpoint on disk is complete)
-            e.Cancel = true;
-            cts.Cancel();
-            AnsiConsole.MarkupLine("[yellow]Ctrl-C: finishing the current step and saving a checkpoint...[/]");
-        };
-        Console.CancelKeyPress += onCancel;
+        using var own = stop == null ? NewStopSignal() : null;
+        var signal = stop ?? own!;
+        var token = signal.Token;
+        signal.Arm();
         try
         {
             TrainingResult? result = null;
@@ -272,7 +274,7 @@ public static class TrainCommand
                     if (p.Iteration % every == 0 || p.Iteration == p.TotalIterations)
                         Console.WriteLine(Describe(p));
                 };
-                return trainer.Run(resume, cts.Token);
+                return trainer.Run(resume, token);
             }
             AnsiConsole.Progress()
                 .AutoClear(false)
@@ -285,14 +287,14 @@ public static class TrainCommand
                         task.Value = p.Iteration;
                         task.Description = Markup.Escape(Describe(p));
                     };
-                    result = trainer.Run(resume, cts.Token);
+                    result = trainer.Run(resume, token);
                     task.StopTask();
                 });
             return result!;
         }
         finally
         {
-            Console.CancelKeyPress -= onCancel;
+            signal.Disarm();
         }
     }
 

@@ -176,7 +176,7 @@ public sealed class Trainer
                 {
                     SaveCheckpoint(module, optimizer, iteration, bad, log);
                     status = TrainingStatus.Interrupted;
-                    message = $"Interrupted at iteration {iteration} of {TotalIterations}; checkpoint saved to {CheckpointPath}. Run the same command with --resume to continue.";
+                    message = $"Interrupted at iteration {iteration} of {TotalIterations}; checkpoint saved to {CheckpointPath}.";
                     break;
                 }
                 if (last)
