@@ -48,7 +48,7 @@ public static class DataCommand
             {
                 if (Directory.Exists(outPath))
                     throw new ArgumentException($"--out '{Path.GetFullPath(outPath)}' is a folder; give the file to write, e.g. {Path.Combine(outPath, "fixed.json")}", "--out");
-                AtomicFile.EnsureWritableFolder(Path.GetDirectoryName(Path.GetFullPath(outPath))!);
+                CliApp.EnsureOutFolder(Path.GetDirectoryName(Path.GetFullPath(outPath))!, "--out (its folder)");
             }
 
             var ds = DetectionDataset.Load(path, parse.GetValue(split), parse.GetValue(classes));
@@ -91,6 +91,8 @@ public static class DataCommand
             var stdout = parse.InvocationConfiguration.Output;
             var options = new FashionScenesOptions(parse.GetRequiredValue(output), parse.GetValue(train), parse.GetValue(val),
                 parse.GetValue(size), parse.GetValue(seed), parse.GetValue(data));
+            options.Validate();
+            CliApp.EnsureOutFolder(options.OutputFolder);
             var sw = Stopwatch.StartNew();
             var r = FashionScenes.Build(options);
             stdout.WriteLine($"wrote {r.TrainImages} training scenes ({r.TrainBoxes} boxes) and {r.ValImages} validation scenes ({r.ValBoxes} boxes) "

@@ -124,8 +124,7 @@ public static class DemoCommand
     }
 
     /// <summary>Checks the settings before any work: sizes and counts, and that the output folder is a writable folder.</summary>
-    /// <exception cref="ArgumentException">A value is out of range or the output path is a file; the message names the option.</exception>
-    /// <exception cref="IOException">The output folder cannot be created or written.</exception>
+    /// <exception cref="ArgumentException">A value is out of range, or the output folder is a file or cannot be created or written; the message names the option.</exception>
     internal static void Validate(DemoSettings d)
     {
         if (d.Size < FashionScenesOptions.MinSize)
@@ -137,18 +136,7 @@ public static class DemoCommand
         if (!(d.TrainingMinutes > 0)) throw new ArgumentException($"--minutes {d.TrainingMinutes}: must be positive.");
         if (d.BatchSize <= 0) throw new ArgumentException($"--batch-size {d.BatchSize}: must be at least 1.");
         if (!(d.LearningRate > 0)) throw new ArgumentException($"--lr {d.LearningRate}: must be positive.");
-        if (File.Exists(d.Out)) throw new ArgumentException($"--out '{d.Out}' is a file; give a folder.");
-        try
-        {
-            Directory.CreateDirectory(d.Out);
-            string probe = Path.Combine(d.Out, $".write-test-{Environment.ProcessId}");
-            File.WriteAllText(probe, "");
-            File.Delete(probe);
-        }
-        catch (UnauthorizedAccessException e)
-        {
-            throw new IOException($"--out '{d.Out}' is not writable: {e.Message}", e);
-        }
+        CliApp.EnsureOutFolder(d.Out);
     }
 
     /// <summary>Runs the whole demo; returns the exit code.</summary>

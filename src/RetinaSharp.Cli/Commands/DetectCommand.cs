@@ -48,10 +48,11 @@ public static class DetectCommand
                 throw new ArgumentException($"--device '{dev}': only 'cpu' is available here.");
             int bs = p.GetValue(batch);
             if (bs <= 0) throw new ArgumentException($"--batch-size {bs}: must be at least 1.");
+            ValidateOptions(p.GetValue(score), p.GetValue(draw), p.GetValue(maxDets), p.GetValue(minSize), p.GetValue(maxSize));
             string o = Path.GetFullPath(p.GetValue(outDir)!);
-            if (File.Exists(o)) throw new ArgumentException($"--out '{o}' is a file; give a folder.");
             var files = ExpandInputs(p.GetValue(inputs)!);
             if (files.Count == 0) throw new ArgumentException("No image files found in the given paths.");
+            CliApp.EnsureOutFolder(o);
 
             // The architecture comes from the checkpoint; --num-classes only states what the user expects of it.
             var model = RetinaNetCheckpoint.Load(Path.GetFullPath(p.GetValue(weights)!));
@@ -90,6 +91,19 @@ public static class DetectCommand
             return Detect(model, categories, files, ids, o, st, p.GetValue(draw), bs);
         });
         return command;
+    }
+
+    /// <summary>Checks the numeric options before any file is read or written; each message names the option as typed.</summary>
+    /// <exception cref="ArgumentException">A value is out of range (thresholds outside [0, 1] or not a number, counts and sizes below 1).</exception>
+    internal static void ValidateOptions(double score, double draw, int? maxDetections, int? minSize, int? maxSize)
+    {
+        static string Show(double v) => v.ToString(CultureInfo.InvariantCulture);
+        if (!(score >= 0 && score <= 1)) throw new ArgumentException($"--score-threshold {Show(score)}: must be a score in [0, 1].");
+        if (!(draw >= 0 && draw <= 1)) throw new ArgumentException($"--draw-threshold {Show(draw)}: must be a score in [0, 1].");
+        if (maxDetections is < 1) throw new ArgumentException($"--max-detections {maxDetections}: must be at least 1.");
+        if (minSize is < 1) throw new ArgumentException($"--min-size {minSize}: must be at least 1 pixel.");
+        if (maxSize is < 1) throw new ArgumentException($"--max-size {maxSize}: must be at least 1 pixel.");
+        if (minSize is int mn && maxSize is int mx && mx < mn) throw new ArgumentException($"--max-size {mx}: must be at least --min-size ({mn}).");
     }
 
     /// <summary>

@@ -76,7 +76,7 @@ public static class EvalCommand
             throw new ArgumentException("retina eval: --gt <instances.json> is required (with --dt <results.json>)");
         if (string.IsNullOrEmpty(dtPath))
             throw new ArgumentException("retina eval: --dt <results.json> is required (with --gt <instances.json>)");
-        if (!string.IsNullOrEmpty(outDir)) AtomicFile.EnsureWritableFolder(outDir);
+        if (!string.IsNullOrEmpty(outDir)) CliApp.EnsureOutFolder(outDir);
         var groundTruth = CocoJson.ReadInstances(gtPath);
         CocoGroundTruthValidation.Validate(groundTruth, gtPath);
         var detections = CocoJson.ReadResults(dtPath);
@@ -111,8 +111,12 @@ public static class EvalCommand
         if (string.IsNullOrEmpty(weightsPath)) throw new ArgumentException("retina eval: --weights <checkpoint> is required with --data");
         if (settings.BatchSize < 1) throw new ArgumentException($"retina eval: --batch-size must be >= 1, found {settings.BatchSize}");
         if (settings.Limit is < 1) throw new ArgumentException($"retina eval: --limit must be >= 1, found {settings.Limit}");
+        if (settings.ScoreThreshold is double t && !(t >= 0 && t < 1))
+            throw new ArgumentException($"--score-threshold {t.ToString(CultureInfo.InvariantCulture)}: must be a score in [0, 1).");
+        if (settings.MinSize is < 1) throw new ArgumentException($"--min-size {settings.MinSize}: must be at least 1 pixel.");
+        if (settings.MaxSize is < 1) throw new ArgumentException($"--max-size {settings.MaxSize}: must be at least 1 pixel.");
 
-        if (!string.IsNullOrEmpty(outDir)) AtomicFile.EnsureWritableFolder(outDir);
+        if (!string.IsNullOrEmpty(outDir)) CliApp.EnsureOutFolder(outDir);
         var dataset = DetectionDataset.Load(dataPath, settings.Split, settings.Classes);
         using var model = LoadCheckpoint(weightsPath);
         var options = model.Options;

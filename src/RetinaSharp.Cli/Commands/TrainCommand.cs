@@ -69,11 +69,12 @@ public static class TrainCommand
             }
             long warmupIterations = p.GetValue(warmup);
             bool warmupGiven = p.GetResult(warmup) is { Implicit: false };
-            if (!warmupGiven && its is long n && warmupIterations > n / 5)
+            string? notice = null;
+            if (!warmupGiven && its is long n && n > 0 && warmupIterations > n / 5)
             {
                 // The paper's 500-iteration warm-up would swallow a short run: keep it to a fifth of the run unless asked.
                 warmupIterations = Math.Max(1, n / 5);
-                AnsiConsole.MarkupLineInterpolated($"Warm-up shortened to {warmupIterations} iterations (a fifth of the run; give --warmup to choose).");
+                notice = $"Warm-up shortened to {Plural.Of(warmupIterations, "iteration")} (a fifth of the run; give --warmup to choose).";
             }
             var options = new TrainingOptions
             {
@@ -91,7 +92,7 @@ public static class TrainCommand
                 WarmupIterations = warmupIterations, WeightDecay = p.GetValue(wd), GradientClipNorm = p.GetValue(clip),
                 CheckpointEvery = p.GetValue(ckptEvery), LogEvery = p.GetValue(logEvery), ValidateEvery = p.GetValue(valEvery), Seed = settings.Seed,
             };
-            return Run(settings, options, p.GetValue(resume));
+            return Run(settings, options, p.GetValue(resume), notice);
         });
         return command;
     }
@@ -113,21 +114,33 @@ public static class TrainCommand
                 : throw new ArgumentException($"--scales: '{x}' is not a positive number of pixels")).ToArray();
     }
 
-    private static int Run(TrainSettings s, TrainingOptions options, bool resume)
+    private static int Run(TrainSettings s, TrainingOptions options, bool resume, string? notice)
     {
-        if (File.Exists(s.Out)) throw new ArgumentException($"--out: '{s.Out}' is a file, not a folder.");
-        if (s.BatchSize <= 0) throw new ArgumentException($"--batch-size must be positive; got {s.BatchSize}.");
+        if (s.BatchSize <= 0) throw new ArgumentException($"--batch-size {s.BatchSize}: must be at least 1.");
         ValidateOptions(s, options);
         RequireCheckpointForResume(s.Out, resume);
-        var train = LoadChecked(s.Data, s.Repair, "--data");
-        var valSet = s.Val is null ? null : LoadChecked(s.Val, s.Repair, "--val");
-        if (valSet != null) CategoryMatch.RequireSame(train.Categories, valSet.Categories, "--data", "--val");
-        var modelOptions = new RetinaNetOptions(train.Categories.Count)
+        bool created = CliApp.EnsureOutFolder(s.Out);
+        DetectionDataset train;
+        DetectionDataset? valSet;
+        RetinaNetOptions modelOptions;
+        try
         {
-            Backbone = s.Backbone, MinSize = s.MinSize, MaxSize = s.MaxSize, FpnChannels = s.FpnChannels, HeadGroupNorm = s.HeadGroupNorm,
-            TrainableBackboneLayers = s.TrainableLayers,
-        };
-        modelOptions.Validate();
+            train = LoadChecked(s.Data, s.Repair, "--data");
+            valSet = s.Val is null ? null : LoadChecked(s.Val, s.Repair, "--val");
+            if (valSet != null) CategoryMatch.RequireSame(train.Categories, valSet.Categories, "--data", "--val");
+            modelOptions = new RetinaNetOptions(train.Categories.Count)
+            {
+                Backbone = s.Backbone, MinSize = s.MinSize, MaxSize = s.MaxSize, FpnChannels = s.FpnChannels, HeadGroupNorm = s.HeadGroupNorm,
+                TrainableBackboneLayers = s.TrainableLayers,
+            };
+            modelOptions.Validate();
+            if (notice != null && !resume) AnsiConsole.MarkupLineInterpolated($"{notice}");
+        }
+        catch
+        {
+            CliApp.RemoveIfEmpty(s.Out, created); // bad input found before any output: leave no empty run folder behind
+            throw;
+        }
         var augmentation = new AugmentationOptions(HorizontalFlip: s.Flip, ShorterSideScales: s.Scales);
         using var stop = NewStopSignal();
         var result = TrainAndReport(train, valSet, modelOptions, augmentation, s.BatchSize, s.Seed, options, s.Out,
@@ -237,7 +250,7 @@ public static class TrainCommand
         var m = model;
         if (val != null)
             trainer.Validate = _ => DetectionValidation.Metrics(DetectionValidation.Evaluate(m, val, batchSize: 8, maxImages: maxValImages).Evaluation);
-        AnsiConsole.MarkupLineInterpolated($"Training RetinaNet-{modelOptions.Backbone}-FPN on {train.Images.Count} images ({train.Categories.Count} classes), {trainer.TotalIterations} iterations of {batchSize} images, base LR {trainer.Schedule.BaseLearningRate:G3} -> [bold]{outDir}[/]");
+        AnsiConsole.MarkupLineInterpolated($"Training RetinaNet-{modelOptions.Backbone}-FPN on {Plural.Of(train.Images.Count, "image")} ({Plural.Of(train.Categories.Count, "class")}), {Plural.Of(trainer.TotalIterations, "iteration")} of {Plural.Of(batchSize, "image")}, base LR {trainer.Schedule.BaseLearningRate:G3} -> [bold]{outDir}[/]");
         AnsiConsole.MarkupLineInterpolated($"[grey]{LossLegend(outDir)}[/]");
         var result = RunWithProgress(trainer, resume, stop);
         if (result.Status == TrainingStatus.Completed)
