@@ -196,7 +196,7 @@ public static class DemoCommand
 
         AnsiConsole.WriteLine();
         AnsiConsole.Write(evaluation.Summary());
-        AnsiConsole.MarkupLineInterpolated($"[bold green]AP {evaluation.Stats.Ap:0.000}, AP50 {evaluation.Stats.Ap50:0.000}[/] on {val.Images.Count} validation scenes after {result.TotalIterations} iterations ({total.Elapsed:mm\\:ss}).");
+        AnsiConsole.MarkupLineInterpolated($"[bold green]AP {evaluation.Stats.Ap:0.000}, AP50 {evaluation.Stats.Ap50:0.000}[/] on {val.Images.Count} validation scenes after {Plural.Of(result.TotalIterations, "iteration")} ({total.Elapsed:mm\\:ss}).");
         AnsiConsole.MarkupLineInterpolated($"Report: [bold]{report}[/] (README.md, metrics.json, loss_curve.png, pr_curves.png, detections_grid.png)");
         return CliApp.Ok;
     }
@@ -268,9 +268,9 @@ public static class DemoCommand
         long fit = (long)(d.TrainingMinutes * 60 / Math.Max(1e-3, perStep));
         long iterations = d.Quick ? Math.Clamp(fit, 4, 30) : Math.Clamp(fit, 100, 5000);
         if (iterations == fit)
-            AnsiConsole.MarkupLineInterpolated($"One step takes {perStep:0.00} s here: {iterations} iterations fit in the {d.TrainingMinutes:0.#}-minute training budget.");
+            AnsiConsole.MarkupLineInterpolated($"One step takes {perStep:0.00} s here: {Plural.Of(iterations, "iteration")} fit in the {d.TrainingMinutes:0.#}-minute training budget.");
         else
-            AnsiConsole.MarkupLineInterpolated($"One step takes {perStep:0.00} s here: {fit} iterations would fit in the {d.TrainingMinutes:0.#}-minute budget; training {iterations} instead (about {iterations * perStep / 60:0.#} minutes; give --iterations to choose).");
+            AnsiConsole.MarkupLineInterpolated($"One step takes {perStep:0.00} s here: {Plural.Of(fit, "iteration")} would fit in the {d.TrainingMinutes:0.#}-minute budget; training {iterations} instead (about {iterations * perStep / 60:0.#} minutes; give --iterations to choose).");
         return iterations;
     }
 

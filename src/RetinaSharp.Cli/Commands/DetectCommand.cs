@@ -58,7 +58,7 @@ public static class DetectCommand
             var model = RetinaNetCheckpoint.Load(Path.GetFullPath(p.GetValue(weights)!));
             if (p.GetValue(numClasses) is int k && k != model.Options.NumClasses)
                 throw new ArgumentException(
-                    $"--num-classes {k}: the weights in '{p.GetValue(weights)}' have {model.Options.NumClasses} classes.");
+                    $"--num-classes {k}: the weights in '{p.GetValue(weights)}' have {Plural.Of(model.Options.NumClasses, "class")}.");
             var mo = model.Options;
             double st = p.GetValue(score);
             mo = mo with
@@ -78,7 +78,7 @@ public static class DetectCommand
                 : stored != null ? new CategoryMap(stored)
                 : new CategoryMap(Enumerable.Range(0, mo.NumClasses).Select(i => new CocoCategory(i, $"class {i}")));
             if (categories.Count != mo.NumClasses)
-                throw new ArgumentException($"--classes: {categories.Count} categories but the model has {mo.NumClasses} classes.");
+                throw new ArgumentException($"--classes: {Plural.Of(categories.Count, "category")} but the model has {Plural.Of(mo.NumClasses, "class")}.");
             if (instances != null && stored != null)
             {
                 var byName = CategoryMatch.LabelsByName(stored, categories, p.GetValue(weights)!);
@@ -204,7 +204,7 @@ public static class DetectCommand
         var drawnNames = DrawnNames(files);
         AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn()).Start(ctx =>
         {
-            var task = ctx.AddTask($"Detecting in {files.Count} images", maxValue: files.Count);
+            var task = ctx.AddTask($"Detecting in {Plural.Of(files.Count, "image")}", maxValue: files.Count);
             for (int start = 0; start < files.Count; start += batchSize)
             {
                 using var scope = NewDisposeScope();

@@ -164,7 +164,7 @@ public static class EvalCommand
         if (dataset.Format == DatasetFormat.Voc)
             ReportVoc(dataset, kept, detections, output);
         if (skipped.Count == 0) return CliApp.Ok;
-        error.WriteLine($"retina eval: skipped {skipped.Count} unreadable image(s) (their objects count as missed):");
+        error.WriteLine($"retina eval: skipped {Plural.Of(skipped.Count, "unreadable image")} (their objects count as missed):");
         foreach (var m in skipped) error.WriteLine($"  {m}");
         return CliApp.Failed;
     }
@@ -239,7 +239,7 @@ public static class EvalCommand
         if (numClasses == categories.Count) return label => categories.ToCategoryId(label);
         if (numClasses == 91 && categories.Categories.All(c => c.Id is >= 1 and <= 90))
             return label => categories.Contains(label) ? label : null;
-        throw new ArgumentException($"retina eval: the model in '{weightsPath}' has {numClasses} classes but the dataset has {categories.Count} categories " +
+        throw new ArgumentException($"retina eval: the model in '{weightsPath}' has {Plural.Of(numClasses, "class")} but the dataset has {Plural.Of(categories.Count, "category")} " +
                                     "(expected one class per category, or torchvision's 91 COCO outputs)");
     }
 
@@ -257,7 +257,7 @@ public static class EvalCommand
 
     private static void Report(CocoEvaluation result, int groundTruthCount, int detectionCount, string? outDir, bool perCategory, TextWriter output)
     {
-        output.WriteLine($"{result.ImageIds.Count} images, {groundTruthCount} ground-truth boxes, {detectionCount} detections, {result.CategoryIds.Count} categories");
+        output.WriteLine($"{Plural.Of(result.ImageIds.Count, "image")}, {Plural.Of(groundTruthCount, "ground-truth box")}, {Plural.Of(detectionCount, "detection")}, {Plural.Of(result.CategoryIds.Count, "category")}");
         output.Write(result.Summary());
         if (perCategory)
         {

@@ -221,7 +221,7 @@ public static class TrainCommand
         if (!repair)
         {
             var lines = problems.Take(20).Select(p => "  " + p.ToString());
-            throw new ArgumentException($"{option}: the dataset '{path}' has {problems.Count} problem(s); fix them or train with --repair:\n" +
+            throw new ArgumentException($"{option}: the dataset '{path}' has {Plural.Of(problems.Count, "problem")}; fix them or train with --repair:\n" +
                 string.Join("\n", lines) + (problems.Count > 20 ? $"\n  ... and {problems.Count - 20} more (retina data check {path})" : ""));
         }
         var repaired = DatasetCheck.Repair(dataset, decodeImages: false);

@@ -194,7 +194,7 @@ public sealed class Trainer
                 throw new InvalidOperationException($"The training data yielded no batch for epoch {epoch} from batch {start} (it declares {_data.BatchesPerEpoch} per epoch).");
         }
         if (status == TrainingStatus.Completed)
-            message = $"Finished {TotalIterations} iterations; checkpoint {CheckpointPath}.";
+            message = $"Finished {TotalIterations} iteration{(TotalIterations == 1 ? "" : "s")}; checkpoint {CheckpointPath}.";
         log.WriteCsv(OutputDirectory);
         LossCurvePlot.Write(log, Path.Combine(OutputDirectory, "loss_curve.png"));
         return new TrainingResult(status, iteration, TotalIterations, CheckpointPath, message, log, wall.Elapsed);
