@@ -136,6 +136,7 @@ public static class DemoCommand
         if (!(d.TrainingMinutes > 0)) throw new ArgumentException($"--minutes {d.TrainingMinutes}: must be positive.");
         if (d.BatchSize <= 0) throw new ArgumentException($"--batch-size {d.BatchSize}: must be at least 1.");
         if (!(d.LearningRate > 0)) throw new ArgumentException($"--lr {d.LearningRate}: must be positive.");
+        if (d.Resume) TrainCommand.RequireCheckpointForResume(Path.Combine(d.Out, "train"), resume: true);
         CliApp.EnsureOutFolder(d.Out);
     }
 

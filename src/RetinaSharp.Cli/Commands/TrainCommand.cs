@@ -62,19 +62,19 @@ public static class TrainCommand
                 p.GetValue(seed), p.GetValue(repair));
             long? its = p.GetValue(iterations);
             int? eps = p.GetValue(epochs);
+            var notices = new List<string>(); // printed once the options, --out and the data have been checked
             if (its is null && eps is null)
             {
                 its = 90000;
-                AnsiConsole.MarkupLine("No --iterations or --epochs: training the paper's 90000 iterations (give --iterations N for a shorter run).");
+                notices.Add("No --iterations or --epochs: training the paper's 90000 iterations (give --iterations N for a shorter run).");
             }
             long warmupIterations = p.GetValue(warmup);
             bool warmupGiven = p.GetResult(warmup) is { Implicit: false };
-            string? notice = null;
             if (!warmupGiven && its is long n && n > 0 && warmupIterations > n / 5)
             {
                 // The paper's 500-iteration warm-up would swallow a short run: keep it to a fifth of the run unless asked.
                 warmupIterations = Math.Max(1, n / 5);
-                notice = $"Warm-up shortened to {Plural.Of(warmupIterations, "iteration")} (a fifth of the run; give --warmup to choose).";
+                notices.Add($"Warm-up shortened to {Plural.Of(warmupIterations, "iteration")} (a fifth of the run; give --warmup to choose).");
             }
             var options = new TrainingOptions
             {
@@ -92,7 +92,7 @@ public static class TrainCommand
                 WarmupIterations = warmupIterations, WeightDecay = p.GetValue(wd), GradientClipNorm = p.GetValue(clip),
                 CheckpointEvery = p.GetValue(ckptEvery), LogEvery = p.GetValue(logEvery), ValidateEvery = p.GetValue(valEvery), Seed = settings.Seed,
             };
-            return Run(settings, options, p.GetValue(resume), notice);
+            return Run(settings, options, p.GetValue(resume), notices);
         });
         return command;
     }
@@ -114,7 +114,7 @@ public static class TrainCommand
                 : throw new ArgumentException($"--scales: '{x}' is not a positive number of pixels")).ToArray();
     }
 
-    private static int Run(TrainSettings s, TrainingOptions options, bool resume, string? notice)
+    private static int Run(TrainSettings s, TrainingOptions options, bool resume, IReadOnlyList<string> notices)
     {
         if (s.BatchSize <= 0) throw new ArgumentException($"--batch-size {s.BatchSize}: must be at least 1.");
         ValidateOptions(s, options);
@@ -134,7 +134,8 @@ public static class TrainCommand
                 TrainableBackboneLayers = s.TrainableLayers,
             };
             modelOptions.Validate();
-            if (notice != null && !resume) AnsiConsole.MarkupLineInterpolated($"{notice}");
+            if (!resume)
+                foreach (var notice in notices) AnsiConsole.MarkupLineInterpolated($"{notice}");
         }
         catch
         {

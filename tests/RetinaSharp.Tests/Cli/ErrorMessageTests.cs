@@ -114,6 +114,10 @@ public class ErrorMessageTests
         Assert.Contains("/nonexistent/instances.json", err);
         Assert.False(Directory.Exists(run));
         Assert.DoesNotContain("Warm-up", output);
+
+        (code, output, _) = Cli(TrainCommand.Create(), ["train", "--data", "/nonexistent/instances.json", "--out", run]);
+        Assert.Equal(CliApp.BadInput, code);
+        Assert.DoesNotContain("No --iterations", output);
     }
 
     [Theory]

@@ -55,6 +55,10 @@ public class ResumeCheckTests
             "--fpn-channels", "8", "--batch-size", "2", "--iterations", "2", "--trainable-layers", "0"];
         var (code, err) = Invoke([.. common]);
         Assert.True(code == CliApp.Ok, err);
+        // model.rsnet keeps the training set's categories (label order), for eval/detect to map by name.
+        var names = RetinaSharp.Modeling.RetinaNetCheckpoint.ReadCategories(Path.Combine(run, "model.rsnet"));
+        Assert.NotNull(names);
+        Assert.Equal(RetinaSharp.Data.DetectionDataset.Load(data).Categories.Categories, names);
 
         (code, err) = Invoke([.. common, "--resume", "--lr", "0.02", "--log-every", "5", "--seed", "3"]);
         Assert.Equal(CliApp.BadInput, code);
