@@ -32,7 +32,8 @@ internal static class CategoryMatch
         if (lines.Count == 0) return;
         throw new ArgumentException(
             $"{otherOption}: its categories differ from those of {referenceOption} (the model's classes); give both the same categories " +
-            "(for VOC or CSV without a class mapping file the classes are inferred from the boxes present: give --classes or a classes.csv):\n  " +
+            "(a CSV without a classes.csv beside it, or a VOC folder, takes its classes from the boxes present, sorted by name: " +
+            "put the same classes.csv (class,id rows) beside both CSV files):\n  " +
             string.Join("\n  ", lines.Take(20)) + (lines.Count > 20 ? $"\n  ... and {lines.Count - 20} more" : ""));
     }
 
