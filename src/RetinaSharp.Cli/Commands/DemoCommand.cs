@@ -203,10 +203,11 @@ public static class DemoCommand
     }
 
     /// <summary>
-    /// Before any work: a finished earlier demo in the run folder is replaced (running the README's command twice just works);
+    /// Before any work: a finished earlier demo (OUT/train and OUT/report) is moved to OUT/previous/ (running the README's
+    /// command twice just works and the last finished run is still there to compare; an older OUT/previous is removed);
     /// an interrupted one is kept and the user is told how to continue it, so no training is lost.
     /// </summary>
-    private static void PrepareRunFolder(string runDir, DemoSettings d)
+    internal static void PrepareRunFolder(string runDir, DemoSettings d)
     {
         if (d.Resume)
         {
@@ -216,8 +217,13 @@ public static class DemoCommand
         if (!File.Exists(Path.Combine(runDir, TrainingCheckpoint.FileName))) return;
         if (File.Exists(Path.Combine(runDir, "model.rsnet")))
         {
-            AnsiConsole.MarkupLineInterpolated($"Replacing the finished demo run in [bold]{runDir}[/].");
-            Directory.Delete(runDir, recursive: true);
+            // OUT/train and OUT/report of the finished run go to OUT/previous/ (replacing an older one); the scenes stay.
+            string previous = Path.Combine(d.Out, "previous"), report = Path.Combine(d.Out, "report");
+            if (Directory.Exists(previous)) Directory.Delete(previous, recursive: true);
+            Directory.CreateDirectory(previous);
+            Directory.Move(runDir, Path.Combine(previous, Path.GetFileName(Path.TrimEndingDirectorySeparator(runDir))));
+            if (Directory.Exists(report)) Directory.Move(report, Path.Combine(previous, "report"));
+            AnsiConsole.MarkupLineInterpolated($"The finished demo run is kept in [bold]{previous}[/] (train/, report/); starting a new one.");
             return;
         }
         throw new ArgumentException(

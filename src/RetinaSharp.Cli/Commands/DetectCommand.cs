@@ -37,7 +37,7 @@ public static class DetectCommand
         var classes = new Option<string?>("--classes") { Description = "A COCO instances .json whose categories name the classes (and give their ids) and whose images give the image ids [default: the names stored in model.rsnet]" };
         var batch = new Option<int>("--batch-size") { Description = "Images per forward pass", DefaultValueFactory = _ => 4 };
         var bf16 = new Option<bool>("--bf16") { Description = "Run the network in bfloat16 (about 1.7x faster on CPUs with AVX512-BF16; COCO AP within 0.2 points of float32 on the demo)" };
-        var device = new Option<string>("--device") { Description = "cpu (the only device of this build) or cuda", DefaultValueFactory = _ => "cpu" };
+        var device = new Option<string>("--device") { Description = "Where the network runs: cpu (this build of libtorch has no CUDA)", DefaultValueFactory = _ => "cpu" };
         var command = new Command("detect", "Detect objects in images with a trained RetinaNet.");
         command.Arguments.Add(inputs);
         foreach (var o in new Option[] { weights, outDir, numClasses, score, draw, maxDets, minSize, maxSize, classes, batch, bf16, device }) command.Options.Add(o);

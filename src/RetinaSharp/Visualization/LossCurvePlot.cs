@@ -69,6 +69,7 @@ public static class LossCurvePlot
         }
         double lastIteration = log.Steps.Select(r => (double)r.Iteration).Concat(vals.Select(v => (double)v.Iteration)).DefaultIfEmpty(1).Max();
         plot.Axes.SetLimitsX(0, Math.Max(1, lastIteration) * 1.02, plot.Axes.Bottom);
+        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { IntegerTicksOnly = true };   // iterations are whole numbers
         plot.Title("Training loss");
         plot.XLabel("iteration");
         plot.YLabel("loss (log scale)");

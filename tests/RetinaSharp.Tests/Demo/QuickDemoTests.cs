@@ -31,3 +31,47 @@ public class QuickDemoTests
         Assert.Contains("AP", File.ReadAllText(Path.Combine(report, "README.md")));
     }
 }
+
+public class DemoRunFolderTests
+{
+    // OUT/train with a training checkpoint (and model.rsnet when finished), OUT/report with a metrics file.
+    private static (string Out, string Train) FakeRun(bool finished)
+    {
+        string outDir = Path.Combine(TempDir.Create(), "demo"), train = Path.Combine(outDir, "train");
+        Directory.CreateDirectory(train);
+        Directory.CreateDirectory(Path.Combine(outDir, "report"));
+        Directory.CreateDirectory(Path.Combine(outDir, "scenes"));
+        File.WriteAllText(Path.Combine(train, RetinaSharp.Training.TrainingCheckpoint.FileName), "checkpoint");
+        if (finished) File.WriteAllText(Path.Combine(train, "model.rsnet"), "weights");
+        File.WriteAllText(Path.Combine(outDir, "report", "metrics.json"), "{\"run\": 1}");
+        return (outDir, train);
+    }
+
+    [Fact]
+    public void A_finished_run_is_moved_to_previous_and_an_older_previous_is_replaced()
+    {
+        var (outDir, train) = FakeRun(finished: true);
+        string previous = Path.Combine(outDir, "previous");
+        Directory.CreateDirectory(previous);
+        File.WriteAllText(Path.Combine(previous, "old.txt"), "older run");
+
+        DemoCommand.PrepareRunFolder(train, DemoSettings.Defaults(quick: true, outDir));
+
+        Assert.False(Directory.Exists(train));
+        Assert.False(Directory.Exists(Path.Combine(outDir, "report")));
+        Assert.True(Directory.Exists(Path.Combine(outDir, "scenes")));
+        Assert.Equal("{\"run\": 1}", File.ReadAllText(Path.Combine(previous, "report", "metrics.json")));
+        Assert.Equal("weights", File.ReadAllText(Path.Combine(previous, "train", "model.rsnet")));
+        Assert.False(File.Exists(Path.Combine(previous, "old.txt")));
+    }
+
+    [Fact]
+    public void An_interrupted_run_is_kept_and_refused_with_the_resume_command()
+    {
+        var (outDir, train) = FakeRun(finished: false);
+        var e = Assert.Throws<ArgumentException>(() => DemoCommand.PrepareRunFolder(train, DemoSettings.Defaults(quick: true, outDir)));
+        Assert.Contains("--resume", e.Message);
+        Assert.Equal("checkpoint", File.ReadAllText(Path.Combine(train, RetinaSharp.Training.TrainingCheckpoint.FileName)));
+        Assert.True(File.Exists(Path.Combine(outDir, "report", "metrics.json")));
+    }
+}
