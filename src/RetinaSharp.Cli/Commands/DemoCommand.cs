@@ -385,7 +385,7 @@ public static class DemoCommand
         sb.AppendLine();
         sb.AppendLine("![precision-recall curves](pr_curves.png)");
         sb.AppendLine();
-        sb.AppendLine("Files: `metrics.json` (the 12 COCO numbers and per-class AP), `detections_val.json` (COCO results), the training log `../train/log.csv` (one row per logged step; `loss_step` and the `*_step` terms are that step's losses, not the running mean of the console progress) and checkpoint `../train/`.");
+        sb.AppendLine("Files: `metrics.json` (the 12 COCO numbers and per-class AP), `detections_val.json` (COCO results), the training log `../train/log.csv` (one row per logged step; `loss_step` and the `*_step` terms are that step's losses, not the running mean of the console progress) the model `../train/model.rsnet` (for `retina detect --weights` and `retina eval --weights`; it keeps the class names) and the training checkpoint `../train/checkpoint.rstrain` (only for `--resume`).");
         AtomicFile.WriteAllText(path, sb.ToString());
     }
 }
