@@ -76,11 +76,22 @@ public static class EvalCommand
             throw new ArgumentException("retina eval: --gt <instances.json> is required (with --dt <results.json>)");
         if (string.IsNullOrEmpty(dtPath))
             throw new ArgumentException("retina eval: --dt <results.json> is required (with --gt <instances.json>)");
-        if (!string.IsNullOrEmpty(outDir)) CliApp.EnsureOutFolder(outDir);
-        var groundTruth = CocoJson.ReadInstances(gtPath);
-        CocoGroundTruthValidation.Validate(groundTruth, gtPath);
-        var detections = CocoJson.ReadResults(dtPath);
-        var result = CocoEvaluator.Evaluate(groundTruth, detections, dtPath);
+        bool created = !string.IsNullOrEmpty(outDir) && CliApp.EnsureOutFolder(outDir);
+        CocoInstances groundTruth;
+        IReadOnlyList<CocoResult> detections;
+        CocoEvaluation result;
+        try
+        {
+            groundTruth = CocoJson.ReadInstances(gtPath);
+            CocoGroundTruthValidation.Validate(groundTruth, gtPath);
+            detections = CocoJson.ReadResults(dtPath);
+            result = CocoEvaluator.Evaluate(groundTruth, detections, dtPath);
+        }
+        catch
+        {
+            CliApp.RemoveIfEmpty(outDir!, created); // bad input found before any output: no empty --out folder left behind
+            throw;
+        }
         Report(result, groundTruth.Annotations.Count, detections.Count, outDir, perCategory, output);
         return CliApp.Ok;
     }
@@ -116,16 +127,36 @@ public static class EvalCommand
         if (settings.MinSize is < 1) throw new ArgumentException($"--min-size {settings.MinSize}: must be at least 1 pixel.");
         if (settings.MaxSize is < 1) throw new ArgumentException($"--max-size {settings.MaxSize}: must be at least 1 pixel.");
 
-        if (!string.IsNullOrEmpty(outDir)) CliApp.EnsureOutFolder(outDir);
-        var dataset = DetectionDataset.Load(dataPath, settings.Split, settings.Classes);
-        using var model = LoadCheckpoint(weightsPath);
-        var options = model.Options;
-        if (settings.ScoreThreshold is double st) options = options with { ScoreThreshold = st };
-        if (settings.MinSize is int mn) options = options with { MinSize = mn };
-        if (settings.MaxSize is int mx) options = options with { MaxSize = mx };
-        model.Reconfigure(options);
+        bool created = !string.IsNullOrEmpty(outDir) && CliApp.EnsureOutFolder(outDir);
+        DetectionDataset dataset;
+        RetinaNet loaded;
+        Func<int, long?> labelToCategory;
+        try
+        {
+            dataset = DetectionDataset.Load(dataPath, settings.Split, settings.Classes);
+            loaded = LoadCheckpoint(weightsPath);
+            try
+            {
+                var options = loaded.Options;
+                if (settings.ScoreThreshold is double st) options = options with { ScoreThreshold = st };
+                if (settings.MinSize is int mn) options = options with { MinSize = mn };
+                if (settings.MaxSize is int mx) options = options with { MaxSize = mx };
+                loaded.Reconfigure(options);
+                labelToCategory = LabelMap(loaded.Options.NumClasses, dataset.Categories, weightsPath, RetinaNetCheckpoint.ReadCategories(weightsPath));
+            }
+            catch
+            {
+                loaded.Dispose();
+                throw;
+            }
+        }
+        catch
+        {
+            CliApp.RemoveIfEmpty(outDir!, created); // bad input found before any output: no empty --out folder left behind
+            throw;
+        }
+        using var model = loaded;
         model.PrepareForInference(foldBatchNorm: true, bfloat16: settings.BFloat16, channelsLast: true);
-        var labelToCategory = LabelMap(model.Options.NumClasses, dataset.Categories, weightsPath, RetinaNetCheckpoint.ReadCategories(weightsPath));
 
         var images = dataset.Images.Take(settings.Limit ?? int.MaxValue).ToList();
         var detections = new List<CocoResult>();

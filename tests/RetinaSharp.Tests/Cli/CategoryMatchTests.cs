@@ -76,6 +76,23 @@ public class CategoryMatchTests
     }
 
     [Fact]
+    public void Eval_data_refuses_a_model_named_for_other_categories_and_leaves_no_out_folder()
+    {
+        string dir = TempDir.Create();
+        string data = CocoSet(dir, "val", new CocoCategory(1, "cat"), new CocoCategory(2, "dog"));
+        string weights = Path.Combine(dir, "model.rsnet");
+        using (var scope = NewDisposeScope())
+        using (var model = new RetinaNet(new RetinaNetOptions(2) { Backbone = ResNetDepth.ResNet18, MinSize = 32, MaxSize = 32, FpnChannels = 8 }))
+            RetinaNetCheckpoint.Save(model, weights, [new CocoCategory(1, "cat"), new CocoCategory(2, "bird")]);
+        string outDir = Path.Combine(dir, "ev");
+        var err = new StringWriter();
+        int code = CliApp.Invoke(new RootCommand { EvalCommand.Create() }, ["eval", "--data", data, "--weights", weights, "--out", outDir], new StringWriter(), err);
+        Assert.Equal(CliApp.BadInput, code);
+        Assert.Contains("only in the model: 'bird'; only in the dataset: 'dog'", err.ToString());
+        Assert.False(Directory.Exists(outDir));
+    }
+
+    [Fact]
     public void Model_file_keeps_the_class_names_and_still_loads()
     {
         string dir = TempDir.Create();
