@@ -52,43 +52,50 @@ public static class DetectCommand
             string o = Path.GetFullPath(p.GetValue(outDir)!);
             var files = ExpandInputs(p.GetValue(inputs)!);
             if (files.Count == 0) throw new ArgumentException("No image files found in the given paths.");
-            CliApp.EnsureOutFolder(o);
-
-            // The architecture comes from the checkpoint; --num-classes only states what the user expects of it.
-            var model = RetinaNetCheckpoint.Load(Path.GetFullPath(p.GetValue(weights)!));
-            if (p.GetValue(numClasses) is int k && k != model.Options.NumClasses)
-                throw new ArgumentException(
-                    $"--num-classes {k}: the weights in '{p.GetValue(weights)}' have {Plural.Of(model.Options.NumClasses, "class")}.");
-            var mo = model.Options;
-            double st = p.GetValue(score);
-            mo = mo with
+            bool created = CliApp.EnsureOutFolder(o);
+            try
             {
-                ScoreThreshold = Math.Min(st, Math.Min(p.GetValue(draw), mo.ScoreThreshold)),
-                DetectionsPerImage = p.GetValue(maxDets) ?? mo.DetectionsPerImage, MinSize = p.GetValue(minSize) ?? mo.MinSize,
-                MaxSize = p.GetValue(maxSize) ?? Math.Max(mo.MaxSize, p.GetValue(minSize) ?? mo.MinSize),
-            };
-            model.Reconfigure(mo);
-            model.PrepareForInference(foldBatchNorm: true, bfloat16: p.GetValue(bf16), channelsLast: true);
-            string? classesPath = p.GetValue(classes) is string cj ? Path.GetFullPath(cj) : null;
-            var instances = classesPath != null ? CocoJson.ReadInstances(classesPath) : null;
-            // Class names: --classes, else the names stored in model.rsnet by retina train, else "class i" with id i.
-            var stored = RetinaNetCheckpoint.ReadCategories(Path.GetFullPath(p.GetValue(weights)!));
-            if (stored != null && stored.Count != mo.NumClasses) stored = null;
-            CategoryMap categories = instances != null ? new CategoryMap(instances.Categories)
-                : stored != null ? new CategoryMap(stored)
-                : new CategoryMap(Enumerable.Range(0, mo.NumClasses).Select(i => new CocoCategory(i, $"class {i}")));
-            if (categories.Count != mo.NumClasses)
-                throw new ArgumentException($"--classes: {Plural.Of(categories.Count, "category")} but the model has {Plural.Of(mo.NumClasses, "class")}.");
-            if (instances != null && stored != null)
-            {
-                var byName = CategoryMatch.LabelsByName(stored, categories, p.GetValue(weights)!);
-                if (byName.Where((id, label) => id != categories.ToCategoryId(label)).Any())
-                    throw new ArgumentException($"--classes: the categories of {classesPath} have the model's class names but in another id order; " +
-                                                "give a json whose category ids follow the model's class order, or leave --classes out (the model file has the names).");
+                // The architecture comes from the checkpoint; --num-classes only states what the user expects of it.
+                var model = RetinaNetCheckpoint.Load(Path.GetFullPath(p.GetValue(weights)!));
+                if (p.GetValue(numClasses) is int k && k != model.Options.NumClasses)
+                    throw new ArgumentException(
+                        $"--num-classes {k}: the weights in '{p.GetValue(weights)}' have {Plural.Of(model.Options.NumClasses, "class")}.");
+                var mo = model.Options;
+                double st = p.GetValue(score);
+                mo = mo with
+                {
+                    ScoreThreshold = Math.Min(st, Math.Min(p.GetValue(draw), mo.ScoreThreshold)),
+                    DetectionsPerImage = p.GetValue(maxDets) ?? mo.DetectionsPerImage, MinSize = p.GetValue(minSize) ?? mo.MinSize,
+                    MaxSize = p.GetValue(maxSize) ?? Math.Max(mo.MaxSize, p.GetValue(minSize) ?? mo.MinSize),
+                };
+                model.Reconfigure(mo);
+                model.PrepareForInference(foldBatchNorm: true, bfloat16: p.GetValue(bf16), channelsLast: true);
+                string? classesPath = p.GetValue(classes) is string cj ? Path.GetFullPath(cj) : null;
+                var instances = classesPath != null ? CocoJson.ReadInstances(classesPath) : null;
+                // Class names: --classes, else the names stored in model.rsnet by retina train, else "class i" with id i.
+                var stored = RetinaNetCheckpoint.ReadCategories(Path.GetFullPath(p.GetValue(weights)!));
+                if (stored != null && stored.Count != mo.NumClasses) stored = null;
+                CategoryMap categories = instances != null ? new CategoryMap(instances.Categories)
+                    : stored != null ? new CategoryMap(stored)
+                    : new CategoryMap(Enumerable.Range(0, mo.NumClasses).Select(i => new CocoCategory(i, $"class {i}")));
+                if (categories.Count != mo.NumClasses)
+                    throw new ArgumentException($"--classes: {Plural.Of(categories.Count, "category")} but the model has {Plural.Of(mo.NumClasses, "class")}.");
+                if (instances != null && stored != null)
+                {
+                    var byName = CategoryMatch.LabelsByName(stored, categories, p.GetValue(weights)!);
+                    if (byName.Where((id, label) => id != categories.ToCategoryId(label)).Any())
+                        throw new ArgumentException($"--classes: the categories of {classesPath} have the model's class names but in another id order; " +
+                                                    "give a json whose category ids follow the model's class order, or leave --classes out (the model file has the names).");
+                }
+                var (ids, note) = ImageIds(files, instances, classesPath);
+                AnsiConsole.MarkupLineInterpolated($"[grey]{note}[/]");
+                return Detect(model, categories, files, ids, o, st, p.GetValue(draw), bs);
             }
-            var (ids, note) = ImageIds(files, instances, classesPath);
-            AnsiConsole.MarkupLineInterpolated($"[grey]{note}[/]");
-            return Detect(model, categories, files, ids, o, st, p.GetValue(draw), bs);
+            catch
+            {
+                CliApp.RemoveIfEmpty(o, created); // nothing written (bad weights, no readable image): no empty --out left behind
+                throw;
+            }
         });
         return command;
     }

@@ -131,6 +131,7 @@ public class DetectCommandTests
         Assert.Equal(CliApp.BadInput, code);
         Assert.Contains("none of the 1 input file could be read", err.ToString());
         Assert.False(File.Exists(Path.Combine(outDir, "detections.json")));
+        Assert.False(Directory.Exists(outDir));
     }
 
     [Fact]
