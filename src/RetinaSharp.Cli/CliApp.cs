@@ -107,6 +107,39 @@ public static class CliApp
         return replaced ? message : $"{option}: {message}";
     }
 
+    /// <summary>
+    /// Before any work (and any banner): checks that <paramref name="folder"/> can receive output, creating it when missing
+    /// (<see cref="AtomicFile.EnsureWritableFolder"/>). A file in its place or above it, a folder that cannot be created
+    /// (for example under /proc) or written becomes one line naming <paramref name="option"/>.
+    /// </summary>
+    /// <returns>True when the folder was created by this call (the caller may remove it again if it stays empty).</returns>
+    /// <exception cref="ArgumentException">The folder cannot be used; the message starts with <paramref name="option"/> and the path.</exception>
+    public static bool EnsureOutFolder(string folder, string option = "--out")
+    {
+        string full = Path.GetFullPath(folder);
+        if (File.Exists(full)) throw new ArgumentException($"{option} '{full}' is a file; give a folder.");
+        bool existed = Directory.Exists(full);
+        try { AtomicFile.EnsureWritableFolder(full); }
+        catch (IOException e)
+        {
+            string reason = Directory.Exists(full)
+                ? "cannot create files in it" + (e.InnerException is UnauthorizedAccessException ? ": permission denied" : "")
+                : e.InnerException?.Message ?? e.Message;
+            for (string? p = Path.GetDirectoryName(full); !string.IsNullOrEmpty(p); p = Path.GetDirectoryName(p))
+                if (File.Exists(p)) { reason = $"'{p}' is a file, not a folder"; break; }
+            throw new ArgumentException($"{option} '{full}': cannot write there ({reason.TrimEnd('.')}); give a writable folder.", e);
+        }
+        return !existed;
+    }
+
+    /// <summary>Removes <paramref name="folder"/> when <paramref name="created"/> and it is still empty (after an error before any output).</summary>
+    public static void RemoveIfEmpty(string folder, bool created)
+    {
+        if (!created) return;
+        try { if (Directory.Exists(folder) && !Directory.EnumerateFileSystemEntries(folder).Any()) Directory.Delete(folder); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+    }
+
     /// <summary>Errors caused by the user's input, shown as one message without a stack trace.</summary>
     public static bool IsUserError(Exception e) =>
         e is DataFormatException or ArgumentException or FileNotFoundException or DirectoryNotFoundException

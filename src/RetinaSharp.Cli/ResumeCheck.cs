@@ -71,10 +71,23 @@ internal static class ResumeCheck
         if (blocking.Count > 0)
             throw new ArgumentException(
                 $"--resume: the run in '{Path.GetDirectoryName(checkpointPath)}' was started with other settings that change the result; " +
-                "resume with the checkpoint's values or train into another --out:\n  " + string.Join("\n  ", blocking));
+                "resume with the checkpoint's values or train into another --out:\n  " + string.Join("\n  ", blocking) + LengthHint(blocking, checkpointPath));
         if (free.Count > 0)
             TrainingCheckpoint.Save(checkpointPath, state with { ConfigurationJson = configuration, OptionsJson = options });
         return free;
+    }
+
+    /// <summary>
+    /// When the run length differs: why a run cannot be extended exactly, and how to train further instead. The learning
+    /// rate of every step (warm-up, decay at fixed fractions of the run, or the cosine) depends on the total, so the
+    /// iterations already done would not be those of the longer run.
+    /// </summary>
+    internal static string LengthHint(IReadOnlyList<string> blocking, string checkpointPath)
+    {
+        if (!blocking.Any(b => b.StartsWith("--iterations:", StringComparison.Ordinal) || b.StartsWith("--epochs:", StringComparison.Ordinal))) return "";
+        string model = Path.Combine(Path.GetDirectoryName(checkpointPath)!, "model.rsnet");
+        return "\n(a run cannot be lengthened on --resume: its learning-rate schedule (warm-up and decay points) is computed from the total " +
+               $"length, so the steps already taken would not match a longer run; to train further, start a new run in another --out with --init {model})";
     }
 
     /// <summary>Fields of <see cref="TrainingOptions"/> shared by `train` and `demo`; callers add their own.</summary>

@@ -48,14 +48,14 @@ public static class DataCommand
             {
                 if (Directory.Exists(outPath))
                     throw new ArgumentException($"--out '{Path.GetFullPath(outPath)}' is a folder; give the file to write, e.g. {Path.Combine(outPath, "fixed.json")}", "--out");
-                AtomicFile.EnsureWritableFolder(Path.GetDirectoryName(Path.GetFullPath(outPath))!);
+                CliApp.EnsureOutFolder(Path.GetDirectoryName(Path.GetFullPath(outPath))!, "--out (its folder)");
             }
 
             var ds = DetectionDataset.Load(path, parse.GetValue(split), parse.GetValue(classes));
             var problems = DatasetCheck.Check(ds, decode);
             foreach (var p in problems) stdout.WriteLine(p.ToString());
-            stdout.WriteLine($"{ds.Source}: {ds.Format}, {ds.Images.Count} images, {ds.BoxCount} boxes, {ds.Categories.Count} categories: "
-                + (problems.Count == 0 ? "no problems" : $"{problems.Count} problem(s)"));
+            stdout.WriteLine($"{ds.Source}: {ds.Format}, {Plural.Of(ds.Images.Count, "image")}, {Plural.Of(ds.BoxCount, "box")}, {Plural.Of(ds.Categories.Count, "category")}: "
+                + (problems.Count == 0 ? "no problems" : Plural.Of(problems.Count, "problem")));
             if (problems.Count > 0)
                 stdout.WriteLine("  by kind: " + string.Join(", ", problems.GroupBy(p => p.Kind).Select(g => $"{g.Key} {g.Count()}")));
             if (!doRepair)
@@ -66,8 +66,8 @@ public static class DataCommand
             string full = Path.GetFullPath(outPath!);
             CocoJson.WriteInstances(full, fixedSet.Dataset.ToCoco(relativeTo: Path.GetDirectoryName(full)));
             var left = DatasetCheck.Check(fixedSet.Dataset, decodeImages: false);
-            stdout.WriteLine($"repaired dataset written to {full}: {fixedSet.Dataset.Images.Count} images, {fixedSet.Dataset.BoxCount} boxes, "
-                + $"{fixedSet.Changes.Count} change(s), {left.Count} problem(s) left");
+            stdout.WriteLine($"repaired dataset written to {full}: {Plural.Of(fixedSet.Dataset.Images.Count, "image")}, {Plural.Of(fixedSet.Dataset.BoxCount, "box")}, "
+                + $"{Plural.Of(fixedSet.Changes.Count, "change")}, {Plural.Of(left.Count, "problem")} left");
             foreach (var p in left) stdout.WriteLine(p.ToString());
             return left.Count == 0 ? CliApp.Ok : CliApp.BadInput;
         });
@@ -91,6 +91,8 @@ public static class DataCommand
             var stdout = parse.InvocationConfiguration.Output;
             var options = new FashionScenesOptions(parse.GetRequiredValue(output), parse.GetValue(train), parse.GetValue(val),
                 parse.GetValue(size), parse.GetValue(seed), parse.GetValue(data));
+            options.Validate();
+            CliApp.EnsureOutFolder(options.OutputFolder);
             var sw = Stopwatch.StartNew();
             var r = FashionScenes.Build(options);
             stdout.WriteLine($"wrote {r.TrainImages} training scenes ({r.TrainBoxes} boxes) and {r.ValImages} validation scenes ({r.ValBoxes} boxes) "

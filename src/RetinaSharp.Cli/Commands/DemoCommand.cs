@@ -124,8 +124,7 @@ public static class DemoCommand
     }
 
     /// <summary>Checks the settings before any work: sizes and counts, and that the output folder is a writable folder.</summary>
-    /// <exception cref="ArgumentException">A value is out of range or the output path is a file; the message names the option.</exception>
-    /// <exception cref="IOException">The output folder cannot be created or written.</exception>
+    /// <exception cref="ArgumentException">A value is out of range, or the output folder is a file or cannot be created or written; the message names the option.</exception>
     internal static void Validate(DemoSettings d)
     {
         if (d.Size < FashionScenesOptions.MinSize)
@@ -137,18 +136,8 @@ public static class DemoCommand
         if (!(d.TrainingMinutes > 0)) throw new ArgumentException($"--minutes {d.TrainingMinutes}: must be positive.");
         if (d.BatchSize <= 0) throw new ArgumentException($"--batch-size {d.BatchSize}: must be at least 1.");
         if (!(d.LearningRate > 0)) throw new ArgumentException($"--lr {d.LearningRate}: must be positive.");
-        if (File.Exists(d.Out)) throw new ArgumentException($"--out '{d.Out}' is a file; give a folder.");
-        try
-        {
-            Directory.CreateDirectory(d.Out);
-            string probe = Path.Combine(d.Out, $".write-test-{Environment.ProcessId}");
-            File.WriteAllText(probe, "");
-            File.Delete(probe);
-        }
-        catch (UnauthorizedAccessException e)
-        {
-            throw new IOException($"--out '{d.Out}' is not writable: {e.Message}", e);
-        }
+        if (d.Resume) TrainCommand.RequireCheckpointForResume(Path.Combine(d.Out, "train"), resume: true);
+        CliApp.EnsureOutFolder(d.Out);
     }
 
     /// <summary>Runs the whole demo; returns the exit code.</summary>
@@ -179,11 +168,12 @@ public static class DemoCommand
         var modelOptions = d.ModelOptions(train.Categories.Count);
         long iterations = d.Iterations ?? PreviousIterations(runDir, d.Resume) ?? Calibrate(d, modelOptions, train);
         d = d with { Iterations = iterations };
+        using var stop = TrainCommand.NewStopSignal();
         var result = TrainCommand.TrainAndReport(train, null, modelOptions, new AugmentationOptions(HorizontalFlip: true), d.BatchSize, d.Seed,
             d.TrainingOptions(iterations), runDir, JsonSerializer.Serialize(d with { Resume = false }), d.Resume, init: null,
-            resumeHint: $"retina demo{(d.Quick ? " --quick" : "")} --out \"{d.Out}\" --resume", ResumeFields, out var model);
+            resumeHint: $"retina demo{(d.Quick ? " --quick" : "")} --out \"{d.Out}\" --resume", ResumeFields, out var model, stop: stop);
         times.Add(("training", sw.Elapsed));
-        if (result.Status != TrainingStatus.Completed) return CliApp.Failed;
+        if (result.Status != TrainingStatus.Completed) return stop.ExitCode ?? CliApp.Failed;
 
         // 3. Evaluation.
         sw.Restart();
@@ -207,7 +197,7 @@ public static class DemoCommand
 
         AnsiConsole.WriteLine();
         AnsiConsole.Write(evaluation.Summary());
-        AnsiConsole.MarkupLineInterpolated($"[bold green]AP {evaluation.Stats.Ap:0.000}, AP50 {evaluation.Stats.Ap50:0.000}[/] on {val.Images.Count} validation scenes after {result.TotalIterations} iterations ({total.Elapsed:mm\\:ss}).");
+        AnsiConsole.MarkupLineInterpolated($"[bold green]AP {evaluation.Stats.Ap:0.000}, AP50 {evaluation.Stats.Ap50:0.000}[/] on {val.Images.Count} validation scenes after {Plural.Of(result.TotalIterations, "iteration")} ({total.Elapsed:mm\\:ss}).");
         AnsiConsole.MarkupLineInterpolated($"Report: [bold]{report}[/] (README.md, metrics.json, loss_curve.png, pr_curves.png, detections_grid.png)");
         return CliApp.Ok;
     }
@@ -219,7 +209,12 @@ public static class DemoCommand
     /// </summary>
     internal static void PrepareRunFolder(string runDir, DemoSettings d)
     {
-        if (d.Resume || !File.Exists(Path.Combine(runDir, TrainingCheckpoint.FileName))) return;
+        if (d.Resume)
+        {
+            TrainCommand.RequireCheckpointForResume(runDir, resume: true);
+            return;
+        }
+        if (!File.Exists(Path.Combine(runDir, TrainingCheckpoint.FileName))) return;
         if (File.Exists(Path.Combine(runDir, "model.rsnet")))
         {
             // OUT/train and OUT/report of the finished run go to OUT/previous/ (replacing an older one); the scenes stay.
@@ -280,9 +275,9 @@ public static class DemoCommand
         long fit = (long)(d.TrainingMinutes * 60 / Math.Max(1e-3, perStep));
         long iterations = d.Quick ? Math.Clamp(fit, 4, 30) : Math.Clamp(fit, 100, 5000);
         if (iterations == fit)
-            AnsiConsole.MarkupLineInterpolated($"One step takes {perStep:0.00} s here: {iterations} iterations fit in the {d.TrainingMinutes:0.#}-minute training budget.");
+            AnsiConsole.MarkupLineInterpolated($"One step takes {perStep:0.00} s here: {Plural.Of(iterations, "iteration")} fit in the {d.TrainingMinutes:0.#}-minute training budget.");
         else
-            AnsiConsole.MarkupLineInterpolated($"One step takes {perStep:0.00} s here: {fit} iterations would fit in the {d.TrainingMinutes:0.#}-minute budget; training {iterations} instead (about {iterations * perStep / 60:0.#} minutes; give --iterations to choose).");
+            AnsiConsole.MarkupLineInterpolated($"One step takes {perStep:0.00} s here: {Plural.Of(fit, "iteration")} would fit in the {d.TrainingMinutes:0.#}-minute budget; training {iterations} instead (about {iterations * perStep / 60:0.#} minutes; give --iterations to choose).");
         return iterations;
     }
 
@@ -390,7 +385,7 @@ public static class DemoCommand
         sb.AppendLine();
         sb.AppendLine("![precision-recall curves](pr_curves.png)");
         sb.AppendLine();
-        sb.AppendLine("Files: `metrics.json` (the 12 COCO numbers and per-class AP), `detections_val.json` (COCO results), the training log `../train/log.csv` (one row per logged step; `loss_step` and the `*_step` terms are that step's losses, not the running mean of the console progress) and checkpoint `../train/`.");
+        sb.AppendLine("Files: `metrics.json` (the 12 COCO numbers and per-class AP), `detections_val.json` (COCO results), the training log `../train/log.csv` (one row per logged step; `loss_step` and the `*_step` terms are that step's losses, not the running mean of the console progress) the model `../train/model.rsnet` (for `retina detect --weights` and `retina eval --weights`; it keeps the class names) and the training checkpoint `../train/checkpoint.rstrain` (only for `--resume`).");
         AtomicFile.WriteAllText(path, sb.ToString());
     }
 }

@@ -19,10 +19,13 @@ public static class DetectCommand
 {
     private static readonly string[] ImageExtensions = [".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif"];
 
+    /// <summary>The suffix of the drawn copies detect writes; a folder input skips such files (earlier outputs).</summary>
+    internal const string DrawnSuffix = ".detections.png";
+
     /// <summary>Builds the `detect` command.</summary>
     public static Command Create()
     {
-        var weights = new Option<string>("--weights") { Description = "A RetinaSharp checkpoint (model.rsnet) or a torchvision .pth", Required = true };
+        var weights = new Option<string>("--weights") { Description = "Model: model.rsnet from retina train (not checkpoint.rstrain) or a torchvision .pth", Required = true };
         var inputs = new Argument<string[]>("images") { Description = "Image files, folders or globs (*.jpg)", Arity = ArgumentArity.OneOrMore };
         var outDir = new Option<string>("--out") { Description = "Output folder: detections.json and the drawn images", Required = true };
         var numClasses = new Option<int?>("--num-classes") { Description = "Classes of a .pth checkpoint [default: inferred from its weights]" };
@@ -31,7 +34,7 @@ public static class DetectCommand
         var maxDets = new Option<int?>("--max-detections") { Description = "Detections kept per image [default: the model's, 100]" };
         var minSize = new Option<int?>("--min-size") { Description = "Shorter side after resize [default: the model's]" };
         var maxSize = new Option<int?>("--max-size") { Description = "Longer side limit [default: the model's]" };
-        var classes = new Option<string?>("--classes") { Description = "A COCO instances .json whose categories name the classes (and give their ids)" };
+        var classes = new Option<string?>("--classes") { Description = "A COCO instances .json whose categories name the classes (and give their ids) and whose images give the image ids [default: the names stored in model.rsnet]" };
         var batch = new Option<int>("--batch-size") { Description = "Images per forward pass", DefaultValueFactory = _ => 4 };
         var bf16 = new Option<bool>("--bf16") { Description = "Run the network in bfloat16 (about 1.7x faster on CPUs with AVX512-BF16; COCO AP within 0.2 points of float32 on the demo)" };
         var device = new Option<string>("--device") { Description = "Where the network runs: cpu (this build of libtorch has no CUDA)", DefaultValueFactory = _ => "cpu" };
@@ -45,37 +48,112 @@ public static class DetectCommand
                 throw new ArgumentException($"--device '{dev}': only 'cpu' is available here.");
             int bs = p.GetValue(batch);
             if (bs <= 0) throw new ArgumentException($"--batch-size {bs}: must be at least 1.");
+            ValidateOptions(p.GetValue(score), p.GetValue(draw), p.GetValue(maxDets), p.GetValue(minSize), p.GetValue(maxSize));
             string o = Path.GetFullPath(p.GetValue(outDir)!);
-            if (File.Exists(o)) throw new ArgumentException($"--out '{o}' is a file; give a folder.");
             var files = ExpandInputs(p.GetValue(inputs)!);
             if (files.Count == 0) throw new ArgumentException("No image files found in the given paths.");
-
-            // The architecture comes from the checkpoint; --num-classes only states what the user expects of it.
-            var model = RetinaNetCheckpoint.Load(Path.GetFullPath(p.GetValue(weights)!));
-            if (p.GetValue(numClasses) is int k && k != model.Options.NumClasses)
-                throw new ArgumentException(
-                    $"--num-classes {k}: the weights in '{p.GetValue(weights)}' have {model.Options.NumClasses} classes.");
-            var mo = model.Options;
-            double st = p.GetValue(score);
-            mo = mo with
+            bool created = CliApp.EnsureOutFolder(o);
+            try
             {
-                ScoreThreshold = Math.Min(st, Math.Min(p.GetValue(draw), mo.ScoreThreshold)),
-                DetectionsPerImage = p.GetValue(maxDets) ?? mo.DetectionsPerImage, MinSize = p.GetValue(minSize) ?? mo.MinSize,
-                MaxSize = p.GetValue(maxSize) ?? Math.Max(mo.MaxSize, p.GetValue(minSize) ?? mo.MinSize),
-            };
-            model.Reconfigure(mo);
-            model.PrepareForInference(foldBatchNorm: true, bfloat16: p.GetValue(bf16), channelsLast: true);
-            CategoryMap categories = p.GetValue(classes) is string cj
-                ? new CategoryMap(CocoJson.ReadInstances(Path.GetFullPath(cj)).Categories)
-                : new CategoryMap(Enumerable.Range(0, mo.NumClasses).Select(i => new CocoCategory(i, $"class {i}")));
-            if (categories.Count != mo.NumClasses)
-                throw new ArgumentException($"--classes: {categories.Count} categories but the model has {mo.NumClasses} classes.");
-            return Detect(model, categories, files, o, st, p.GetValue(draw), bs);
+                // The architecture comes from the checkpoint; --num-classes only states what the user expects of it.
+                var model = RetinaNetCheckpoint.Load(Path.GetFullPath(p.GetValue(weights)!));
+                if (p.GetValue(numClasses) is int k && k != model.Options.NumClasses)
+                    throw new ArgumentException(
+                        $"--num-classes {k}: the weights in '{p.GetValue(weights)}' have {Plural.Of(model.Options.NumClasses, "class")}.");
+                var mo = model.Options;
+                double st = p.GetValue(score);
+                mo = mo with
+                {
+                    ScoreThreshold = Math.Min(st, Math.Min(p.GetValue(draw), mo.ScoreThreshold)),
+                    DetectionsPerImage = p.GetValue(maxDets) ?? mo.DetectionsPerImage, MinSize = p.GetValue(minSize) ?? mo.MinSize,
+                    MaxSize = p.GetValue(maxSize) ?? Math.Max(mo.MaxSize, p.GetValue(minSize) ?? mo.MinSize),
+                };
+                model.Reconfigure(mo);
+                model.PrepareForInference(foldBatchNorm: true, bfloat16: p.GetValue(bf16), channelsLast: true);
+                string? classesPath = p.GetValue(classes) is string cj ? Path.GetFullPath(cj) : null;
+                var instances = classesPath != null ? CocoJson.ReadInstances(classesPath) : null;
+                // Class names: --classes, else the names stored in model.rsnet by retina train, else "class i" with id i.
+                var stored = RetinaNetCheckpoint.ReadCategories(Path.GetFullPath(p.GetValue(weights)!));
+                if (stored != null && stored.Count != mo.NumClasses) stored = null;
+                CategoryMap categories = instances != null ? new CategoryMap(instances.Categories)
+                    : stored != null ? new CategoryMap(stored)
+                    : new CategoryMap(Enumerable.Range(0, mo.NumClasses).Select(i => new CocoCategory(i, $"class {i}")));
+                if (categories.Count != mo.NumClasses)
+                    throw new ArgumentException($"--classes: {Plural.Of(categories.Count, "category")} but the model has {Plural.Of(mo.NumClasses, "class")}.");
+                if (instances != null && stored != null)
+                {
+                    var byName = CategoryMatch.LabelsByName(stored, categories, p.GetValue(weights)!);
+                    if (byName.Where((id, label) => id != categories.ToCategoryId(label)).Any())
+                        throw new ArgumentException($"--classes: the categories of {classesPath} have the model's class names but in another id order; " +
+                                                    "give a json whose category ids follow the model's class order, or leave --classes out (the model file has the names).");
+                }
+                var (ids, note) = ImageIds(files, instances, classesPath);
+                AnsiConsole.MarkupLineInterpolated($"[grey]{note}[/]");
+                return Detect(model, categories, files, ids, o, st, p.GetValue(draw), bs);
+            }
+            catch
+            {
+                CliApp.RemoveIfEmpty(o, created); // nothing written (bad weights, no readable image): no empty --out left behind
+                throw;
+            }
         });
         return command;
     }
 
-    /// <summary>Files, folders (their images, sorted) and globs (in the file name part) to a sorted list of image files.</summary>
+    /// <summary>Checks the numeric options before any file is read or written; each message names the option as typed.</summary>
+    /// <exception cref="ArgumentException">A value is out of range (thresholds outside [0, 1] or not a number, counts and sizes below 1).</exception>
+    internal static void ValidateOptions(double score, double draw, int? maxDetections, int? minSize, int? maxSize)
+    {
+        static string Show(double v) => v.ToString(CultureInfo.InvariantCulture);
+        if (!(score >= 0 && score <= 1)) throw new ArgumentException($"--score-threshold {Show(score)}: must be a score in [0, 1].");
+        if (!(draw >= 0 && draw <= 1)) throw new ArgumentException($"--draw-threshold {Show(draw)}: must be a score in [0, 1].");
+        if (maxDetections is < 1) throw new ArgumentException($"--max-detections {maxDetections}: must be at least 1.");
+        if (minSize is < 1) throw new ArgumentException($"--min-size {minSize}: must be at least 1 pixel.");
+        if (maxSize is < 1) throw new ArgumentException($"--max-size {maxSize}: must be at least 1 pixel.");
+        if (minSize is int mn && maxSize is int mx && mx < mn) throw new ArgumentException($"--max-size {mx}: must be at least --min-size ({mn}).");
+    }
+
+    /// <summary>
+    /// The image id of each input file in detections.json: the id of the image of <paramref name="instances"/> (the
+    /// <c>--classes</c> json) with the same file, when every input file has one, so that <c>retina eval --gt</c> with that
+    /// json scores the right images. A file matches an image whose <c>file_name</c>, relative to the json's folder or its
+    /// <c>images/</c> subfolder (where the dataset loader looks), is that file; else whose bare file name is the file's, when
+    /// only one image has that name. Otherwise (no json, a file without a match, two files on one image) the ids are
+    /// 1..N in input order. The note says which rule was used.
+    /// </summary>
+    internal static (long[] Ids, string Note) ImageIds(IReadOnlyList<string> files, CocoInstances? instances, string? jsonPath)
+    {
+        long[] sequential = Enumerable.Range(1, files.Count).Select(i => (long)i).ToArray();
+        if (instances == null || jsonPath == null)
+            return (sequential, $"Image ids in detections.json are 1..{files.Count} in input order (give --classes instances.json to use its image ids).");
+        string dir = Path.GetDirectoryName(Path.GetFullPath(jsonPath))!;
+        var byPath = new Dictionary<string, long>(StringComparer.Ordinal);
+        var byName = new Dictionary<string, long?>(StringComparer.Ordinal);
+        foreach (var im in instances.Images)
+        {
+            byPath.TryAdd(Path.GetFullPath(Path.Combine(dir, im.FileName)), im.Id);
+            byPath.TryAdd(Path.GetFullPath(Path.Combine(dir, "images", im.FileName)), im.Id);
+            string bare = Path.GetFileName(im.FileName);
+            byName[bare] = byName.ContainsKey(bare) ? null : im.Id; // an ambiguous bare name matches nothing
+        }
+        var ids = new long[files.Count];
+        var missing = new List<string>();
+        for (int i = 0; i < files.Count; i++)
+        {
+            string f = Path.GetFullPath(files[i]);
+            if (byPath.TryGetValue(f, out long id)) ids[i] = id;
+            else if (byName.TryGetValue(Path.GetFileName(f), out var bare) && bare is long b) ids[i] = b;
+            else missing.Add(files[i]);
+        }
+        if (missing.Count == 0 && ids.Distinct().Count() == ids.Length)
+            return (ids, $"Image ids in detections.json are those of {jsonPath} (matched by file name).");
+        string why = missing.Count > 0
+            ? $"{missing.Count} of {files.Count} input files are not among its images, e.g. {missing[0]}"
+            : "two input files match the same image";
+        return (sequential, $"Image ids in detections.json are 1..{files.Count} in input order, not those of {jsonPath}: {why}.");
+    }
+
+    /// <summary>Files, folders (their images, sorted, without earlier <c>*.detections.png</c> outputs) and globs (in the file name part) to a sorted list of image files.</summary>
     /// <exception cref="FileNotFoundException">A path that is neither a file, a folder nor a glob matching something.</exception>
     internal static List<string> ExpandInputs(IEnumerable<string> inputs)
     {
@@ -85,7 +163,8 @@ public static class DetectCommand
             string path = Path.GetFullPath(raw);
             if (File.Exists(path)) files.Add(path);
             else if (Directory.Exists(path))
-                files.AddRange(Directory.EnumerateFiles(path).Where(f => ImageExtensions.Contains(Path.GetExtension(f).ToLowerInvariant())).Order(StringComparer.Ordinal));
+                files.AddRange(Directory.EnumerateFiles(path).Where(f => ImageExtensions.Contains(Path.GetExtension(f).ToLowerInvariant())
+                    && !f.EndsWith(DrawnSuffix, StringComparison.OrdinalIgnoreCase)).Order(StringComparer.Ordinal));
             else if (raw.IndexOfAny(['*', '?']) >= 0 && Directory.Exists(Path.GetDirectoryName(path)))
                 files.AddRange(Directory.EnumerateFiles(Path.GetDirectoryName(path)!, Path.GetFileName(path)).Order(StringComparer.Ordinal));
             else throw new FileNotFoundException($"'{raw}' is not an image file, a folder or a glob that matches files.", raw);
@@ -123,7 +202,7 @@ public static class DetectCommand
     private static bool IsUnder(string file, string folder) =>
         folder.Length == 0 || file.StartsWith(Path.EndsInDirectorySeparator(folder) ? folder : folder + Path.DirectorySeparatorChar, StringComparison.Ordinal);
 
-    private static int Detect(RetinaNet model, CategoryMap categories, List<string> files, string outDir, double scoreThreshold, double drawThreshold, int batchSize)
+    private static int Detect(RetinaNet model, CategoryMap categories, List<string> files, long[] imageIds, string outDir, double scoreThreshold, double drawThreshold, int batchSize)
     {
         Directory.CreateDirectory(outDir);
         var results = new List<CocoResult>();
@@ -132,25 +211,26 @@ public static class DetectCommand
         var drawnNames = DrawnNames(files);
         AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn()).Start(ctx =>
         {
-            var task = ctx.AddTask($"Detecting in {files.Count} images", maxValue: files.Count);
+            var task = ctx.AddTask($"Detecting in {Plural.Of(files.Count, "image")}", maxValue: files.Count);
             for (int start = 0; start < files.Count; start += batchSize)
             {
                 using var scope = NewDisposeScope();
-                var loaded = new List<(string File, long Id, RgbImage Image)>();
-                foreach (var f in files.Skip(start).Take(batchSize))
+                var loaded = new List<(string File, int Index, RgbImage Image)>();
+                for (int k = start; k < Math.Min(files.Count, start + batchSize); k++)
                 {
-                    try { loaded.Add((f, files.IndexOf(f) + 1, ImageIO.Load(f))); }
-                    catch (DataFormatException e) { skipped.Add($"{f}: {e.Problem}"); }
+                    try { loaded.Add((files[k], k, ImageIO.Load(files[k]))); }
+                    catch (DataFormatException e) { skipped.Add($"{files[k]}: {e.Problem}"); }
                 }
                 if (loaded.Count > 0)
                 {
                     var dets = model.Detect(loaded.Select(l => ImageIO.ToTensor(l.Image)).ToList());
                     for (int i = 0; i < loaded.Count; i++)
                     {
-                        var (file, id, image) = loaded[i];
+                        var (file, index, image) = loaded[i];
+                        long id = imageIds[index];
                         var mine = DetectionValidation.ToCoco(dets[i], id, categories).Where(r => r.Score >= scoreThreshold).ToList();
                         results.AddRange(mine);
-                        images.Add(new { id, file_name = file, width = image.Width, height = image.Height, drawn = drawnNames[(int)id - 1] });
+                        images.Add(new { id, file_name = file, width = image.Width, height = image.Height, drawn = drawnNames[index] });
                         var boxes = mine.Where(r => r.Score >= drawThreshold).Select(r =>
                         {
                             int k = categories.ToIndex(r.CategoryId);
@@ -158,7 +238,7 @@ public static class DetectCommand
                                 $"{categories.Name(k)} {r.Score.ToString("0.00", CultureInfo.InvariantCulture)}");
                         }).ToList();
                         using var drawn = DetectionDrawing.Render(image, boxes, 1);
-                        string drawnPath = Path.Combine(outDir, drawnNames[(int)id - 1]);
+                        string drawnPath = Path.Combine(outDir, drawnNames[index]);
                         Directory.CreateDirectory(Path.GetDirectoryName(drawnPath)!);
                         AtomicFile.WriteAllBytes(drawnPath, DetectionDrawing.EncodePng(drawn));
                     }
@@ -166,12 +246,17 @@ public static class DetectCommand
                 task.Increment(Math.Min(batchSize, files.Count - start));
             }
         });
-        CocoJson.WriteResults(Path.Combine(outDir, "detections.json"), results, id => files[(int)id - 1]);
+        if (skipped.Count > 0)
+        {
+            AnsiConsole.MarkupLineInterpolated($"[yellow]warning:[/] skipped {Plural.Of(skipped.Count, "unreadable image")}:");
+            foreach (var s in skipped) AnsiConsole.MarkupLineInterpolated($"  {s}");
+        }
+        if (skipped.Count == files.Count)
+            throw new ArgumentException($"images: none of the {Plural.Of(files.Count, "input file")} could be read (see the warnings above); nothing was written to {outDir}.");
+        var fileOfId = files.Select((f, i) => (f, i)).ToDictionary(x => imageIds[x.i], x => x.f);
+        CocoJson.WriteResults(Path.Combine(outDir, "detections.json"), results, id => fileOfId[id]);
         AtomicFile.WriteAllText(Path.Combine(outDir, "images.json"), JsonSerializer.Serialize(images, new JsonSerializerOptions { WriteIndented = true }));
-        AnsiConsole.MarkupLineInterpolated($"{results.Count} detections in {files.Count - skipped.Count} images -> [bold]{outDir}[/] (detections.json, images.json, {(drawnNames.Any(n => n.Contains(Path.DirectorySeparatorChar)) ? "<folder>/" : "")}*.detections.png)");
-        if (skipped.Count == 0) return CliApp.Ok;
-        AnsiConsole.MarkupLineInterpolated($"[yellow]warning:[/] skipped {skipped.Count} unreadable image(s):");
-        foreach (var s in skipped) AnsiConsole.MarkupLineInterpolated($"  {s}");
-        return CliApp.Failed;
+        AnsiConsole.MarkupLineInterpolated($"{Plural.Of(results.Count, "detection")} in {Plural.Of(files.Count - skipped.Count, "image")} -> [bold]{outDir}[/] (detections.json, images.json, {(drawnNames.Any(n => n.Contains(Path.DirectorySeparatorChar)) ? "<folder>/" : "")}*.detections.png)");
+        return skipped.Count == 0 ? CliApp.Ok : CliApp.Failed;
     }
 }

@@ -36,7 +36,7 @@ public static class EvalCommand
         var outDir = new Option<string?>("--out") { HelpName = "dir", Description = $"Folder for {MetricsFileName} (12 stats, per-category AP, PR curves) and {CurvesFileName}" };
         var perCategory = new Option<bool>("--per-category") { Description = "Also print the AP of every category" };
         var data = new Option<string?>("--data") { HelpName = "dataset", Description = "Dataset to run the model on (COCO .json, Pascal VOC folder or .csv), then evaluate against its boxes" };
-        var weights = new Option<string?>("--weights") { HelpName = "checkpoint", Description = "RetinaSharp checkpoint or torchvision .pth for --data" };
+        var weights = new Option<string?>("--weights") { HelpName = "checkpoint", Description = "Model for --data: model.rsnet from retina train (not checkpoint.rstrain) or a torchvision .pth" };
         var split = new Option<string?>("--split") { Description = "VOC split for --data (ImageSets/Main/<split>.txt)" };
         var classes = new Option<string?>("--classes") { HelpName = "classes.csv", Description = "VOC/CSV class,id mapping file for --data" };
         var batchSize = new Option<int>("--batch-size") { Description = "Images per forward pass for --data", DefaultValueFactory = _ => 2 };
@@ -76,11 +76,22 @@ public static class EvalCommand
             throw new ArgumentException("retina eval: --gt <instances.json> is required (with --dt <results.json>)");
         if (string.IsNullOrEmpty(dtPath))
             throw new ArgumentException("retina eval: --dt <results.json> is required (with --gt <instances.json>)");
-        if (!string.IsNullOrEmpty(outDir)) AtomicFile.EnsureWritableFolder(outDir);
-        var groundTruth = CocoJson.ReadInstances(gtPath);
-        CocoGroundTruthValidation.Validate(groundTruth, gtPath);
-        var detections = CocoJson.ReadResults(dtPath);
-        var result = CocoEvaluator.Evaluate(groundTruth, detections, dtPath);
+        bool created = !string.IsNullOrEmpty(outDir) && CliApp.EnsureOutFolder(outDir);
+        CocoInstances groundTruth;
+        IReadOnlyList<CocoResult> detections;
+        CocoEvaluation result;
+        try
+        {
+            groundTruth = CocoJson.ReadInstances(gtPath);
+            CocoGroundTruthValidation.Validate(groundTruth, gtPath);
+            detections = CocoJson.ReadResults(dtPath);
+            result = CocoEvaluator.Evaluate(groundTruth, detections, dtPath);
+        }
+        catch
+        {
+            CliApp.RemoveIfEmpty(outDir!, created); // bad input found before any output: no empty --out folder left behind
+            throw;
+        }
         Report(result, groundTruth.Annotations.Count, detections.Count, outDir, perCategory, output);
         return CliApp.Ok;
     }
@@ -111,17 +122,41 @@ public static class EvalCommand
         if (string.IsNullOrEmpty(weightsPath)) throw new ArgumentException("retina eval: --weights <checkpoint> is required with --data");
         if (settings.BatchSize < 1) throw new ArgumentException($"retina eval: --batch-size must be >= 1, found {settings.BatchSize}");
         if (settings.Limit is < 1) throw new ArgumentException($"retina eval: --limit must be >= 1, found {settings.Limit}");
+        if (settings.ScoreThreshold is double t && !(t >= 0 && t < 1))
+            throw new ArgumentException($"--score-threshold {t.ToString(CultureInfo.InvariantCulture)}: must be a score in [0, 1).");
+        if (settings.MinSize is < 1) throw new ArgumentException($"--min-size {settings.MinSize}: must be at least 1 pixel.");
+        if (settings.MaxSize is < 1) throw new ArgumentException($"--max-size {settings.MaxSize}: must be at least 1 pixel.");
 
-        if (!string.IsNullOrEmpty(outDir)) AtomicFile.EnsureWritableFolder(outDir);
-        var dataset = DetectionDataset.Load(dataPath, settings.Split, settings.Classes);
-        using var model = LoadCheckpoint(weightsPath);
-        var options = model.Options;
-        if (settings.ScoreThreshold is double st) options = options with { ScoreThreshold = st };
-        if (settings.MinSize is int mn) options = options with { MinSize = mn };
-        if (settings.MaxSize is int mx) options = options with { MaxSize = mx };
-        model.Reconfigure(options);
+        bool created = !string.IsNullOrEmpty(outDir) && CliApp.EnsureOutFolder(outDir);
+        DetectionDataset dataset;
+        RetinaNet loaded;
+        Func<int, long?> labelToCategory;
+        try
+        {
+            dataset = DetectionDataset.Load(dataPath, settings.Split, settings.Classes);
+            loaded = LoadCheckpoint(weightsPath);
+            try
+            {
+                var options = loaded.Options;
+                if (settings.ScoreThreshold is double st) options = options with { ScoreThreshold = st };
+                if (settings.MinSize is int mn) options = options with { MinSize = mn };
+                if (settings.MaxSize is int mx) options = options with { MaxSize = mx };
+                loaded.Reconfigure(options);
+                labelToCategory = LabelMap(loaded.Options.NumClasses, dataset.Categories, weightsPath, RetinaNetCheckpoint.ReadCategories(weightsPath));
+            }
+            catch
+            {
+                loaded.Dispose();
+                throw;
+            }
+        }
+        catch
+        {
+            CliApp.RemoveIfEmpty(outDir!, created); // bad input found before any output: no empty --out folder left behind
+            throw;
+        }
+        using var model = loaded;
         model.PrepareForInference(foldBatchNorm: true, bfloat16: settings.BFloat16, channelsLast: true);
-        var labelToCategory = LabelMap(model.Options.NumClasses, dataset.Categories, weightsPath);
 
         var images = dataset.Images.Take(settings.Limit ?? int.MaxValue).ToList();
         var detections = new List<CocoResult>();
@@ -160,7 +195,7 @@ public static class EvalCommand
         if (dataset.Format == DatasetFormat.Voc)
             ReportVoc(dataset, kept, detections, output);
         if (skipped.Count == 0) return CliApp.Ok;
-        error.WriteLine($"retina eval: skipped {skipped.Count} unreadable image(s) (their objects count as missed):");
+        error.WriteLine($"retina eval: skipped {Plural.Of(skipped.Count, "unreadable image")} (their objects count as missed):");
         foreach (var m in skipped) error.WriteLine($"  {m}");
         return CliApp.Failed;
     }
@@ -220,15 +255,22 @@ public static class EvalCommand
     }
 
     /// <summary>
-    /// Model label -> original category id: contiguous indices when the model has one class per dataset category;
+    /// Model label -> original category id: by name when the model file stores its class names (model.rsnet from
+    /// retina train); else contiguous indices when the model has one class per dataset category;
     /// torchvision's COCO convention (91 outputs, label = COCO id) when the model has 91 classes and the ids are 1..90.
     /// </summary>
-    private static Func<int, long?> LabelMap(int numClasses, CategoryMap categories, string weightsPath)
+    /// <exception cref="ArgumentException">The stored names differ from the dataset's, or the counts do not fit.</exception>
+    internal static Func<int, long?> LabelMap(int numClasses, CategoryMap categories, string weightsPath, IReadOnlyList<CocoCategory>? modelCategories = null)
     {
+        if (modelCategories != null && modelCategories.Count == numClasses)
+        {
+            var ids = CategoryMatch.LabelsByName(modelCategories, categories, weightsPath);
+            return label => label >= 0 && label < ids.Length ? ids[label] : null;
+        }
         if (numClasses == categories.Count) return label => categories.ToCategoryId(label);
         if (numClasses == 91 && categories.Categories.All(c => c.Id is >= 1 and <= 90))
             return label => categories.Contains(label) ? label : null;
-        throw new ArgumentException($"retina eval: the model in '{weightsPath}' has {numClasses} classes but the dataset has {categories.Count} categories " +
+        throw new ArgumentException($"retina eval: the model in '{weightsPath}' has {Plural.Of(numClasses, "class")} but the dataset has {Plural.Of(categories.Count, "category")} " +
                                     "(expected one class per category, or torchvision's 91 COCO outputs)");
     }
 
@@ -246,7 +288,7 @@ public static class EvalCommand
 
     private static void Report(CocoEvaluation result, int groundTruthCount, int detectionCount, string? outDir, bool perCategory, TextWriter output)
     {
-        output.WriteLine($"{result.ImageIds.Count} images, {groundTruthCount} ground-truth boxes, {detectionCount} detections, {result.CategoryIds.Count} categories");
+        output.WriteLine($"{Plural.Of(result.ImageIds.Count, "image")}, {Plural.Of(groundTruthCount, "ground-truth box")}, {Plural.Of(detectionCount, "detection")}, {Plural.Of(result.CategoryIds.Count, "category")}");
         output.Write(result.Summary());
         if (perCategory)
         {

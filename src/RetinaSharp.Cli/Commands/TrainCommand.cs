@@ -1,6 +1,6 @@
 // `retina train`: trains RetinaNet on a COCO / VOC / CSV dataset with the paper's defaults (section 5:
 // ResNet-50-FPN, SGD momentum 0.9, weight decay 1e-4, LR 0.01 per 16 images, warm-up, x0.1 at 2/3 and 8/9,
-// flip augmentation), a progress bar, atomic checkpoints, exact --resume and Ctrl-C that saves and says how to resume.
+// flip augmentation), a progress bar, atomic checkpoints, exact --resume and Ctrl-C / SIGTERM that save and say how to resume.
 using System.CommandLine;
 using System.Text.Json;
 using RetinaSharp.Data;
@@ -39,8 +39,8 @@ public static class TrainCommand
         var fpn = new Option<int>("--fpn-channels") { Description = "FPN and head width", DefaultValueFactory = _ => 256 };
         var gn = new Option<bool>("--head-groupnorm") { Description = "GroupNorm in the heads (torchvision v2)" };
         var trainable = new Option<int>("--trainable-layers") { Description = "ResNet stages trained, 0..5", DefaultValueFactory = _ => 3 };
-        var init = new Option<string?>("--init") { Description = "Start from a checkpoint or torchvision .pth (the classification layer is replaced when class counts differ)" };
-        var resume = new Option<bool>("--resume") { Description = "Continue the run in --out exactly where it stopped" };
+        var init = new Option<string?>("--init") { Description = "Start from a model.rsnet or torchvision .pth (the classification layer is replaced when class counts differ)" };
+        var resume = new Option<bool>("--resume") { Description = "Continue the run in --out exactly where it stopped (needs its checkpoint.rstrain; the run length cannot change)" };
         var seed = new Option<int>("--seed") { Description = "Seed of initialisation, data order and augmentation", DefaultValueFactory = _ => 0 };
         var noFlip = new Option<bool>("--no-flip") { Description = "Disable horizontal flip augmentation" };
         var scales = new Option<string?>("--scales") { Description = "Multi-scale training: comma-separated shorter sides, e.g. 640,672,704,736,768,800" };
@@ -62,18 +62,19 @@ public static class TrainCommand
                 p.GetValue(seed), p.GetValue(repair));
             long? its = p.GetValue(iterations);
             int? eps = p.GetValue(epochs);
+            var notices = new List<string>(); // printed once the options, --out and the data have been checked
             if (its is null && eps is null)
             {
                 its = 90000;
-                AnsiConsole.MarkupLine("No --iterations or --epochs: training the paper's 90000 iterations (give --iterations N for a shorter run).");
+                notices.Add("No --iterations or --epochs: training the paper's 90000 iterations (give --iterations N for a shorter run).");
             }
             long warmupIterations = p.GetValue(warmup);
             bool warmupGiven = p.GetResult(warmup) is { Implicit: false };
-            if (!warmupGiven && its is long n && warmupIterations > n / 5)
+            if (!warmupGiven && its is long n && n > 0 && warmupIterations > n / 5)
             {
                 // The paper's 500-iteration warm-up would swallow a short run: keep it to a fifth of the run unless asked.
                 warmupIterations = Math.Max(1, n / 5);
-                AnsiConsole.MarkupLineInterpolated($"Warm-up shortened to {warmupIterations} iterations (a fifth of the run; give --warmup to choose).");
+                notices.Add($"Warm-up shortened to {Plural.Of(warmupIterations, "iteration")} (a fifth of the run; give --warmup to choose).");
             }
             var options = new TrainingOptions
             {
@@ -91,7 +92,7 @@ public static class TrainCommand
                 WarmupIterations = warmupIterations, WeightDecay = p.GetValue(wd), GradientClipNorm = p.GetValue(clip),
                 CheckpointEvery = p.GetValue(ckptEvery), LogEvery = p.GetValue(logEvery), ValidateEvery = p.GetValue(valEvery), Seed = settings.Seed,
             };
-            return Run(settings, options, p.GetValue(resume));
+            return Run(settings, options, p.GetValue(resume), notices);
         });
         return command;
     }
@@ -113,23 +114,48 @@ public static class TrainCommand
                 : throw new ArgumentException($"--scales: '{x}' is not a positive number of pixels")).ToArray();
     }
 
-    private static int Run(TrainSettings s, TrainingOptions options, bool resume)
+    private static int Run(TrainSettings s, TrainingOptions options, bool resume, IReadOnlyList<string> notices)
     {
-        if (File.Exists(s.Out)) throw new ArgumentException($"--out: '{s.Out}' is a file, not a folder.");
-        if (s.BatchSize <= 0) throw new ArgumentException($"--batch-size must be positive; got {s.BatchSize}.");
+        if (s.BatchSize <= 0) throw new ArgumentException($"--batch-size {s.BatchSize}: must be at least 1.");
         ValidateOptions(s, options);
-        var train = LoadChecked(s.Data, s.Repair, "--data");
-        var valSet = s.Val is null ? null : LoadChecked(s.Val, s.Repair, "--val");
-        var modelOptions = new RetinaNetOptions(train.Categories.Count)
+        RequireCheckpointForResume(s.Out, resume);
+        bool created = CliApp.EnsureOutFolder(s.Out);
+        DetectionDataset train;
+        DetectionDataset? valSet;
+        RetinaNetOptions modelOptions;
+        try
         {
-            Backbone = s.Backbone, MinSize = s.MinSize, MaxSize = s.MaxSize, FpnChannels = s.FpnChannels, HeadGroupNorm = s.HeadGroupNorm,
-            TrainableBackboneLayers = s.TrainableLayers,
-        };
-        modelOptions.Validate();
+            train = LoadChecked(s.Data, s.Repair, "--data");
+            valSet = s.Val is null ? null : LoadChecked(s.Val, s.Repair, "--val");
+            if (valSet != null) CategoryMatch.RequireSame(train.Categories, valSet.Categories, "--data", "--val");
+            modelOptions = new RetinaNetOptions(train.Categories.Count)
+            {
+                Backbone = s.Backbone, MinSize = s.MinSize, MaxSize = s.MaxSize, FpnChannels = s.FpnChannels, HeadGroupNorm = s.HeadGroupNorm,
+                TrainableBackboneLayers = s.TrainableLayers,
+            };
+            modelOptions.Validate();
+            if (!resume)
+                foreach (var notice in notices) AnsiConsole.MarkupLineInterpolated($"{notice}");
+        }
+        catch
+        {
+            CliApp.RemoveIfEmpty(s.Out, created); // bad input found before any output: leave no empty run folder behind
+            throw;
+        }
         var augmentation = new AugmentationOptions(HorizontalFlip: s.Flip, ShorterSideScales: s.Scales);
+        using var stop = NewStopSignal();
         var result = TrainAndReport(train, valSet, modelOptions, augmentation, s.BatchSize, s.Seed, options, s.Out,
-            JsonSerializer.Serialize(s), resume, s.Init, resumeHint: "the same command with --resume", ResumeFields, out _);
-        return result.Status == TrainingStatus.Completed ? CliApp.Ok : CliApp.Failed;
+            JsonSerializer.Serialize(s), resume, s.Init, resumeHint: "the same command with --resume", ResumeFields, out _, stop: stop);
+        return result.Status == TrainingStatus.Completed ? CliApp.Ok : stop.ExitCode ?? CliApp.Failed;
+    }
+
+    /// <summary>With --resume, the run folder must hold a training checkpoint: a mistyped --out must not silently start a new run.</summary>
+    /// <exception cref="ArgumentException"><paramref name="resume"/> and no checkpoint; the message names the folder and the file expected.</exception>
+    internal static void RequireCheckpointForResume(string runDir, bool resume)
+    {
+        string path = Path.Combine(runDir, TrainingCheckpoint.FileName);
+        if (resume && !File.Exists(path))
+            throw new ArgumentException($"--resume: no training checkpoint in '{runDir}' (expected {path}); check --out, or drop --resume to start a new run.");
     }
 
     /// <summary>Checks the numeric options before any data is read; each message names the option as typed.</summary>
@@ -196,7 +222,7 @@ public static class TrainCommand
         if (!repair)
         {
             var lines = problems.Take(20).Select(p => "  " + p.ToString());
-            throw new ArgumentException($"{option}: the dataset '{path}' has {problems.Count} problem(s); fix them or train with --repair:\n" +
+            throw new ArgumentException($"{option}: the dataset '{path}' has {Plural.Of(problems.Count, "problem")}; fix them or train with --repair:\n" +
                 string.Join("\n", lines) + (problems.Count > 20 ? $"\n  ... and {problems.Count - 20} more (retina data check {path})" : ""));
         }
         var repaired = DatasetCheck.Repair(dataset, decodeImages: false);
@@ -210,7 +236,7 @@ public static class TrainCommand
     /// </summary>
     internal static TrainingResult TrainAndReport(DetectionDataset train, DetectionDataset? val, RetinaNetOptions modelOptions,
         AugmentationOptions augmentation, int batchSize, int seed, TrainingOptions options, string outDir, string configurationJson,
-        bool resume, string? init, string resumeHint, IReadOnlyDictionary<string, ResumeField> resumeFields, out RetinaNet model, Action<RetinaNet>? prepareModel = null, int? maxValImages = null)
+        bool resume, string? init, string resumeHint, IReadOnlyDictionary<string, ResumeField> resumeFields, out RetinaNet model, Action<RetinaNet>? prepareModel = null, int? maxValImages = null, StopSignal? stop = null)
     {
         TorchSharp.torch.manual_seed(seed);
         model = new RetinaNet(modelOptions);
@@ -225,11 +251,11 @@ public static class TrainCommand
         var m = model;
         if (val != null)
             trainer.Validate = _ => DetectionValidation.Metrics(DetectionValidation.Evaluate(m, val, batchSize: 8, maxImages: maxValImages).Evaluation);
-        AnsiConsole.MarkupLineInterpolated($"Training RetinaNet-{modelOptions.Backbone}-FPN on {train.Images.Count} images ({train.Categories.Count} classes), {trainer.TotalIterations} iterations of {batchSize} images, base LR {trainer.Schedule.BaseLearningRate:G3} -> [bold]{outDir}[/]");
+        AnsiConsole.MarkupLineInterpolated($"Training RetinaNet-{modelOptions.Backbone}-FPN on {Plural.Of(train.Images.Count, "image")} ({Plural.Of(train.Categories.Count, "class")}), {Plural.Of(trainer.TotalIterations, "iteration")} of {Plural.Of(batchSize, "image")}, base LR {trainer.Schedule.BaseLearningRate:G3} -> [bold]{outDir}[/]");
         AnsiConsole.MarkupLineInterpolated($"[grey]{LossLegend(outDir)}[/]");
-        var result = RunWithProgress(trainer, resume);
+        var result = RunWithProgress(trainer, resume, stop);
         if (result.Status == TrainingStatus.Completed)
-            RetinaNetCheckpoint.Save(model, Path.Combine(outDir, "model.rsnet"));
+            RetinaNetCheckpoint.Save(model, Path.Combine(outDir, "model.rsnet"), train.Categories.Categories);
         var colour = result.Status == TrainingStatus.Completed ? "green" : "yellow";
         AnsiConsole.MarkupLineInterpolated($"[{colour}]{result.Message}[/]");
         if (result.Status == TrainingStatus.Interrupted)
@@ -237,18 +263,19 @@ public static class TrainCommand
         return result;
     }
 
-    /// <summary>Runs <paramref name="trainer"/> with a Spectre.Console progress bar; the first Ctrl-C stops after the current step with a checkpoint.</summary>
-    internal static TrainingResult RunWithProgress(Trainer trainer, bool resume)
+    /// <summary>A <see cref="StopSignal"/> that prints its notice in yellow.</summary>
+    internal static StopSignal NewStopSignal() => new(m => AnsiConsole.MarkupLineInterpolated($"[yellow]{m}[/]"));
+
+    /// <summary>
+    /// Runs <paramref name="trainer"/> with a Spectre.Console progress bar; the first Ctrl-C or SIGTERM stops after the current
+    /// step with a checkpoint (<paramref name="stop"/> records which, for the exit code), a second one ends the process.
+    /// </summary>
+    internal static TrainingResult RunWithProgress(Trainer trainer, bool resume, StopSignal? stop = null)
     {
-        using var cts = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, e) =>
-        {
-            if (cts.IsCancellationRequested) return; // a second Ctrl-C ends the process (the checkpoint on disk is complete)
-            e.Cancel = true;
-            cts.Cancel();
-            AnsiConsole.MarkupLine("[yellow]Ctrl-C: finishing the current step and saving a checkpoint...[/]");
-        };
-        Console.CancelKeyPress += onCancel;
+        using var own = stop == null ? NewStopSignal() : null;
+        var signal = stop ?? own!;
+        var token = signal.Token;
+        signal.Arm();
         try
         {
             TrainingResult? result = null;
@@ -261,7 +288,7 @@ public static class TrainCommand
                     if (p.Iteration % every == 0 || p.Iteration == p.TotalIterations)
                         Console.WriteLine(Describe(p));
                 };
-                return trainer.Run(resume, cts.Token);
+                return trainer.Run(resume, token);
             }
             AnsiConsole.Progress()
                 .AutoClear(false)
@@ -274,14 +301,14 @@ public static class TrainCommand
                         task.Value = p.Iteration;
                         task.Description = Markup.Escape(Describe(p));
                     };
-                    result = trainer.Run(resume, cts.Token);
+                    result = trainer.Run(resume, token);
                     task.StopTask();
                 });
             return result!;
         }
         finally
         {
-            Console.CancelKeyPress -= onCancel;
+            signal.Disarm();
         }
     }
 

@@ -17,6 +17,8 @@ public static class RetinaNetCheckpoint
 {
     private static readonly byte[] Magic = "RETINASHARP-CKPT"u8.ToArray();
     private const int FormatVersion = 1;
+    // The magic of Training.TrainingCheckpoint's checkpoint.rstrain, recognised to point the user at model.rsnet.
+    private static readonly byte[] TrainingMagic = "RSTRAIN\n"u8.ToArray();
 
     /// <summary>
     /// Writes <paramref name="model"/> to <paramref name="path"/> in our format: the 16-byte magic "RETINASHARP-CKPT",
@@ -24,10 +26,33 @@ public static class RetinaNetCheckpoint
     /// The file is replaced atomically.
     /// </summary>
     /// <exception cref="IOException">The destination cannot be written.</exception>
-    public static void Save(RetinaNet model, string path)
+    public static void Save(RetinaNet model, string path) => Save(model, path, null);
+
+    /// <summary>
+    /// As <see cref="Save(RetinaNet, string)"/>, and stores the names of the model's classes (label i is
+    /// <c>categories[i]</c>) in the options JSON under <c>"Categories"</c>, as torchvision keeps <c>categories</c> in
+    /// its weights' meta data; <see cref="ReadCategories"/> reads them back. Older readers ignore the extra field.
+    /// </summary>
+    /// <param name="model">The model.</param>
+    /// <param name="path">Destination file.</param>
+    /// <param name="categories">One category (dataset id and name) per class in label order, or null to store none.</param>
+    /// <exception cref="ArgumentException"><paramref name="categories"/> has another count than the model's classes.</exception>
+    /// <exception cref="IOException">The destination cannot be written.</exception>
+    public static void Save(RetinaNet model, string path, IReadOnlyList<Data.CocoCategory>? categories)
     {
         ArgumentNullException.ThrowIfNull(model);
-        var json = Encoding.UTF8.GetBytes(model.Options.ToJson());
+        string text = model.Options.ToJson();
+        if (categories != null)
+        {
+            if (categories.Count != model.Options.NumClasses)
+                throw new ArgumentException($"{categories.Count} categories for a model of {model.Options.NumClasses} classes", nameof(categories));
+            var node = System.Text.Json.Nodes.JsonNode.Parse(text)!.AsObject();
+            var list = new System.Text.Json.Nodes.JsonArray();
+            foreach (var c in categories) list.Add(new System.Text.Json.Nodes.JsonObject { ["Id"] = c.Id, ["Name"] = c.Name });
+            node[CategoriesField] = list;
+            text = node.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true });
+        }
+        var json = Encoding.UTF8.GetBytes(text);
         AtomicFile.Write(path, s =>
         {
             using var w = new BinaryWriter(s, Encoding.UTF8, leaveOpen: true);
@@ -49,7 +74,7 @@ public static class RetinaNetCheckpoint
     }
 
     /// <summary>
-    /// Loads a model saved by <see cref="Save"/> (options from the file) or a torchvision <c>.pth</c> state dict
+    /// Loads a model saved by <see cref="Save(RetinaNet, string)"/> (options from the file) or a torchvision <c>.pth</c> state dict
     /// (options inferred from the weights: backbone depth, number of classes, GroupNorm head, P6 source; other
     /// settings from <paramref name="options"/> when given, else defaults).
     /// </summary>
@@ -66,7 +91,7 @@ public static class RetinaNetCheckpoint
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         if (Directory.Exists(path))
-            throw new DataFormatException(path, null, null, "is a folder, expected a checkpoint file (RetinaSharp .ckpt or PyTorch .pth)");
+            throw new DataFormatException(path, null, null, "is a folder, expected a checkpoint file (a RetinaSharp model.rsnet or a PyTorch .pth)");
         if (!File.Exists(path)) throw new FileNotFoundException($"checkpoint '{path}' does not exist", path);
         using var fs = File.OpenRead(path);
         var head = new byte[Magic.Length];
@@ -74,7 +99,37 @@ public static class RetinaNetCheckpoint
         fs.Seek(0, SeekOrigin.Begin);
         if (read == Magic.Length && head.AsSpan().SequenceEqual(Magic)) return LoadOurs(path, fs, options);
         if (read >= 4 && head[0] == 0x50 && head[1] == 0x4b && head[2] == 0x03 && head[3] == 0x04) return LoadPth(path, fs, options);
-        throw new DataFormatException(path, null, null, "not a RetinaSharp checkpoint (magic RETINASHARP-CKPT) nor a PyTorch .pth zip file");
+        if (read >= TrainingMagic.Length && head.AsSpan(0, TrainingMagic.Length).SequenceEqual(TrainingMagic))
+            throw new DataFormatException(path, null, null,
+                $"this is a training checkpoint (for retina train --resume); use the model file {Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, "model.rsnet")} written in the same folder when the run finished");
+        throw new DataFormatException(path, null, null, "not a RetinaSharp model file (model.rsnet, magic RETINASHARP-CKPT) nor a PyTorch .pth zip file");
+    }
+
+    private const string CategoriesField = "Categories";
+
+    /// <summary>
+    /// The class names stored by <see cref="Save(RetinaNet, string, IReadOnlyList{Data.CocoCategory})"/>: one category per
+    /// label, in label order. Null for a torchvision <c>.pth</c>, for our files saved without names, or when the file is
+    /// not readable (<see cref="Load"/> reports that).
+    /// </summary>
+    /// <param name="path">A checkpoint file.</param>
+    public static IReadOnlyList<Data.CocoCategory>? ReadCategories(string path)
+    {
+        try
+        {
+            using var fs = File.OpenRead(path);
+            using var r = new BinaryReader(fs, Encoding.UTF8, leaveOpen: true);
+            if (!r.ReadBytes(Magic.Length).AsSpan().SequenceEqual(Magic) || r.ReadInt32() != FormatVersion) return null;
+            int len = r.ReadInt32();
+            if (len <= 0 || len > 1 << 20) return null;
+            var node = System.Text.Json.Nodes.JsonNode.Parse(r.ReadBytes(len));
+            if (node?[CategoriesField] is not System.Text.Json.Nodes.JsonArray list) return null;
+            return list.Select(c => new Data.CocoCategory(c!["Id"]!.GetValue<long>(), c["Name"]!.GetValue<string>())).ToList();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Text.Json.JsonException or InvalidOperationException or NullReferenceException or FormatException)
+        {
+            return null;
+        }
     }
 
     private static DataFormatException Truncated(string path, Stream fs, string part, Exception? inner = null) =>

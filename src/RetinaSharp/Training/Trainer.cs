@@ -176,7 +176,7 @@ public sealed class Trainer
                 {
                     SaveCheckpoint(module, optimizer, iteration, bad, log);
                     status = TrainingStatus.Interrupted;
-                    message = $"Interrupted at iteration {iteration} of {TotalIterations}; checkpoint saved to {CheckpointPath}. Run the same command with --resume to continue.";
+                    message = $"Interrupted at iteration {iteration} of {TotalIterations}; checkpoint saved to {CheckpointPath}.";
                     break;
                 }
                 if (last)
@@ -194,7 +194,7 @@ public sealed class Trainer
                 throw new InvalidOperationException($"The training data yielded no batch for epoch {epoch} from batch {start} (it declares {_data.BatchesPerEpoch} per epoch).");
         }
         if (status == TrainingStatus.Completed)
-            message = $"Finished {TotalIterations} iterations; checkpoint {CheckpointPath}.";
+            message = $"Finished {TotalIterations} iteration{(TotalIterations == 1 ? "" : "s")}; checkpoint {CheckpointPath}.";
         log.WriteCsv(OutputDirectory);
         LossCurvePlot.Write(log, Path.Combine(OutputDirectory, "loss_curve.png"));
         return new TrainingResult(status, iteration, TotalIterations, CheckpointPath, message, log, wall.Elapsed);

@@ -45,6 +45,6 @@ public static class WeightInitialization
         source.Dispose();
         return replaced.Count == 0
             ? $"Initialised all {copied} tensors from {path}."
-            : $"Initialised {copied} tensors from {path}; the classification layer was replaced ({source.Options.NumClasses} -> {model.Options.NumClasses} classes).";
+            : $"Initialised {copied} tensors from {path}; the classification layer was replaced ({source.Options.NumClasses} -> {model.Options.NumClasses} class{(model.Options.NumClasses == 1 ? "" : "es")}).";
     }
 }

@@ -80,6 +80,69 @@ public class DetectCommandTests
     }
 
     [Fact]
+    public void Image_ids_come_from_the_classes_json_when_every_file_matches_by_name()
+    {
+        var (ckpt, image, dir) = TinyModelAndImage();
+        string other = Path.Combine(dir, "other.png");
+        File.Copy(image, other);
+        // The json lists scene.png as image 7 (relative to its folder) and other.png as 3 under a subfolder name: matched by bare name.
+        string json = Path.Combine(dir, "instances.json");
+        CocoJson.WriteInstances(json, new CocoInstances([new CocoImage(7, "scene.png", 64, 48), new CocoImage(3, "val/other.png", 64, 48)], [],
+            [new CocoCategory(1, "a"), new CocoCategory(2, "b"), new CocoCategory(3, "c")]));
+        var gt = CocoJson.ReadInstances(json);
+        var (ids, note) = DetectCommand.ImageIds([other, image], gt, json);
+        Assert.Equal([3L, 7L], ids);
+        Assert.Contains("are those of", note);
+
+        (ids, note) = DetectCommand.ImageIds([image, Path.Combine(dir, "unknown.png")], gt, json);
+        Assert.Equal([1L, 2L], ids);
+        Assert.Contains("1 of 2 input files are not among its images", note);
+        Assert.Contains("1..1 in input order (give --classes", DetectCommand.ImageIds([image], null, null).Note);
+
+        string outDir = Path.Combine(dir, "ids");
+        Assert.Equal(CliApp.Ok, Run("detect", "--weights", ckpt, image, "--classes", json, "--out", outDir));
+        var results = CocoJson.ReadResults(Path.Combine(outDir, "detections.json"));
+        Assert.NotEmpty(results);
+        Assert.All(results, r => Assert.Equal(7, r.ImageId));
+    }
+
+    [Fact]
+    public void Class_names_stored_in_the_model_give_the_category_ids_without_classes()
+    {
+        var (ckpt, image, dir) = TinyModelAndImage();
+        using (var model = RetinaNetCheckpoint.Load(ckpt))
+            RetinaNetCheckpoint.Save(model, ckpt, [new CocoCategory(11, "a"), new CocoCategory(12, "b"), new CocoCategory(13, "c")]);
+        string outDir = Path.Combine(dir, "named");
+        Assert.Equal(CliApp.Ok, Run("detect", "--weights", ckpt, image, "--out", outDir));
+        var results = CocoJson.ReadResults(Path.Combine(outDir, "detections.json"));
+        Assert.NotEmpty(results);
+        Assert.All(results, r => Assert.InRange(r.CategoryId, 11, 13));
+    }
+
+    [Fact]
+    public void All_inputs_unreadable_is_bad_input_and_writes_no_detections_json()
+    {
+        var (ckpt, _, dir) = TinyModelAndImage();
+        string bad = Path.Combine(dir, "zero.png");
+        File.WriteAllBytes(bad, []);
+        string outDir = Path.Combine(dir, "none");
+        var err = new StringWriter();
+        int code = CliApp.Invoke(new RootCommand { DetectCommand.Create() }, ["detect", "--weights", ckpt, bad, "--out", outDir], new StringWriter(), err);
+        Assert.Equal(CliApp.BadInput, code);
+        Assert.Contains("none of the 1 input file could be read", err.ToString());
+        Assert.False(File.Exists(Path.Combine(outDir, "detections.json")));
+        Assert.False(Directory.Exists(outDir));
+    }
+
+    [Fact]
+    public void A_folder_input_skips_earlier_drawn_outputs()
+    {
+        var (_, image, dir) = TinyModelAndImage();
+        File.Copy(image, Path.Combine(dir, "scene.detections.png"));
+        Assert.Equal([image], DetectCommand.ExpandInputs([dir]));
+    }
+
+    [Fact]
     public void Bf16_option_runs_the_network_in_bfloat16_with_scores_close_to_float32()
     {
         // Larger head weights spread the scores (the initial head gives every anchor the prior's 0.5).

@@ -55,6 +55,10 @@ public class ResumeCheckTests
             "--fpn-channels", "8", "--batch-size", "2", "--iterations", "2", "--trainable-layers", "0"];
         var (code, err) = Invoke([.. common]);
         Assert.True(code == CliApp.Ok, err);
+        // model.rsnet keeps the training set's categories (label order), for eval/detect to map by name.
+        var names = RetinaSharp.Modeling.RetinaNetCheckpoint.ReadCategories(Path.Combine(run, "model.rsnet"));
+        Assert.NotNull(names);
+        Assert.Equal(RetinaSharp.Data.DetectionDataset.Load(data).Categories.Categories, names);
 
         (code, err) = Invoke([.. common, "--resume", "--lr", "0.02", "--log-every", "5", "--seed", "3"]);
         Assert.Equal(CliApp.BadInput, code);
@@ -66,6 +70,30 @@ public class ResumeCheckTests
 
         (code, err) = Invoke([.. common, "--resume", "--log-every", "5"]);
         Assert.True(code == CliApp.Ok, err);
+    }
+
+    [Fact]
+    public void Resume_without_a_checkpoint_in_out_is_refused_naming_the_folder_and_file()
+    {
+        using var dir = new Data.TempDir();
+        string data = TinyDatasets.WriteCoco(dir.Path);
+        string run = dir["typo"];
+        var (code, err) = Invoke("train", "--data", data, "--out", run, "--backbone", "resnet18", "--min-size", "32", "--max-size", "32",
+            "--fpn-channels", "8", "--batch-size", "2", "--iterations", "2", "--resume");
+        Assert.Equal(CliApp.BadInput, code);
+        Assert.Equal($"error: --resume: no training checkpoint in '{run}' (expected {Path.Combine(run, "checkpoint.rstrain")}); check --out, or drop --resume to start a new run.", err.Trim());
+        Assert.False(File.Exists(Path.Combine(run, "log.csv")));
+    }
+
+    [Fact]
+    public void A_longer_run_on_resume_is_refused_with_the_reason_and_the_init_alternative()
+    {
+        var (blocking, _) = ResumeCheck.Differences("{}", "{}", """{"Iterations":20}""", """{"Iterations":24}""", TrainCommand.ResumeFields);
+        Assert.Equal(["--iterations: checkpoint 20, now 24"], blocking);
+        string hint = ResumeCheck.LengthHint(blocking, "/runs/x/checkpoint.rstrain");
+        Assert.Contains("learning-rate schedule", hint);
+        Assert.Contains("--init /runs/x/model.rsnet", hint);
+        Assert.Equal("", ResumeCheck.LengthHint(["--lr: checkpoint 0.01, now 0.02"], "/runs/x/checkpoint.rstrain"));
     }
 
     private static (int Code, string Error) Invoke(params string[] args)

@@ -257,7 +257,7 @@ public class DataCheckTests
         Assert.Equal(CliApp.BadInput, code);
         Assert.Contains($"{json}: annotation id 1: field 'bbox'", output);
         Assert.Contains($"{json}: annotation id 2: field 'bbox'", output);
-        Assert.Contains("2 problem(s)", output);
+        Assert.Contains("2 problems", output);
 
         string fixedJson = dir["fixed/fixed.json"];
         (code, output, _) = Run("data", "check", json, "--repair", "--out", fixedJson);
