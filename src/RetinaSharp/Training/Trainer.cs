@@ -102,7 +102,7 @@ public sealed class Trainer
                 throw new ArgumentException($"'{OutputDirectory}' already holds a training checkpoint; continue it with --resume or choose another output folder.", nameof(resume));
             using var state = TrainingCheckpoint.Load(CheckpointPath);
             if (state.OptionsJson != OptionsJsonText)
-                throw new ArgumentException($"The checkpoint '{CheckpointPath}' was made with other training options ({state.OptionsJson}); resume with the same options ({OptionsJsonText}).", nameof(resume));
+                throw new ArgumentException($"The checkpoint '{CheckpointPath}' was made with other training options: {DescribeDifferences(state.OptionsJson, OptionsJsonText)}; resume with the checkpoint's options.", nameof(resume));
             LoadModelState(module, state.ModelState, CheckpointPath);
             _model.SetExtraState(state.ExtraStateOrEmpty);
             optimizer.LoadState(state.OptimizerState, state.OptimizerStepCount);
@@ -150,7 +150,7 @@ public sealed class Trainer
                 else bad = 0;
 
                 recent.Enqueue((seconds, batch.Count, outcome.Loss, outcome.Terms));
-                while (recent.Count > 20) recent.Dequeue();
+                while (recent.Count > TrainingProgress.SmoothingSteps) recent.Dequeue();
                 var good = recent.Where(r => double.IsFinite(r.Loss)).ToList();
                 double ips = recent.Sum(r => r.Images) / Math.Max(1e-9, recent.Sum(r => r.Seconds));
                 double secPerIt = recent.Average(r => r.Seconds);
@@ -270,5 +270,19 @@ public sealed class Trainer
                 throw new ArgumentException($"The checkpoint '{source}' tensor '{name}' has shape [{string.Join(",", s.shape)}], the model expects [{string.Join(",", t.shape)}].", nameof(state));
             t.copy_(s);
         }
+    }
+
+    /// <summary>"Name: checkpoint X, now Y" for each top-level option that differs between two options JSON texts.</summary>
+    internal static string DescribeDifferences(string checkpointJson, string currentJson)
+    {
+        using var a = JsonDocument.Parse(checkpointJson);
+        using var b = JsonDocument.Parse(currentJson);
+        var before = a.RootElement.EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetRawText());
+        var now = b.RootElement.EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetRawText());
+        var diffs = before.Keys.Union(now.Keys)
+            .Where(k => !before.TryGetValue(k, out var x) || !now.TryGetValue(k, out var y) || x != y)
+            .Select(k => $"{k}: checkpoint {before.GetValueOrDefault(k, "(absent)")}, now {now.GetValueOrDefault(k, "(absent)")}")
+            .ToList();
+        return diffs.Count == 0 ? "(same values, different text)" : string.Join("; ", diffs);
     }
 }

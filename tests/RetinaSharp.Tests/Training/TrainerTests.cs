@@ -88,6 +88,9 @@ public class TrainerTests
         Assert.Contains("--resume", e.Message);
         var e2 = Assert.Throws<ArgumentException>(() => new Trainer(new TinyModel(1), new TinyData(4, 2, 1), Options(3), d).Run(resume: true));
         Assert.Contains("other training options", e2.Message);
+        // One "name: checkpoint X, now Y" per differing option, not the two option blobs.
+        Assert.Contains("Iterations: checkpoint 2, now 3", e2.Message);
+        Assert.DoesNotContain("BaseLearningRate", e2.Message);
     }
 
     [Fact]
