@@ -42,9 +42,9 @@ public sealed class InferenceSuite : IBenchmarkSuite
                 switch (mode)
                 {
                     case "fp32": model.eval(); break;
-                    case "folded": model.PrepareForInference(foldBatchNorm: true); break;
+                    case "folded": model.PrepareForInference(foldBatchNorm: true, channelsLast: false); break;
                     case "cl": model.PrepareForInference(foldBatchNorm: true, channelsLast: true); break;
-                    case "bf16": model.PrepareForInference(foldBatchNorm: true, bfloat16: true); break;
+                    case "bf16": model.PrepareForInference(foldBatchNorm: true, bfloat16: true, channelsLast: false); break;
                     case "bf16cl": model.PrepareForInference(foldBatchNorm: true, bfloat16: true, channelsLast: true); break;
                     default: throw new ArgumentException($"--modes: unknown mode '{mode}' (fp32, folded, cl, bf16, bf16cl)");
                 }
