@@ -30,22 +30,7 @@ from torchvision.models.detection.retinanet import RetinaNet, RetinaNetHead
 from torchvision.ops.feature_pyramid_network import LastLevelP6P7
 from torchvision.transforms.functional import to_tensor
 
-
-def status_mb(key):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(key):
-                return int(line.split()[1]) / 1024.0
-    return 0.0
-
-
-def reset_peak():
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
+from benchutil import peak_rss_mb, reset_peak_rss, rss_mb
 
 
 class Scenes(torch.utils.data.Dataset):
@@ -111,7 +96,7 @@ def main():
     shuffle = torch.Generator().manual_seed(seed + 1)
     loader = torch.utils.data.DataLoader(data, batch_size=batch, shuffle=True, drop_last=True, num_workers=0,
                                          generator=shuffle, collate_fn=lambda b: tuple(zip(*b)))
-    reset_peak()
+    reset_peak_rss()
     start = time.perf_counter()
     samples = {}
     i = 0
@@ -128,7 +113,7 @@ def main():
             i += 1
             stop = max_seconds > 0 and time.perf_counter() - start > max_seconds
             if i % every == 0 or i in (1, warm, iterations) or stop:
-                samples[i] = (time.perf_counter() - start, status_mb("VmRSS:"), status_mb("VmHWM:"))
+                samples[i] = (time.perf_counter() - start, rss_mb(), peak_rss_mb())
                 print(f"SAMPLE iteration={i} elapsed_s={samples[i][0]:.3f} rss_mb={samples[i][1]:.1f} peak_mb={samples[i][2]:.1f} loss={loss.item():.4f}", flush=True)
             if i == iterations or stop:
                 iterations = i
