@@ -332,6 +332,8 @@ public static class DemoCommand
             w.WriteNumber("scene_size", d.Size);
             w.WriteBoolean("quick", d.Quick);
             w.WriteNumber("wall_time_seconds", Math.Round(elapsed.TotalSeconds, 1));
+            w.WriteNumber("skipped_steps", r.Log.SkippedSteps);
+            w.WriteString("onednn", TorchRuntime.OneDnn.Mode.ToString());
             w.WriteEndObject();
         });
     }
@@ -356,6 +358,8 @@ public static class DemoCommand
         sb.AppendLine($"| model | RetinaNet, {m.Backbone}-FPN from scratch (no pretrained weights, {m.BackboneNorm} backbone norm), FPN/head width {m.FpnChannels}, GroupNorm heads, input {m.MinSize} px, anchors 16-406 px |");
         sb.AppendLine(string.Create(inv, $"| loss | focal loss alpha {m.Alpha} gamma {m.Gamma}, {m.BoxLoss} box loss |"));
         sb.AppendLine(string.Create(inv, $"| training | {r.TotalIterations} iterations x {d.BatchSize} images, AdamW (weight decay 0.05), LR {d.LearningRate} with {d.WarmupIterations}-iteration warm-up, x0.1 at 2/3 and 8/9, gradient norm clipped at {d.GradientClipNorm}, horizontal flip |"));
+        sb.AppendLine($"| skipped steps | {r.Log.SkippedSteps} (non-finite loss or gradient; 0 on a healthy run) |");
+        sb.AppendLine($"| libtorch | {TorchRuntime.Version}, oneDNN {TorchRuntime.OneDnn.Mode} ({TorchRuntime.OneDnn.Reason}) |");
         sb.AppendLine();
         sb.AppendLine("## Time");
         sb.AppendLine();
