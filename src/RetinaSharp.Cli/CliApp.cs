@@ -140,6 +140,23 @@ public static class CliApp
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
     }
 
+    /// <summary>The <c>--device</c> option of train, eval and detect.</summary>
+    public static Option<string> DeviceOption() => new("--device")
+    {
+        HelpName = "cpu|cuda[:N]",
+        Description = "Where the network runs: cpu, cuda or cuda:N (CUDA needs the libtorch-cuda-12.8-linux-x64 package; this build has the CPU libtorch)",
+        DefaultValueFactory = _ => "cpu",
+    };
+
+    /// <summary>Resolves a <c>--device</c> value (<see cref="ComputeDevice.Resolve"/>) before any work; prints what falls back on it.</summary>
+    /// <exception cref="ArgumentException">A malformed value or a device this process cannot use (the message names the CUDA package).</exception>
+    public static TorchSharp.torch.Device ResolveDevice(string? value, TextWriter? notices = null)
+    {
+        var device = ComputeDevice.Resolve(value ?? "cpu", "--device");
+        foreach (var note in ComputeDevice.Fallbacks(device)) (notices ?? Console.Out).WriteLine($"note: {note}");
+        return device;
+    }
+
     /// <summary>Errors caused by the user's input, shown as one message without a stack trace.</summary>
     public static bool IsUserError(Exception e) =>
         e is DataFormatException or ArgumentException or FileNotFoundException or DirectoryNotFoundException

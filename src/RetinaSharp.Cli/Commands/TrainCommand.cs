@@ -7,6 +7,7 @@ using RetinaSharp.Data;
 using RetinaSharp.Modeling;
 using RetinaSharp.Training;
 using Spectre.Console;
+using TorchSharp;
 
 namespace RetinaSharp.Cli.Commands;
 
@@ -47,14 +48,16 @@ public static class TrainCommand
         var ckptEvery = new Option<long>("--checkpoint-every") { Description = "Checkpoint interval in iterations", DefaultValueFactory = _ => 1000 };
         var logEvery = new Option<long>("--log-every") { Description = "Log interval in iterations", DefaultValueFactory = _ => 20 };
         var valEvery = new Option<long?>("--val-every") { Description = "Validation interval in iterations [default: only at the end]" };
+        var device = CliApp.DeviceOption();
         var repair = new Option<bool>("--repair") { Description = "Repair dataset problems (clip boxes, drop degenerate ones) instead of refusing" };
 
         var command = new Command("train", "Train RetinaNet on your own labelled images.");
         foreach (var o in new Option[] { data, val, backbone, outDir, iterations, epochs, batch, lr, optimizer, schedule, warmup, wd, clip, minSize, maxSize,
-                     fpn, gn, trainable, init, resume, seed, noFlip, scales, ckptEvery, logEvery, valEvery, repair })
+                     fpn, gn, trainable, init, resume, seed, noFlip, scales, ckptEvery, logEvery, valEvery, repair, device })
             command.Options.Add(o);
         command.SetAction(p =>
         {
+            var dev = CliApp.ResolveDevice(p.GetValue(device));
             var settings = new TrainSettings(
                 Path.GetFullPath(p.GetValue(data)!), p.GetValue(val) is string v ? Path.GetFullPath(v) : null, Path.GetFullPath(p.GetValue(outDir)!),
                 ParseBackbone(p.GetValue(backbone)!), p.GetValue(batch), p.GetValue(minSize), p.GetValue(maxSize), p.GetValue(fpn), p.GetValue(gn),
@@ -92,7 +95,7 @@ public static class TrainCommand
                 WarmupIterations = warmupIterations, WeightDecay = p.GetValue(wd), GradientClipNorm = p.GetValue(clip),
                 CheckpointEvery = p.GetValue(ckptEvery), LogEvery = p.GetValue(logEvery), ValidateEvery = p.GetValue(valEvery), Seed = settings.Seed,
             };
-            return Run(settings, options, p.GetValue(resume), notices);
+            return Run(settings, options, p.GetValue(resume), notices, dev);
         });
         return command;
     }
@@ -114,7 +117,7 @@ public static class TrainCommand
                 : throw new ArgumentException($"--scales: '{x}' is not a positive number of pixels")).ToArray();
     }
 
-    private static int Run(TrainSettings s, TrainingOptions options, bool resume, IReadOnlyList<string> notices)
+    private static int Run(TrainSettings s, TrainingOptions options, bool resume, IReadOnlyList<string> notices, TorchSharp.torch.Device device)
     {
         if (s.BatchSize <= 0) throw new ArgumentException($"--batch-size {s.BatchSize}: must be at least 1.");
         ValidateOptions(s, options);
@@ -145,7 +148,7 @@ public static class TrainCommand
         var augmentation = new AugmentationOptions(HorizontalFlip: s.Flip, ShorterSideScales: s.Scales);
         using var stop = NewStopSignal();
         var result = TrainAndReport(train, valSet, modelOptions, augmentation, s.BatchSize, s.Seed, options, s.Out,
-            JsonSerializer.Serialize(s), resume, s.Init, resumeHint: "the same command with --resume", ResumeFields, out _, stop: stop);
+            JsonSerializer.Serialize(s), resume, s.Init, resumeHint: "the same command with --resume", ResumeFields, out _, stop: stop, device: device);
         return result.Status == TrainingStatus.Completed ? CliApp.Ok : stop.ExitCode ?? CliApp.Failed;
     }
 
@@ -236,12 +239,14 @@ public static class TrainCommand
     /// </summary>
     internal static TrainingResult TrainAndReport(DetectionDataset train, DetectionDataset? val, RetinaNetOptions modelOptions,
         AugmentationOptions augmentation, int batchSize, int seed, TrainingOptions options, string outDir, string configurationJson,
-        bool resume, string? init, string resumeHint, IReadOnlyDictionary<string, ResumeField> resumeFields, out RetinaNet model, Action<RetinaNet>? prepareModel = null, int? maxValImages = null, StopSignal? stop = null)
+        bool resume, string? init, string resumeHint, IReadOnlyDictionary<string, ResumeField> resumeFields, out RetinaNet model, Action<RetinaNet>? prepareModel = null, int? maxValImages = null, StopSignal? stop = null,
+        TorchSharp.torch.Device? device = null)
     {
         TorchSharp.torch.manual_seed(seed);
         model = new RetinaNet(modelOptions);
         prepareModel?.Invoke(model);
         if (init != null) AnsiConsole.WriteLine(WeightInitialization.InitFrom(model, init));
+        if (device != null) model.to(device); // before the trainer: the optimiser's state is made beside the parameters
         using var loader = new DetectionDataLoader(train, batchSize, shuffle: true, seed: seed, augmentation: augmentation, dropLast: train.Images.Count >= batchSize);
         string stored = "{\"settings\":" + configurationJson + ",\"model\":" + modelOptions.ToJson() + "}";
         var trainer = new Trainer(new RetinaNetTrainable(model), new DataLoaderTrainingData(loader), options, outDir, stored);
