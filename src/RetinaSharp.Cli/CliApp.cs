@@ -33,7 +33,7 @@ public static class CliApp
                 // A mistyped option value ("--size abc") or an unknown option is bad input too: exit code 2, not
                 // System.CommandLine's 1, one line per error and a pointer to the help instead of the whole help text.
                 var err = error ?? Console.Error;
-                foreach (var e in parsed.Errors) err.WriteLine($"error: {e.Message}");
+                foreach (var e in parsed.Errors) err.WriteLine($"error: {FriendlyParseError(e.Message)}");
                 err.WriteLine($"(run '{string.Join(' ', CommandPath(parsed))} --help' for the options)");
                 return BadInput;
             }
@@ -54,6 +54,19 @@ public static class CliApp
             return Failed;
         }
     }
+
+    /// <summary>
+    /// System.CommandLine's "Cannot parse argument 'abc' for option '--iterations' as expected type 'System.Nullable`1[System.Int64]'."
+    /// with the .NET type replaced by what to type: "... for option '--iterations': expected a whole number."
+    /// </summary>
+    internal static string FriendlyParseError(string message) =>
+        System.Text.RegularExpressions.Regex.Replace(message, @" as expected type '(?:System\.Nullable`1\[)?System\.(\w+)\]?'\.?", m => m.Groups[1].Value switch
+        {
+            "Int16" or "Int32" or "Int64" or "UInt16" or "UInt32" or "UInt64" or "Byte" => ": expected a whole number.",
+            "Single" or "Double" or "Decimal" => ": expected a number (for example 0.5 or 1e-4).",
+            "Boolean" => ": expected true or false.",
+            var t => $": expected a {t.ToLowerInvariant()} value.",
+        });
 
     private static IEnumerable<string> CommandPath(ParseResult parsed)
     {
