@@ -153,6 +153,33 @@ public static class CliApp
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
     }
 
+    /// <summary>Placeholders of the options that take a path, the same in every command (<c>--out &lt;dir&gt;</c>, <c>--weights &lt;model&gt;</c>).</summary>
+    internal static IReadOnlyDictionary<string, string> PathPlaceholders { get; } = new Dictionary<string, string>
+    {
+        ["--out"] = "dir", ["--data"] = "dataset", ["--weights"] = "model", ["--init"] = "model", ["--classes"] = "file",
+        ["--gt"] = "instances.json", ["--dt"] = "results.json", ["--fashion-mnist"] = "dir",
+    };
+
+    /// <summary>
+    /// Makes --help read the same in every command: options without a placeholder get one (paths from
+    /// <see cref="PathPlaceholders"/>, whole numbers N, other numbers X, other text the option's own name) and descriptions
+    /// end without a full stop.
+    /// </summary>
+    public static void UniformHelp(Command command)
+    {
+        foreach (var option in command.Options)
+        {
+            if (option.Description is { } d && d.EndsWith('.') && !d.EndsWith("...", StringComparison.Ordinal)) option.Description = d[..^1];
+            if (option.HelpName != null || option.ValueType == typeof(bool)) continue;
+            var t = Nullable.GetUnderlyingType(option.ValueType) ?? option.ValueType;
+            option.HelpName = PathPlaceholders.TryGetValue(option.Name, out var p) && t == typeof(string) ? p
+                : t == typeof(int) || t == typeof(long) ? "N"
+                : t == typeof(double) || t == typeof(float) ? "X"
+                : null;
+        }
+        foreach (var sub in command.Subcommands) UniformHelp(sub);
+    }
+
     /// <summary>The <c>--device</c> option of train, eval and detect.</summary>
     public static Option<string> DeviceOption() => new("--device")
     {
