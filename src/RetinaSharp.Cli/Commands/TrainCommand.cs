@@ -86,7 +86,7 @@ public static class TrainCommand
                 Optimizer = p.GetValue(optimizer)!.ToLowerInvariant() switch
                 {
                     "sgd" => OptimizerKind.Sgd, "adamw" => OptimizerKind.AdamW,
-                    var o => throw new ArgumentException($"--optimizer: unknown optimiser '{o}' (sgd or adamw)"),
+                    var o => throw new ArgumentException($"--optimizer: unknown optimizer '{o}' (sgd or adamw)"),
                 },
                 Decay = p.GetValue(schedule)!.ToLowerInvariant() switch
                 {
@@ -160,6 +160,9 @@ public static class TrainCommand
         string path = Path.Combine(runDir, TrainingCheckpoint.FileName);
         if (resume && !File.Exists(path))
             throw new ArgumentException($"--resume: no training checkpoint in '{runDir}' (expected {path}); check --out, or drop --resume to start a new run.");
+        // Checked before any banner: the trainer would refuse the folder only after "Training ... ->" was printed.
+        if (!resume && File.Exists(path))
+            throw new ArgumentException($"--out '{runDir}' already holds a training checkpoint ({TrainingCheckpoint.FileName}); continue it with --resume or choose another --out.");
     }
 
     /// <summary>Checks the numeric options before any data is read; each message names the option as typed.</summary>
