@@ -55,8 +55,16 @@ public static class TorchRuntime
         lock (Gate)
         {
             if (_decision == decision) return decision;
-            _ = Version; // loads libtorch (and libtorch_cpu.so) before its symbols are looked up
-            BindNative();
+            TorchNative.EnsureLoaded(); // loads libtorch (and libtorch_cpu.so), naming the real cause when it cannot
+            string? unbound = BindNative();
+            if (unbound is not null)
+            {
+                // Another libtorch build without these symbols: it keeps its own defaults, and the user is told.
+                if (_decision is null && (decision.Mode != OneDnnMode.Full || decision.Forced))
+                    (notice ?? Console.Error).WriteLine($"warning: {unbound} (wanted: {decision.Mode}, {decision.Reason}).");
+                _decision = decision with { Mode = OneDnnMode.Full, Reason = $"{decision.Reason}; {unbound}" };
+                return _decision;
+            }
             SetNnpack(false);
             SetMkldnn(decision.Mode == OneDnnMode.Full || (decision.Mode == OneDnnMode.ForwardOnly && _forwardDepth > 0));
             _decision = decision;
@@ -110,24 +118,34 @@ public static class TorchRuntime
         }
     }
 
-    private static unsafe void BindNative()
+    /// <summary>Finds libtorch's switches; null on success, else why not (the caller keeps libtorch's defaults).</summary>
+    private static unsafe string? BindNative()
     {
-        if (_context != IntPtr.Zero) return;
+        if (_context != IntPtr.Zero) return null;
+        // Already loaded by TorchSharp: a bare name resolves to that copy (deps.json native folders, then the loader).
         if (!NativeLibrary.TryLoad("libtorch_cpu.so", typeof(TorchRuntime).Assembly, null, out var lib)
-            && !NativeLibrary.TryLoad("libtorch_cpu", typeof(TorchRuntime).Assembly, DllImportSearchPath.SafeDirectories, out lib))
-            throw new DllNotFoundException("libtorch_cpu.so could not be found next to TorchSharp's natives; oneDNN cannot be configured.");
+            && !NativeLibrary.TryLoad("libtorch_cpu.so", out lib)
+            && !NativeLibrary.TryLoad("libtorch_cpu", typeof(TorchRuntime).Assembly, null, out lib))
+            return "libtorch_cpu could not be opened, so oneDNN and NNPACK cannot be configured";
         // at::globalContext(), at::Context::setUserEnabledMkldnn(bool), at::Context::setUserEnabledNNPACK(bool) (Itanium ABI:
         // a member function takes `this` as its first argument).
-        var global = (delegate* unmanaged<IntPtr>)Export(lib, "_ZN2at13globalContextEv");
-        _setMkldnn = (delegate* unmanaged<IntPtr, byte, void>)Export(lib, "_ZN2at7Context20setUserEnabledMkldnnEb");
-        _setNnpack = (delegate* unmanaged<IntPtr, byte, void>)Export(lib, "_ZN2at7Context20setUserEnabledNNPACKEb");
-        _context = global();
+        if (!NativeLibrary.TryGetExport(lib, "_ZN2at13globalContextEv", out var global)
+            || !NativeLibrary.TryGetExport(lib, "_ZN2at7Context20setUserEnabledMkldnnEb", out var mkldnn)
+            || !NativeLibrary.TryGetExport(lib, "_ZN2at7Context20setUserEnabledNNPACKEb", out var nnpack))
+            return $"libtorch {Version} does not export at::Context::setUserEnabledMkldnn/NNPACK, so oneDNN cannot be configured";
+        _setMkldnn = (delegate* unmanaged<IntPtr, byte, void>)mkldnn;
+        _setNnpack = (delegate* unmanaged<IntPtr, byte, void>)nnpack;
+        _context = ((delegate* unmanaged<IntPtr>)global)();
+        return null;
     }
 
-    private static IntPtr Export(IntPtr lib, string name) =>
-        NativeLibrary.TryGetExport(lib, name, out var f) ? f
-            : throw new EntryPointNotFoundException($"libtorch_cpu.so has no '{name}' (libtorch {Version}); oneDNN cannot be configured.");
+    private static unsafe void SetMkldnn(bool on)
+    {
+        if (_context != IntPtr.Zero) _setMkldnn(_context, on ? (byte)1 : (byte)0);
+    }
 
-    private static unsafe void SetMkldnn(bool on) => _setMkldnn(_context, on ? (byte)1 : (byte)0);
-    private static unsafe void SetNnpack(bool on) => _setNnpack(_context, on ? (byte)1 : (byte)0);
+    private static unsafe void SetNnpack(bool on)
+    {
+        if (_context != IntPtr.Zero) _setNnpack(_context, on ? (byte)1 : (byte)0);
+    }
 }

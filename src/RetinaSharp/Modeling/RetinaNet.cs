@@ -120,6 +120,19 @@ public sealed class RetinaNet : Module<Tensor, (Tensor ClassLogits, Tensor BoxDe
     public RetinaNetOptions Options { get; private set; }
 
     /// <summary>
+    /// The device the parameters live on (move the model with <c>to(device)</c>, PyTorch's <c>model.to(device)</c>).
+    /// <see cref="Detect"/> and <see cref="ComputeLosses"/> move images and targets there; detections come back on it.
+    /// </summary>
+    public Device Device => parameters().FirstOrDefault()?.device ?? CPU;
+
+    // The images on the model's device: a caller's CPU tensors (ImageIO.ToTensor) follow a model moved to a GPU.
+    private List<Tensor> OnModelDevice(IReadOnlyList<Tensor> images)
+    {
+        var device = Device;
+        return images.Select(i => i is null || (i.device_type == device.type && i.device_index == device.index) ? i! : i.to(device)).ToList();
+    }
+
+    /// <summary>
     /// Replaces the settings that do not change the weights: transform sizes, mean/std, anchor sizes (same count per
     /// level), inference thresholds, matching thresholds, focal α/γ, box loss, loss normaliser
     /// (kind and momentum; <see cref="RunningLossNormalizer"/> keeps its value), trainable backbone layers.
@@ -241,7 +254,7 @@ public sealed class RetinaNet : Module<Tensor, (Tensor ClassLogits, Tensor BoxDe
             throw new ArgumentException($"images has {images.Count} entries but targets has {targets.Count}", nameof(targets));
         using var scope = NewDisposeScope();
         for (int i = 0; i < targets.Count; i++) CheckTarget(targets[i], i);
-        var batch = _transform.Preprocess(images);
+        var batch = _transform.Preprocess(OnModelDevice(images));
         var (cls, box) = forward(batch.Images);
         var anchorsLevels = AnchorsPerLevel(batch.PaddedSize, FeatureSizes(batch.PaddedSize), batch.Images.device);
         var anchors = cat(anchorsLevels, 0);
@@ -348,7 +361,8 @@ public sealed class RetinaNet : Module<Tensor, (Tensor ClassLogits, Tensor BoxDe
     {
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
-        var batch = _transform.Preprocess(images);
+        ArgumentNullException.ThrowIfNull(images);
+        var batch = _transform.Preprocess(OnModelDevice(images));
         var (cls, box, sizes) = HeadOutputsPerLevel(batch.Images);
         var anchors = AnchorsPerLevel(batch.PaddedSize, sizes, batch.Images.device);
         var post = new RetinaNetPostProcessor(_boxCoder, Options.ScoreThreshold, Options.TopkCandidates, Options.NmsThreshold, Options.DetectionsPerImage);

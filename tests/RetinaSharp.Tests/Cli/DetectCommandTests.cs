@@ -129,7 +129,7 @@ public class DetectCommandTests
         var err = new StringWriter();
         int code = CliApp.Invoke(new RootCommand { DetectCommand.Create() }, ["detect", "--weights", ckpt, bad, "--out", outDir], new StringWriter(), err);
         Assert.Equal(CliApp.BadInput, code);
-        Assert.Contains("none of the 1 input file could be read", err.ToString());
+        Assert.Contains("images: the input file could not be read (see the warning above)", err.ToString());
         Assert.False(File.Exists(Path.Combine(outDir, "detections.json")));
         Assert.False(Directory.Exists(outDir));
     }
