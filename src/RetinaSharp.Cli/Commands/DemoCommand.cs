@@ -7,50 +7,52 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using RetinaSharp.Data;
 using RetinaSharp.Data.FashionMnist;
 using RetinaSharp.Evaluation;
 using RetinaSharp.IO;
 using RetinaSharp.Modeling;
+using RetinaSharp.Recipes;
 using RetinaSharp.Visualization;
 using RetinaSharp.Training;
 using Spectre.Console;
 
 namespace RetinaSharp.Cli.Commands;
 
-/// <summary>The demo's configuration: the data, the model and the training budget.</summary>
+/// <summary>The demo's configuration: the data, the training budget and the user's overrides of <see cref="TrainingRecipe.Demo"/>.</summary>
 internal sealed record DemoSettings(
     bool Quick, string Out, string ScenesFolder, int TrainImages, int ValImages, int Size, int Seed,
-    long? Iterations, double TrainingMinutes, int BatchSize, double LearningRate, long WarmupIterations, int FpnChannels, double GradientClipNorm,
-    double DrawThreshold, bool Resume)
+    long? Iterations, double TrainingMinutes, int BatchSize, double LearningRate, double DrawThreshold, bool Resume)
 {
     /// <summary>The default demo (at most 15 minutes on a quiet 2-core CPU) or the quick one (well under 3 minutes).</summary>
-    public static DemoSettings Defaults(bool quick, string outDir) => quick
-        ? new DemoSettings(true, outDir, Path.Combine(outDir, "scenes"), TrainImages: 64, ValImages: 16, Size: 64, Seed: 0,
-            Iterations: null, TrainingMinutes: 0.4, BatchSize: 4, LearningRate: 5e-4, WarmupIterations: 4, FpnChannels: 32, GradientClipNorm: 1, DrawThreshold: 0.2, Resume: false)
-        : new DemoSettings(false, outDir, Path.Combine(outDir, "scenes"), TrainImages: 2000, ValImages: 300, Size: 128, Seed: 0,
-            Iterations: null, TrainingMinutes: 12, BatchSize: 8, LearningRate: 5e-4, WarmupIterations: 100, FpnChannels: 64, GradientClipNorm: 1, DrawThreshold: 0.3, Resume: false);
-
-    /// <summary>The RetinaNet configuration: ResNet-18-FPN with trainable BatchNorm (frozen BN is the identity from scratch)
-    /// trained end to end from scratch at the scene size, GroupNorm heads,
-    /// anchors one octave smaller than the paper's (16..256 px on P3..P7) because the glyphs are 15 to 112 px.</summary>
-    public RetinaNetOptions ModelOptions(int numClasses) => new(numClasses)
+    public static DemoSettings Defaults(bool quick, string outDir)
     {
-        Backbone = ResNetDepth.ResNet18, MinSize = Size, MaxSize = Size, FpnChannels = FpnChannels, HeadGroupNorm = true,
-        TrainableBackboneLayers = 5, SizeDivisible = 32, BackboneNorm = BackboneNormKind.BatchNorm,
-        AnchorSizes = [.. new[] { 16, 32, 64, 128, 256 }.Select(x => new[] { x, (int)(x * Math.Pow(2, 1.0 / 3)), (int)(x * Math.Pow(2, 2.0 / 3)) })],
-    };
+        int size = quick ? 64 : 128;
+        var recipe = TrainingRecipe.Demo(size, quick);
+        return new DemoSettings(quick, outDir, Path.Combine(outDir, "scenes"), TrainImages: quick ? 64 : 2000, ValImages: quick ? 16 : 300, Size: size, Seed: 0,
+            Iterations: null, TrainingMinutes: quick ? 0.4 : 12, BatchSize: recipe.BatchSize, LearningRate: recipe.Training.BaseLearningRate!.Value,
+            DrawThreshold: quick ? 0.2 : 0.3, Resume: false);
+    }
 
-    /// <summary>
-    /// The trainer's configuration for a run of <paramref name="iterations"/>: AdamW rather than the paper's SGD, because
-    /// the backbone trains from scratch in a few hundred steps (measured on the scenes at 128 px, batch 8: after 20 steps
-    /// the loss was 1.645 with AdamW 5e-4 and 1.720 with SGD 0.02); warm-up, x0.1 at 2/3 and 8/9, gradient norm clipped at 1.
-    /// </summary>
-    public TrainingOptions TrainingOptions(long iterations) => new()
+    /// <summary>The demo's recipe (<see cref="TrainingRecipe.Demo"/> at the scene size) with the batch size and learning rate given.</summary>
+    public TrainingRecipe Recipe
     {
-        Iterations = iterations, Optimizer = OptimizerKind.AdamW, WeightDecay = 0.05, BaseLearningRate = LearningRate, WarmupIterations = Math.Min(WarmupIterations, Math.Max(1, iterations / 5)), WarmupFactor = 0.001,
-        Decay = LearningRateDecay.Step, GradientClipNorm = GradientClipNorm, Seed = Seed,
-        CheckpointEvery = Quick ? iterations : Math.Max(50, iterations / 8), LogEvery = Math.Max(1, iterations / 200),
+        get
+        {
+            var r = TrainingRecipe.Demo(Size, Quick);
+            return r with { BatchSize = BatchSize, Training = r.Training with { BaseLearningRate = LearningRate } };
+        }
+    }
+
+    /// <summary>The RetinaNet configuration of <see cref="Recipe"/> for <paramref name="numClasses"/> classes.</summary>
+    public RetinaNetOptions ModelOptions(int numClasses) => Recipe.ModelOptions(numClasses);
+
+    /// <summary>The trainer's configuration of <see cref="Recipe"/> for a run of <paramref name="iterations"/>, with the demo's
+    /// seed, checkpoint interval (8 per run, at least 50 iterations apart; only at the end of a quick run) and log interval (200 rows per run).</summary>
+    public TrainingOptions TrainingOptions(long iterations) => Recipe.TrainingFor(iterations) with
+    {
+        Seed = Seed, CheckpointEvery = Quick ? iterations : Math.Max(50, iterations / 8), LogEvery = Math.Max(1, iterations / 200),
     };
 }
 
@@ -59,7 +61,7 @@ public static class DemoCommand
 {
     /// <summary>The report files the demo writes into OUT/report.</summary>
     public static IReadOnlyList<string> ReportFiles { get; } =
-        ["metrics.json", "loss_curve.png", "pr_curves.png", "detections_grid.png", "README.md", "detections_val.json"];
+        [CocoEvaluation.MetricsFileName, "loss_curve.png", "pr_curves.png", "detections_grid.png", "README.md", "detections_val.json"];
 
     /// <summary>How the fields of a demo checkpoint show when they differ on --resume (option names as typed).</summary>
     internal static IReadOnlyDictionary<string, ResumeField> ResumeFields { get; } = BuildResumeFields();
@@ -78,16 +80,13 @@ public static class DemoCommand
         f["config.settings.TrainingMinutes"] = new("--minutes", ChangesResult: false); // only chooses the run length, which a resume takes from the checkpoint
         f["config.settings.BatchSize"] = new("--batch-size");
         f["config.settings.LearningRate"] = new("--lr");
-        f["config.settings.WarmupIterations"] = new("warm-up iterations (set by --quick)");
-        f["options.WarmupIterations"] = f["config.settings.WarmupIterations"];
-        f["config.settings.FpnChannels"] = new("FPN width (set by --quick)");
-        f["config.settings.GradientClipNorm"] = new("gradient clipping (set by --quick)");
-        f["options.GradientClipNorm"] = f["config.settings.GradientClipNorm"];
+        f["options.WarmupIterations"] = new("warm-up iterations (set by --quick)");
+        f["options.GradientClipNorm"] = new("gradient clipping (set by --quick)");
         f["options.BaseLearningRate"] = new("--lr");
         f["config.settings.DrawThreshold"] = new("score threshold of the drawn detections", ChangesResult: false);
         f["config.model.MinSize"] = new("--size");
         f["config.model.MaxSize"] = new("--size");
-        f["config.model.FpnChannels"] = f["config.settings.FpnChannels"];
+        f["config.model.FpnChannels"] = new("FPN width (set by --quick)");
         return f;
     }
 
@@ -169,7 +168,7 @@ public static class DemoCommand
         long iterations = d.Iterations ?? PreviousIterations(runDir, d.Resume) ?? Calibrate(d, modelOptions, train);
         d = d with { Iterations = iterations };
         using var stop = TrainCommand.NewStopSignal();
-        var result = TrainCommand.TrainAndReport(train, null, modelOptions, new AugmentationOptions(HorizontalFlip: true), d.BatchSize, d.Seed,
+        var result = TrainCommand.TrainAndReport(train, null, modelOptions, d.Recipe.Augmentation, d.BatchSize, d.Seed,
             d.TrainingOptions(iterations), runDir, JsonSerializer.Serialize(d with { Resume = false }), d.Resume, init: null,
             resumeHint: $"retina demo{(d.Quick ? " --quick" : "")} --out \"{d.Out}\" --resume", ResumeFields, out var model, stop: stop);
         times.Add(("training", sw.Elapsed));
@@ -191,9 +190,9 @@ public static class DemoCommand
         File.Copy(Path.Combine(runDir, "loss_curve.png"), Path.Combine(report, "loss_curve.png"), overwrite: true);
         PrCurvePlot.Save(evaluation, Path.Combine(report, "pr_curves.png"));
         WriteGrid(Path.Combine(report, "detections_grid.png"), val, detections, d.DrawThreshold, d.Quick ? 8 : 16);
-        WriteMetrics(Path.Combine(report, "metrics.json"), evaluation, d, result, total.Elapsed);
+        WriteMetrics(Path.Combine(report, CocoEvaluation.MetricsFileName), evaluation, d, result, total.Elapsed);
         times.Add(("report", sw.Elapsed));
-        WriteReadme(Path.Combine(report, "README.md"), evaluation, d, modelOptions, result, times, total.Elapsed, train, val);
+        WriteReadme(Path.Combine(report, "README.md"), evaluation, d, modelOptions, d.TrainingOptions(iterations), result, times, total.Elapsed, train, val);
 
         AnsiConsole.WriteLine();
         AnsiConsole.Write(evaluation.Summary());
@@ -302,41 +301,20 @@ public static class DemoCommand
         DetectionDrawing.WriteGrid(path, cells, columns: 4, scale: scale);
     }
 
-    private static void WriteMetrics(string path, CocoEvaluation e, DemoSettings d, TrainingResult r, TimeSpan elapsed)
-    {
-        AtomicFile.Write(path, s =>
+    /// <summary>The evaluation in the one metrics schema (<see cref="CocoEvaluation.ToJson"/>), with the demo's run under <c>run</c>.</summary>
+    private static void WriteMetrics(string path, CocoEvaluation e, DemoSettings d, TrainingResult r, TimeSpan elapsed) =>
+        e.WriteJson(path, new JsonObject
         {
-            using var w = new Utf8JsonWriter(s, new JsonWriterOptions { Indented = true });
-            w.WriteStartObject();
-            w.WriteStartObject("stats");
-            var values = e.Stats.ToArray();
-            for (int i = 0; i < values.Length; i++) w.WriteNumber(CocoStats.Names[i], values[i]);
-            w.WriteEndObject();
-            w.WriteStartArray("per_class");
-            foreach (var c in e.PerCategory)
-            {
-                w.WriteStartObject();
-                w.WriteNumber("category_id", c.CategoryId);
-                w.WriteString("name", c.Name);
-                w.WriteNumber("ground_truth", c.GroundTruthCount);
-                w.WriteNumber("AP", c.Ap);
-                w.WriteNumber("AP50", c.Ap50);
-                w.WriteNumber("AP75", c.Ap75);
-                w.WriteEndObject();
-            }
-            w.WriteEndArray();
-            w.WriteNumber("validation_images", e.ImageIds.Count);
-            w.WriteNumber("iterations", r.TotalIterations);
-            w.WriteNumber("training_minutes_budget", d.TrainingMinutes);
-            w.WriteNumber("batch_size", d.BatchSize);
-            w.WriteNumber("scene_size", d.Size);
-            w.WriteBoolean("quick", d.Quick);
-            w.WriteNumber("wall_time_seconds", Math.Round(elapsed.TotalSeconds, 1));
-            w.WriteEndObject();
+            ["command"] = "demo",
+            ["iterations"] = r.TotalIterations,
+            ["training_minutes_budget"] = d.TrainingMinutes,
+            ["batch_size"] = d.BatchSize,
+            ["scene_size"] = d.Size,
+            ["quick"] = d.Quick,
+            ["wall_time_seconds"] = Math.Round(elapsed.TotalSeconds, 1),
         });
-    }
 
-    private static void WriteReadme(string path, CocoEvaluation e, DemoSettings d, RetinaNetOptions m, TrainingResult r,
+    private static void WriteReadme(string path, CocoEvaluation e, DemoSettings d, RetinaNetOptions m, TrainingOptions trainingOptions, TrainingResult r,
         List<(string Phase, TimeSpan Time)> times, TimeSpan elapsed, DetectionDataset train, DetectionDataset val)
     {
         var inv = CultureInfo.InvariantCulture;
@@ -355,7 +333,7 @@ public static class DemoCommand
         sb.AppendLine($"| data | {train.Images.Count} training / {val.Images.Count} validation scenes of {d.Size}x{d.Size} px, {train.BoxCount} / {val.BoxCount} objects, 10 classes, seed {d.Seed} (`{d.ScenesFolder}`) |");
         sb.AppendLine($"| model | RetinaNet, {m.Backbone}-FPN from scratch (no pretrained weights, {m.BackboneNorm} backbone norm), FPN/head width {m.FpnChannels}, GroupNorm heads, input {m.MinSize} px, anchors 16-406 px |");
         sb.AppendLine(string.Create(inv, $"| loss | focal loss alpha {m.Alpha} gamma {m.Gamma}, {m.BoxLoss} box loss |"));
-        sb.AppendLine(string.Create(inv, $"| training | {r.TotalIterations} iterations x {d.BatchSize} images, AdamW (weight decay 0.05), LR {d.LearningRate} with {d.WarmupIterations}-iteration warm-up, x0.1 at 2/3 and 8/9, gradient norm clipped at {d.GradientClipNorm}, horizontal flip |"));
+        sb.AppendLine(string.Create(inv, $"| training | {r.TotalIterations} iterations x {d.BatchSize} images, AdamW (weight decay 0.05), LR {d.LearningRate} with {trainingOptions.WarmupIterations}-iteration warm-up, x0.1 at 2/3 and 8/9, gradient norm clipped at {trainingOptions.GradientClipNorm}, horizontal flip |"));
         sb.AppendLine();
         sb.AppendLine("## Time");
         sb.AppendLine();
