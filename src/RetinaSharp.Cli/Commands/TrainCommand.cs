@@ -236,12 +236,16 @@ public static class TrainCommand
     /// </summary>
     internal static TrainingResult TrainAndReport(DetectionDataset train, DetectionDataset? val, RetinaNetOptions modelOptions,
         AugmentationOptions augmentation, int batchSize, int seed, TrainingOptions options, string outDir, string configurationJson,
-        bool resume, string? init, string resumeHint, IReadOnlyDictionary<string, ResumeField> resumeFields, out RetinaNet model, Action<RetinaNet>? prepareModel = null, int? maxValImages = null, StopSignal? stop = null)
+        bool resume, string? init, string resumeHint, IReadOnlyDictionary<string, ResumeField> resumeFields, out RetinaNet model, Action<RetinaNet>? prepareModel = null, int? maxValImages = null, StopSignal? stop = null,
+        Pretrained.BackboneWeights? backboneWeights = null)
     {
         TorchSharp.torch.manual_seed(seed);
         model = new RetinaNet(modelOptions);
         prepareModel?.Invoke(model);
+        var weights = backboneWeights ?? Pretrained.BackboneWeights.Random;
         if (init != null) AnsiConsole.WriteLine(WeightInitialization.InitFrom(model, init));
+        else if (resume) AnsiConsole.WriteLine(weights.Describe(modelOptions) + " Resuming: the weights come from the checkpoint.");
+        else AnsiConsole.WriteLine(weights.LoadInto(model));
         using var loader = new DetectionDataLoader(train, batchSize, shuffle: true, seed: seed, augmentation: augmentation, dropLast: train.Images.Count >= batchSize);
         string stored = "{\"settings\":" + configurationJson + ",\"model\":" + modelOptions.ToJson() + "}";
         var trainer = new Trainer(new RetinaNetTrainable(model), new DataLoaderTrainingData(loader), options, outDir, stored);
