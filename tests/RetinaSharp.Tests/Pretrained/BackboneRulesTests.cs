@@ -59,3 +59,23 @@ public class BackboneRulesTests
         Assert.Equal(Path.GetFullPath("w/resnet50-0676ba61.pth"), f.Path);
     }
 }
+
+public class GroupNormBackboneTests
+{
+    [Fact]
+    public void GroupNormStartsAsIdentityAffineAndKeepsItsOutputWhenPreparedForInference()
+    {
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        using var body = new ResNetBody(ResNetDepth.ResNet18, BackboneNormKind.GroupNorm);
+        var sd = body.state_dict();
+        Assert.True((sd["layer3.1.bn2.weight"] == 1).all().item<bool>());
+        Assert.True((sd["layer3.1.bn2.bias"] == 0).all().item<bool>());
+        Assert.DoesNotContain("bn1.running_mean", sd.Keys); // GroupNorm has no statistics
+        body.eval();
+        using var noGrad = TorchSharp.torch.no_grad();
+        var x = TorchSharp.torch.randn(2, 3, 64, 64);
+        var before = body.forward(x)[2];
+        body.SetFoldedBatchNorm(true); // nothing to fold: the same computation
+        Assert.True(before.allclose(body.forward(x)[2], 1e-5, 1e-5));
+    }
+}
