@@ -81,11 +81,17 @@ public sealed class InferenceSuite : IBenchmarkSuite
         }
         var r = Measure.ParseKeyValues(refLine);
         Console.WriteLine($"torchvision: network {Measure.F(r["net_s"])} s, full {Measure.F(r["full_s"])} s, peak RSS {Measure.F(r["peak_rss_mb"])} MB");
+        // PyTorch's best CPU modes in the same run (channels_last; bfloat16 autocast + channels_last), when the script has them.
+        double bestPeer = r.TryGetValue("best_net_s", out var bp) ? bp : r["net_s"];
+        if (r.TryGetValue("cl_net_s", out var tcl) && r.TryGetValue("bf16cl_net_s", out var tbf))
+            Console.WriteLine($"torchvision channels_last: network {Measure.F(tcl)} s; bf16 autocast + channels_last {Measure.F(tbf)} s; best {Measure.F(bestPeer)} s");
         foreach (var (mode, (net, full, peak)) in results)
             Console.WriteLine($"ratio {mode,-7}: network {Measure.F(net / r["net_s"])}, full {Measure.F(full / r["full_s"])}, peak RSS {Measure.F(peak / r["peak_rss_mb"])}");
         Console.WriteLine($"RESULT inference time_ratio={Measure.F(best.Value.Net / r["net_s"])} mem_ratio={Measure.F(bestPeakMb / r["peak_rss_mb"])} best_mode={best.Key} " +
                           $"full_time_ratio={Measure.F(best.Value.Full / r["full_s"])} fp32_time_ratio={(results.TryGetValue("fp32", out var f) ? Measure.F(f.Net / r["net_s"]) : "NA")} " +
-                          $"{extra} ref_net_s={Measure.F(r["net_s"])} ref_full_s={Measure.F(r["full_s"])} ref_peak_mb={Measure.F(r["peak_rss_mb"])}");
+                          $"best_peer_ratio={Measure.F(best.Value.Net / bestPeer)} onednn={RetinaSharp.TorchRuntime.OneDnn.Mode} " +
+                          $"{extra} ref_net_s={Measure.F(r["net_s"])} ref_full_s={Measure.F(r["full_s"])} ref_peak_mb={Measure.F(r["peak_rss_mb"])} " +
+                          $"ref_cl_net_s={(r.TryGetValue("cl_net_s", out var a1) ? Measure.F(a1) : "NA")} ref_bf16cl_net_s={(r.TryGetValue("bf16cl_net_s", out var a2) ? Measure.F(a2) : "NA")}");
     }
 
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "malloc_trim")]
