@@ -9,4 +9,5 @@ root.Subcommands.Add(DataCommand.Create());
 root.Subcommands.Add(TrainCommand.Create());
 root.Subcommands.Add(EvalCommand.Create());
 root.Subcommands.Add(DetectCommand.Create());
+root.Subcommands.Add(ExportCommand.Create());
 return CliApp.Invoke(root, args);

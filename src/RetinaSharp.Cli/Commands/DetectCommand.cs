@@ -37,10 +37,11 @@ public static class DetectCommand
         var classes = new Option<string?>("--classes") { Description = "A COCO instances .json whose categories name the classes (and give their ids) and whose images give the image ids [default: the names stored in model.rsnet]" };
         var batch = new Option<int>("--batch-size") { Description = "Images per forward pass", DefaultValueFactory = _ => 4 };
         var bf16 = new Option<bool>("--bf16") { Description = "Run the network in bfloat16 (about 1.7x faster on CPUs with AVX512-BF16; COCO AP within 0.2 points of float32 on the demo)" };
+        var engine = InferenceEngine.CreateOption();
         var device = new Option<string>("--device") { Description = "Where the network runs: cpu (this build of libtorch has no CUDA)", DefaultValueFactory = _ => "cpu" };
         var command = new Command("detect", "Detect objects in images with a trained RetinaNet.");
         command.Arguments.Add(inputs);
-        foreach (var o in new Option[] { weights, outDir, numClasses, score, draw, maxDets, minSize, maxSize, classes, batch, bf16, device }) command.Options.Add(o);
+        foreach (var o in new Option[] { weights, outDir, numClasses, score, draw, maxDets, minSize, maxSize, classes, batch, bf16, engine, device }) command.Options.Add(o);
         command.SetAction(p =>
         {
             string dev = p.GetValue(device)!;
@@ -56,24 +57,22 @@ public static class DetectCommand
             try
             {
                 // The architecture comes from the checkpoint; --num-classes only states what the user expects of it.
-                var model = RetinaNetCheckpoint.Load(Path.GetFullPath(p.GetValue(weights)!));
-                if (p.GetValue(numClasses) is int k && k != model.Options.NumClasses)
-                    throw new ArgumentException(
-                        $"--num-classes {k}: the weights in '{p.GetValue(weights)}' have {Plural.Of(model.Options.NumClasses, "class")}.");
-                var mo = model.Options;
                 double st = p.GetValue(score);
-                mo = mo with
+                using var model = InferenceEngine.Open(p.GetValue(engine)!, Path.GetFullPath(p.GetValue(weights)!), mo => mo with
                 {
                     ScoreThreshold = Math.Min(st, Math.Min(p.GetValue(draw), mo.ScoreThreshold)),
                     DetectionsPerImage = p.GetValue(maxDets) ?? mo.DetectionsPerImage, MinSize = p.GetValue(minSize) ?? mo.MinSize,
                     MaxSize = p.GetValue(maxSize) ?? Math.Max(mo.MaxSize, p.GetValue(minSize) ?? mo.MinSize),
-                };
-                model.Reconfigure(mo);
-                model.PrepareForInference(foldBatchNorm: true, bfloat16: p.GetValue(bf16), channelsLast: true);
+                }, p.GetValue(bf16), w => RetinaNetCheckpoint.Load(w));
+                if (p.GetValue(numClasses) is int k && k != model.Options.NumClasses)
+                    throw new ArgumentException(
+                        $"--num-classes {k}: the weights in '{p.GetValue(weights)}' have {Plural.Of(model.Options.NumClasses, "class")}.");
+                var mo = model.Options;
+                AnsiConsole.MarkupLineInterpolated($"[grey]Engine: {model.Description}.[/]");
                 string? classesPath = p.GetValue(classes) is string cj ? Path.GetFullPath(cj) : null;
                 var instances = classesPath != null ? CocoJson.ReadInstances(classesPath) : null;
                 // Class names: --classes, else the names stored in model.rsnet by retina train, else "class i" with id i.
-                var stored = RetinaNetCheckpoint.ReadCategories(Path.GetFullPath(p.GetValue(weights)!));
+                var stored = model.StoredCategories;
                 if (stored != null && stored.Count != mo.NumClasses) stored = null;
                 CategoryMap categories = instances != null ? new CategoryMap(instances.Categories)
                     : stored != null ? new CategoryMap(stored)
@@ -202,7 +201,7 @@ public static class DetectCommand
     private static bool IsUnder(string file, string folder) =>
         folder.Length == 0 || file.StartsWith(Path.EndsInDirectorySeparator(folder) ? folder : folder + Path.DirectorySeparatorChar, StringComparison.Ordinal);
 
-    private static int Detect(RetinaNet model, CategoryMap categories, List<string> files, long[] imageIds, string outDir, double scoreThreshold, double drawThreshold, int batchSize)
+    private static int Detect(InferenceEngine model, CategoryMap categories, List<string> files, long[] imageIds, string outDir, double scoreThreshold, double drawThreshold, int batchSize)
     {
         Directory.CreateDirectory(outDir);
         var results = new List<CocoResult>();

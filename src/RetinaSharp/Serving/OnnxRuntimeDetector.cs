@@ -58,14 +58,35 @@ public sealed class OnnxRuntimeDetector : IDisposable
     /// metadata (an ONNX file from elsewhere: the message says which entry is missing and how to export one).</exception>
     /// <exception cref="InvalidOperationException"><see cref="OnnxDevice.Cuda"/> was asked for but is not available (the message says why).</exception>
     public OnnxRuntimeDetector(string path, OnnxRuntimeDetectorOptions? options = null)
+        : this(CheckedPath(path), null, options)
+    {
+    }
+
+    /// <summary>Creates the session from an ONNX model held in memory (for example <see cref="OnnxExporter.ToBytes"/>).</summary>
+    /// <param name="model">The ONNX file's bytes.</param>
+    /// <param name="name">What to call the model in messages and <see cref="Path"/>.</param>
+    /// <param name="options">Device and threads; null = defaults.</param>
+    /// <exception cref="DataFormatException">As the file constructor.</exception>
+    /// <exception cref="InvalidOperationException">As the file constructor.</exception>
+    public OnnxRuntimeDetector(byte[] model, string name, OnnxRuntimeDetectorOptions? options = null)
+        : this(name, model ?? throw new ArgumentNullException(nameof(model)), options)
+    {
+    }
+
+    private static string CheckedPath(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
-        options ??= new OnnxRuntimeDetectorOptions();
-        Path = System.IO.Path.GetFullPath(path);
-        if (Directory.Exists(Path)) throw new DataFormatException(Path, null, null, "is a folder; give the .onnx file written by retina export");
-        if (!File.Exists(Path)) throw new FileNotFoundException($"ONNX model '{Path}' does not exist.", Path);
+        string full = System.IO.Path.GetFullPath(path);
+        if (Directory.Exists(full)) throw new DataFormatException(full, null, null, "is a folder; give the .onnx file written by retina export");
+        if (!File.Exists(full)) throw new FileNotFoundException($"ONNX model '{full}' does not exist.", full);
+        return full;
+    }
 
-        (_session, ExecutionProvider, DeviceNote) = CreateSession(Path, options);
+    private OnnxRuntimeDetector(string path, byte[]? bytes, OnnxRuntimeDetectorOptions? options)
+    {
+        options ??= new OnnxRuntimeDetectorOptions();
+        Path = path;
+        (_session, ExecutionProvider, DeviceNote) = CreateSession(Path, bytes, options);
         try
         {
             var meta = _session.ModelMetadata.CustomMetadataMap;
@@ -104,7 +125,7 @@ public sealed class OnnxRuntimeDetector : IDisposable
         }
     }
 
-    private static (InferenceSession Session, string Provider, string Note) CreateSession(string path, OnnxRuntimeDetectorOptions options)
+    private static (InferenceSession Session, string Provider, string Note) CreateSession(string path, byte[]? bytes, OnnxRuntimeDetectorOptions options)
     {
         SessionOptions Base()
         {
@@ -124,7 +145,7 @@ public sealed class OnnxRuntimeDetector : IDisposable
                 try
                 {
                     so.AppendExecutionProvider_CUDA(options.CudaDeviceId);
-                    return (Open(path, so), CudaProvider, $"CUDA device {options.CudaDeviceId}");
+                    return (Open(path, bytes, so), CudaProvider, $"CUDA device {options.CudaDeviceId}");
                 }
                 catch (OnnxRuntimeException e)
                 {
@@ -136,12 +157,12 @@ public sealed class OnnxRuntimeDetector : IDisposable
             note = $" (no CUDA: {why})";
         }
         using var cpu = Base();
-        return (Open(path, cpu), CpuProvider, "CPU" + note);
+        return (Open(path, bytes, cpu), CpuProvider, "CPU" + note);
     }
 
-    private static InferenceSession Open(string path, SessionOptions so)
+    private static InferenceSession Open(string path, byte[]? bytes, SessionOptions so)
     {
-        try { return new InferenceSession(path, so); }
+        try { return bytes is null ? new InferenceSession(path, so) : new InferenceSession(bytes, so); }
         catch (OnnxRuntimeException e) when (!e.Message.Contains("CUDA", StringComparison.OrdinalIgnoreCase))
         {
             throw new DataFormatException(path, null, null, $"is not an ONNX model that ONNX Runtime can load: {FirstLine(e.Message)}", e);
@@ -150,7 +171,7 @@ public sealed class OnnxRuntimeDetector : IDisposable
 
     private static string FirstLine(string s) { int n = s.IndexOf('\n'); return (n < 0 ? s : s[..n]).Trim(); }
 
-    /// <summary>The model file.</summary>
+    /// <summary>The model file (or the name given with the bytes).</summary>
     public string Path { get; }
     /// <summary>The execution provider the session runs on: <see cref="CudaProvider"/> or <see cref="CpuProvider"/>.</summary>
     public string ExecutionProvider { get; }

@@ -38,7 +38,7 @@ public sealed class OnnxSceneFixture
 public sealed class OnnxExportTests(OnnxSceneFixture scenes) : IClassFixture<OnnxSceneFixture>
 {
     /// <summary>The demo's architecture, small: ResNet-18, trainable BatchNorm, GroupNorm heads; deterministic weights.</summary>
-    private static RetinaNet SmallModel(double scoreThreshold = 0.05)
+    internal static RetinaNet SmallModel(double scoreThreshold = 0.05)
     {
         var model = new RetinaNet(new RetinaNetOptions(10)
         {
