@@ -8,7 +8,7 @@ using RetinaSharp.Data;
 using RetinaSharp.Data.FashionMnist;
 using RetinaSharp.Modeling;
 using RetinaSharp.Serving;
-using RetinaSharp.Tests.Training;
+using RetinaSharp.Tests.Data;
 
 namespace RetinaSharp.Tests.Export;
 
@@ -42,7 +42,8 @@ public sealed class OnnxCliTests(OnnxSceneFixture scenes) : IClassFixture<OnnxSc
     [Fact]
     public void ExportThenDetectWithOnnxRuntimeEqualsTorchSharp()
     {
-        string dir = TempDir.Create();
+        using var temp = new TempDir();
+        string dir = temp.Path;
         Directory.CreateDirectory(Path.Combine(dir, "images"));
         string ckpt = Checkpoint(dir), onnx = Path.Combine(dir, "out", "model.onnx");
         var export = Run("export", "--weights", ckpt, "--onnx", onnx, "--opset", "13");
@@ -82,7 +83,8 @@ public sealed class OnnxCliTests(OnnxSceneFixture scenes) : IClassFixture<OnnxSc
     [Fact]
     public void OnnxFileOptionsThatCannotChangeAreRefusedByName()
     {
-        string dir = TempDir.Create();
+        using var temp = new TempDir();
+        string dir = temp.Path;
         Directory.CreateDirectory(Path.Combine(dir, "images"));
         string ckpt = Checkpoint(dir), onnx = Path.Combine(dir, "model.onnx");
         Assert.Equal(CliApp.Ok, Run("export", "--weights", ckpt, "--onnx", onnx, "--size", "128x128").Code);

@@ -8,7 +8,7 @@ using RetinaSharp.IO;
 using RetinaSharp.Modeling;
 using RetinaSharp.Serving;
 using RetinaSharp.Tests.Modeling;
-using RetinaSharp.Tests.Training;
+using RetinaSharp.Tests.Data;
 using static TorchSharp.torch;
 
 namespace RetinaSharp.Tests.Export;
@@ -35,7 +35,7 @@ public sealed class OnnxSceneFixture
     public RgbImage[] Images { get; }
 }
 
-public sealed class OnnxExportTests(OnnxSceneFixture scenes) : IClassFixture<OnnxSceneFixture>
+public sealed class OnnxExportTests(OnnxSceneFixture scenes, Xunit.Abstractions.ITestOutputHelper output) : IClassFixture<OnnxSceneFixture>
 {
     /// <summary>The demo's architecture, small: ResNet-18, trainable BatchNorm, GroupNorm heads; deterministic weights.</summary>
     internal static RetinaNet SmallModel(double scoreThreshold = 0.05)
@@ -57,15 +57,15 @@ public sealed class OnnxExportTests(OnnxSceneFixture scenes) : IClassFixture<Onn
         return model;
     }
 
-    private static string Export(RetinaNet model, OnnxExportOptions options)
+    private static string Export(RetinaNet model, OnnxExportOptions options, TempDir dir)
     {
-        string path = Path.Combine(TempDir.Create(), "model.onnx");
+        string path = dir["model.onnx"];
         OnnxExporter.Export(model, path, options with { HeadOutputs = true });
         return path;
     }
 
     /// <summary>Runs both engines on each image; asserts head outputs and detections agree; returns the detection counts.</summary>
-    private static long[] AssertSameAsTorchSharp(RetinaNet model, string onnx, IEnumerable<RgbImage> images)
+    private long[] AssertSameAsTorchSharp(RetinaNet model, string onnx, IEnumerable<RgbImage> images)
     {
         using var ort = new OnnxRuntimeDetector(onnx, new OnnxRuntimeDetectorOptions { Device = OnnxDevice.Cpu });
         Assert.Equal(OnnxRuntimeDetector.CpuProvider, ort.ExecutionProvider);
@@ -91,6 +91,7 @@ public sealed class OnnxExportTests(OnnxSceneFixture scenes) : IClassFixture<Onn
                 double boxes = (expected.Boxes - actual.Boxes).abs().max().item<float>(), scores = (expected.Scores - actual.Scores).abs().max().item<float>();
                 Assert.True(boxes <= 1e-3, $"boxes differ by {boxes} px");
                 Assert.True(scores <= 1e-4, $"scores differ by {scores}");
+                output.WriteLine($"{image.Width}x{image.Height}: {expected.Count} detections; max |diff| logits {clsDiff:g3}, deltas {boxDiff:g3}, boxes {boxes:g3} px, scores {scores:g3}");
             }
             counts.Add(expected.Count);
         }
@@ -100,24 +101,75 @@ public sealed class OnnxExportTests(OnnxSceneFixture scenes) : IClassFixture<Onn
     [Fact]
     public void DynamicGraphMatchesTorchSharpOnScenesOfTwoSizes()
     {
+        using var dir = new TempDir();
         using var model = SmallModel();
-        var counts = AssertSameAsTorchSharp(model, Export(model, new OnnxExportOptions { Opset = 17 }), scenes.Images);
+        var counts = AssertSameAsTorchSharp(model, Export(model, new OnnxExportOptions { Opset = 17 }, dir), scenes.Images);
         Assert.All(counts, c => Assert.True(c > 0, "expected detections to compare"));
     }
 
     [Fact]
     public void FixedSizeOpset11GraphMatchesTorchSharp()
     {
+        using var dir = new TempDir();
         using var model = SmallModel();
-        var counts = AssertSameAsTorchSharp(model, Export(model, new OnnxExportOptions { Opset = 11, FixedSize = (128, 256) }), [scenes.Images[1]]);
+        var counts = AssertSameAsTorchSharp(model, Export(model, new OnnxExportOptions { Opset = 11, FixedSize = (128, 256) }, dir), [scenes.Images[1]]);
         Assert.True(counts[0] > 0);
     }
 
     [Fact]
     public void NoCandidateAboveThresholdGivesEmptyOutputs()
     {
+        using var dir = new TempDir();
         using var model = SmallModel(scoreThreshold: 0.999);
-        var counts = AssertSameAsTorchSharp(model, Export(model, new OnnxExportOptions()), [scenes.Images[0]]);
+        var counts = AssertSameAsTorchSharp(model, Export(model, new OnnxExportOptions(), dir), [scenes.Images[0]]);
         Assert.Equal(0, counts[0]);
+    }
+
+    [Fact]
+    public void TorchvisionPthMatchesTorchSharp()
+    {
+        // torchvision's retinanet_resnet50_fpn layout and keys (the parity fixture's deterministic weights, 5 classes,
+        // min 160 / max 256), written as a .pth state dict and loaded back as a user's torchvision checkpoint would be.
+        using var dir = new TempDir();
+        using (var source = new RetinaNet(new RetinaNetOptions(5) { MinSize = 160, MaxSize = 256 }))
+        {
+            DeterministicWeights.Fill(source);
+            RetinaNetCheckpoint.SaveTorchvisionPth(source, dir["retinanet.pth"]);
+        }
+        using var model = RetinaNetCheckpoint.Load(dir["retinanet.pth"], new RetinaNetOptions(5) { MinSize = 160, MaxSize = 256 });
+        model.PrepareForInference(channelsLast: false);
+        var counts = AssertSameAsTorchSharp(model, Export(model, new OnnxExportOptions(), dir), [scenes.Images[1]]);
+        Assert.True(counts[0] > 0, "expected detections to compare");
+    }
+
+    [Fact]
+    public void Bfloat16ModelIsRefusedNamingTheOption()
+    {
+        using var model = SmallModel();
+        model.PrepareForInference(bfloat16: true, channelsLast: false);
+        var e = Assert.Throws<ArgumentException>(() => OnnxExporter.ToBytes(model));
+        Assert.Contains("PrepareForInference(bfloat16: true)", e.Message);
+        var opset = Assert.Throws<ArgumentException>(() => OnnxExporter.ToBytes(SmallModel(), new OnnxExportOptions { Opset = 18 }));
+        Assert.Contains("OnnxExportOptions.Opset = 18", opset.Message);
+    }
+
+    [Fact]
+    public void OnnxFileWithoutRetinaSharpMetadataIsRefused()
+    {
+        // A valid ONNX model (one Identity node) that is not ours: ONNX Runtime loads it, the serving type refuses it.
+        using var dir = new TempDir();
+        var g = new RetinaSharp.Export.Proto.GraphProto { Name = "other" };
+        g.Node.Add(new RetinaSharp.Export.Proto.NodeProto { OpType = "Identity", Name = "id", Input = { "x" }, Output = { "y" } });
+        var type = new RetinaSharp.Export.Proto.TypeProto { TensorType = new() { ElemType = 1, Shape = new() { Dim = { new RetinaSharp.Export.Proto.TensorShapeProto.Types.Dimension { DimValue = 1 } } } } };
+        g.Input.Add(new RetinaSharp.Export.Proto.ValueInfoProto { Name = "x", Type = type });
+        g.Output.Add(new RetinaSharp.Export.Proto.ValueInfoProto { Name = "y", Type = type });
+        var m = new RetinaSharp.Export.Proto.ModelProto { IrVersion = 8, Graph = g, OpsetImport = { new RetinaSharp.Export.Proto.OperatorSetIdProto { Version = 17 } } };
+        File.WriteAllBytes(dir["other.onnx"], Google.Protobuf.MessageExtensions.ToByteArray(m));
+        var e = Assert.Throws<DataFormatException>(() => new OnnxRuntimeDetector(dir["other.onnx"]));
+        Assert.Equal(OnnxDetectorMetadata.FormatKey, e.Field);
+        Assert.Contains("not written by RetinaSharp's exporter", e.Message);
+        File.WriteAllText(dir["text.onnx"], "not a model");
+        var bad = Assert.Throws<DataFormatException>(() => new OnnxRuntimeDetector(dir["text.onnx"]));
+        Assert.Contains("is not an ONNX model", bad.Message);
     }
 }
