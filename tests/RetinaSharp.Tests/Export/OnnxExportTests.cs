@@ -13,50 +13,9 @@ using static TorchSharp.torch;
 
 namespace RetinaSharp.Tests.Export;
 
-/// <summary>Scenes of real Fashion-MNIST photographs: a 128x128 scene and a 128x256 one (two scenes side by side).</summary>
-public sealed class OnnxSceneFixture
+[Collection(OnnxCollection.Name)]
+public sealed class OnnxExportTests(OnnxFixture onnx, Xunit.Abstractions.ITestOutputHelper output)
 {
-    public OnnxSceneFixture()
-    {
-        var set = FashionMnistSet.Load();
-        var (_, val) = FashionScenes.SplitGlyphs(set.Count, 0);
-        var options = new FashionScenesOptions("unused", Size: 128, Seed: 0);
-        var a = FashionScenes.Compose(set, val, options, new Random(11)).Image;
-        var b = FashionScenes.Compose(set, val, options, new Random(12)).Image;
-        var wide = new byte[128 * 256 * 3];
-        for (int y = 0; y < 128; y++)
-        {
-            Array.Copy(a.Pixels, y * 128 * 3, wide, y * 256 * 3, 128 * 3);
-            Array.Copy(b.Pixels, y * 128 * 3, wide, y * 256 * 3 + 128 * 3, 128 * 3);
-        }
-        Images = [a, new RgbImage(wide, 256, 128)];
-    }
-
-    public RgbImage[] Images { get; }
-}
-
-public sealed class OnnxExportTests(OnnxSceneFixture scenes, Xunit.Abstractions.ITestOutputHelper output) : IClassFixture<OnnxSceneFixture>
-{
-    /// <summary>The demo's architecture, small: ResNet-18, trainable BatchNorm, GroupNorm heads; deterministic weights.</summary>
-    internal static RetinaNet SmallModel(double scoreThreshold = 0.05)
-    {
-        var model = new RetinaNet(new RetinaNetOptions(10)
-        {
-            Backbone = ResNetDepth.ResNet18, BackboneNorm = BackboneNormKind.BatchNorm, HeadGroupNorm = true, FpnChannels = 64,
-            MinSize = 128, MaxSize = 200, ScoreThreshold = scoreThreshold,
-        });
-        using var noGrad = no_grad();
-        foreach (var (key, t) in model.state_dict())
-        {
-            if (key.EndsWith("num_batches_tracked", StringComparison.Ordinal)) continue;
-            var (scale, offset) = DeterministicWeights.KindScaleOffset(key, t.shape);
-            using var src = tensor(DeterministicWeights.Values(key, t.shape, scale, offset)).reshape(t.shape);
-            t.copy_(src);
-        }
-        model.PrepareForInference(channelsLast: false);
-        return model;
-    }
-
     private static string Export(RetinaNet model, OnnxExportOptions options, TempDir dir)
     {
         string path = dir["model.onnx"];
@@ -65,9 +24,14 @@ public sealed class OnnxExportTests(OnnxSceneFixture scenes, Xunit.Abstractions.
     }
 
     /// <summary>Runs both engines on each image; asserts head outputs and detections agree; returns the detection counts.</summary>
-    private long[] AssertSameAsTorchSharp(RetinaNet model, string onnx, IEnumerable<RgbImage> images)
+    private long[] AssertSameAsTorchSharp(RetinaNet model, string onnxFile, IEnumerable<RgbImage> images)
     {
-        using var ort = new OnnxRuntimeDetector(onnx, new OnnxRuntimeDetectorOptions { Device = OnnxDevice.Cpu });
+        using var ort = new OnnxRuntimeDetector(onnxFile, new OnnxRuntimeDetectorOptions { Device = OnnxDevice.Cpu });
+        return AssertSameAsTorchSharp(model, ort, images);
+    }
+
+    private long[] AssertSameAsTorchSharp(RetinaNet model, OnnxRuntimeDetector ort, IEnumerable<RgbImage> images)
+    {
         Assert.Equal(OnnxRuntimeDetector.CpuProvider, ort.ExecutionProvider);
         var counts = new List<long>();
         foreach (var image in images)
@@ -101,9 +65,7 @@ public sealed class OnnxExportTests(OnnxSceneFixture scenes, Xunit.Abstractions.
     [Fact]
     public void DynamicGraphMatchesTorchSharpOnScenesOfTwoSizes()
     {
-        using var dir = new TempDir();
-        using var model = SmallModel();
-        var counts = AssertSameAsTorchSharp(model, Export(model, new OnnxExportOptions { Opset = 17 }, dir), scenes.Images);
+        var counts = AssertSameAsTorchSharp(onnx.Model, onnx.Detector, onnx.Images[..2]);
         Assert.All(counts, c => Assert.True(c > 0, "expected detections to compare"));
     }
 
@@ -111,8 +73,7 @@ public sealed class OnnxExportTests(OnnxSceneFixture scenes, Xunit.Abstractions.
     public void FixedSizeOpset11GraphMatchesTorchSharp()
     {
         using var dir = new TempDir();
-        using var model = SmallModel();
-        var counts = AssertSameAsTorchSharp(model, Export(model, new OnnxExportOptions { Opset = 11, FixedSize = (128, 256) }, dir), [scenes.Images[1]]);
+        var counts = AssertSameAsTorchSharp(onnx.Model, Export(onnx.Model, new OnnxExportOptions { Opset = 11, FixedSize = (128, 256) }, dir), [onnx.Images[1]]);
         Assert.True(counts[0] > 0);
     }
 
@@ -120,9 +81,17 @@ public sealed class OnnxExportTests(OnnxSceneFixture scenes, Xunit.Abstractions.
     public void NoCandidateAboveThresholdGivesEmptyOutputs()
     {
         using var dir = new TempDir();
-        using var model = SmallModel(scoreThreshold: 0.999);
-        var counts = AssertSameAsTorchSharp(model, Export(model, new OnnxExportOptions(), dir), [scenes.Images[0]]);
-        Assert.Equal(0, counts[0]);
+        var options = onnx.Model.Options;
+        onnx.Model.Reconfigure(options with { ScoreThreshold = 0.999 });
+        try
+        {
+            var counts = AssertSameAsTorchSharp(onnx.Model, Export(onnx.Model, new OnnxExportOptions(), dir), [onnx.Images[0]]);
+            Assert.Equal(0, counts[0]);
+        }
+        finally
+        {
+            onnx.Model.Reconfigure(options);
+        }
     }
 
     [Fact]
@@ -138,18 +107,19 @@ public sealed class OnnxExportTests(OnnxSceneFixture scenes, Xunit.Abstractions.
         }
         using var model = RetinaNetCheckpoint.Load(dir["retinanet.pth"], new RetinaNetOptions(5) { MinSize = 160, MaxSize = 256 });
         model.PrepareForInference(channelsLast: false);
-        var counts = AssertSameAsTorchSharp(model, Export(model, new OnnxExportOptions(), dir), [scenes.Images[1]]);
+        var counts = AssertSameAsTorchSharp(model, Export(model, new OnnxExportOptions(), dir), [onnx.Images[1]]);
         Assert.True(counts[0] > 0, "expected detections to compare");
     }
 
     [Fact]
     public void Bfloat16ModelIsRefusedNamingTheOption()
     {
-        using var model = SmallModel();
+        // Weights do not matter here: the refusal comes before any tensor is written.
+        using var model = new RetinaNet(onnx.Model.Options);
         model.PrepareForInference(bfloat16: true, channelsLast: false);
         var e = Assert.Throws<ArgumentException>(() => OnnxExporter.ToBytes(model));
         Assert.Contains("PrepareForInference(bfloat16: true)", e.Message);
-        var opset = Assert.Throws<ArgumentException>(() => OnnxExporter.ToBytes(SmallModel(), new OnnxExportOptions { Opset = 18 }));
+        var opset = Assert.Throws<ArgumentException>(() => OnnxExporter.ToBytes(onnx.Model, new OnnxExportOptions { Opset = 18 }));
         Assert.Contains("OnnxExportOptions.Opset = 18", opset.Message);
     }
 
