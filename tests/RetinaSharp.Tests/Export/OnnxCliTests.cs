@@ -110,25 +110,25 @@ public sealed class OnnxCliTests(OnnxFixture onnx, Xunit.Abstractions.ITestOutpu
     public void EvalWithOnnxRuntimeGivesTheApOfTorchSharp()
     {
         // Ground truth that makes AP informative for a model with deterministic (untrained) weights: on each scene, its ten
-        // best TorchSharp detections are the objects. Then AP is below 1 (other scenes' lower-ranked detections score above
-        // some objects) and moves with every box and score.
+        // best TorchSharp detections, moved 2 px right and 1 px down, are the objects. Then the IoU of a match is below 1, so
+        // AP over the IoU thresholds 0.5:0.95 moves with every box, and with every score through the ranking across scenes.
         var torchSharp = onnx.TorchSharpResults();
         var files = onnx.SceneFiles;
         var images = files.Select((f, i) => new CocoImage(i + 1, Path.GetFileName(f), onnx.Images[i].Width, onnx.Images[i].Height)).ToList();
-        var objects = torchSharp.GroupBy(r => r.ImageId).SelectMany(g => g.OrderByDescending(r => r.Score).Take(10)).Select((r, i) => new CocoAnnotation(i + 1, r.ImageId, r.CategoryId, r.X, r.Y, r.Width, r.Height, r.Width * r.Height, false)).ToList();
+        var objects = torchSharp.GroupBy(r => r.ImageId).SelectMany(g => g.OrderByDescending(r => r.Score).Take(10)).Select((r, i) => new CocoAnnotation(i + 1, r.ImageId, r.CategoryId, r.X + 2, r.Y + 1, r.Width, r.Height, r.Width * r.Height, false)).ToList();
         Assert.Equal(50, objects.Count);
         var truth = new CocoInstances(images, objects, OnnxFixture.Categories);
         string gt = Path.Combine(onnx.CheckpointFolder, "images", "instances_self.json");
         CocoJson.WriteInstances(gt, truth);
         var expected = CocoEvaluator.Evaluate(truth, torchSharp).Stats.ToArray();
         output.WriteLine($"{objects.Count} objects; TorchSharp AP {expected[0]:0.0000}, AP50 {expected[1]:0.0000}");
-        Assert.InRange(expected[0], 0.05, 0.99);
+        Assert.InRange(expected[0], 0.1, 0.9);
 
         using var temp = new TempDir();
         // The checkpoint, exported in memory (the .onnx file path is what the detect tests run).
         var (code, _, error) = OnnxFixture.RunWithOutput("eval", "--data", gt, "--weights", onnx.Checkpoint, "--engine", "onnxruntime", "--out", temp.Path);
         Assert.True(code == CliApp.Ok, error);
-        Assert.Contains("ONNX Runtime on the CPU", error);
+        Assert.Contains("ONNX Runtime on CPU", error);
         using var metrics = JsonDocument.Parse(File.ReadAllText(Path.Combine(temp.Path, EvalCommand.MetricsFileName)));
         var stats = metrics.RootElement.GetProperty("stats");
         for (int i = 0; i < CocoStats.Names.Count; i++)
