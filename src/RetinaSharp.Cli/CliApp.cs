@@ -22,6 +22,7 @@ public static class CliApp
     /// line and returns <see cref="Failed"/> unless <see cref="TraceVariable"/> is 1.</summary>
     public static int Invoke(RootCommand root, string[] args, TextWriter? output = null, TextWriter? error = null)
     {
+        AddRuntimeOptions(root);
         var config = new InvocationConfiguration { EnableDefaultExceptionHandler = false };
         if (output != null) config.Output = output;
         if (error != null) config.Error = error;
@@ -37,6 +38,9 @@ public static class CliApp
                 err.WriteLine($"(run '{string.Join(' ', CommandPath(parsed))} --help' for the options)");
                 return BadInput;
             }
+            // --onednn (any command) overrides RETINA_ONEDNN; applied before any network is built.
+            if (parsed.GetResult(OneDnnOption) is { Implicit: false })
+                TorchRuntime.Initialize(RetinaSharp.Runtime.OneDnnPolicy.Parse(parsed.GetValue(OneDnnOption), "--onednn"), error);
             return parsed.Invoke(config);
         }
         catch (Exception e) when (IsUserError(e))
@@ -53,6 +57,27 @@ public static class CliApp
             err.WriteLine($"(set {TraceVariable}=1 for the full native and managed stack)");
             return Failed;
         }
+    }
+
+    /// <summary>The global <c>--onednn auto|full|forward|off</c> option (see <see cref="RetinaSharp.Runtime.OneDnnPolicy"/>).</summary>
+    internal static readonly Option<string> OneDnnOption = CreateOneDnnOption();
+
+    private static Option<string> CreateOneDnnOption()
+    {
+        var o = new Option<string>("--onednn")
+        {
+            Description = "How much of libtorch's oneDNN runs: auto decides from the CPU (forward-only on CPUs that report " +
+                          "no cache sizes, else full), or full, forward or off. Overrides the RETINA_ONEDNN environment variable",
+            HelpName = "auto|full|forward|off",
+            Recursive = true,
+        };
+        o.AcceptOnlyFromAmong("auto", "full", "forward", "off");
+        return o;
+    }
+
+    private static void AddRuntimeOptions(RootCommand root)
+    {
+        if (!root.Options.Contains(OneDnnOption)) root.Options.Add(OneDnnOption);
     }
 
     private static IEnumerable<string> CommandPath(ParseResult parsed)

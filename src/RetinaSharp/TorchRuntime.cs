@@ -1,9 +1,133 @@
+// The one place where RetinaSharp configures libtorch for the process (oneDNN use, NNPACK), from the machine facts of
+// Runtime/CpuCacheFacts.cs and the RETINA_ONEDNN setting. libtorch's switches are at::Context members
+// (torch.backends.mkldnn.enabled / torch.backends.nnpack in PyTorch); TorchSharp 0.107 does not bind them, so they are
+// called through their exported C++ symbols in libtorch_cpu.so.
+using System.Runtime.InteropServices;
+using RetinaSharp.Runtime;
+
 namespace RetinaSharp;
 
-/// <summary>Process-wide TorchSharp settings shared by the library, the CLI and the tests.</summary>
+/// <summary>
+/// Process-wide TorchSharp settings shared by the library, the CLI and the tests. The first RetinaSharp network
+/// (or an explicit <see cref="Initialize(OneDnnSetting?, TextWriter?)"/>) loads libtorch and decides how much of oneDNN runs
+/// (<see cref="OneDnnPolicy"/>): on CPUs whose CPUID reports no cache sizes, oneDNN's brgemm convolutions crash or return
+/// NaN, so there only forward NCHW convolutions of RetinaSharp's networks use oneDNN and one notice says so.
+/// NNPACK is switched off everywhere (its kernels are never chosen over oneDNN on x86; on CPUs it does not support it
+/// printed "Could not initialize NNPACK" on every convolution).
+/// </summary>
 public static class TorchRuntime
 {
+    /// <summary>Environment variable that overrides the oneDNN decision: auto (default), full, forward or off.</summary>
+    public const string OneDnnVariable = "RETINA_ONEDNN";
+
+    private static readonly object Gate = new();
+    private static OneDnnDecision? _decision;
+    private static int _forwardDepth;
+    private static unsafe delegate* unmanaged<IntPtr, byte, void> _setMkldnn;
+    private static unsafe delegate* unmanaged<IntPtr, byte, void> _setNnpack;
+    private static IntPtr _context;
+
     /// <summary>Returns the libtorch version string once the native library has loaded.</summary>
-    /// <exception cref="System.TypeInitializationException">libtorch or libLibTorchSharp.so failed to load.</exception>
+    /// <exception cref="TypeInitializationException">libtorch or libLibTorchSharp.so failed to load.</exception>
     public static string Version => TorchSharp.torch.__version__;
+
+    /// <summary>The oneDNN decision in force (initialising with the environment's setting on first use).</summary>
+    public static OneDnnDecision OneDnn => _decision ?? Initialize();
+
+    /// <summary>True when networks may run channels-last (oneDNN in <see cref="OneDnnMode.Full"/>).</summary>
+    public static bool ChannelsLastSupported => OneDnn.ChannelsLast;
+
+    /// <summary>
+    /// Loads libtorch and applies the oneDNN decision for <paramref name="setting"/> (null: the
+    /// <see cref="OneDnnVariable"/> environment variable, else auto). Idempotent; a later call with another setting
+    /// applies that one. When the decision is not <see cref="OneDnnMode.Full"/> (or was forced), one line is written to
+    /// <paramref name="notice"/> (default: standard error) the first time it is made.
+    /// </summary>
+    /// <exception cref="ArgumentException"><see cref="OneDnnVariable"/> holds an unknown value.</exception>
+    public static OneDnnDecision Initialize(OneDnnSetting? setting = null, TextWriter? notice = null) =>
+        Initialize(setting, CpuCacheFacts.Read(), notice);
+
+    /// <summary>As <see cref="Initialize(OneDnnSetting?, TextWriter?)"/> with given machine facts (tests inject them).</summary>
+    public static OneDnnDecision Initialize(OneDnnSetting? setting, CpuCacheFacts facts, TextWriter? notice = null)
+    {
+        var wanted = setting ?? OneDnnPolicy.Parse(Environment.GetEnvironmentVariable(OneDnnVariable));
+        var decision = OneDnnPolicy.Decide(facts, wanted);
+        lock (Gate)
+        {
+            if (_decision == decision) return decision;
+            _ = Version; // loads libtorch (and libtorch_cpu.so) before its symbols are looked up
+            BindNative();
+            SetNnpack(false);
+            SetMkldnn(decision.Mode == OneDnnMode.Full || (decision.Mode == OneDnnMode.ForwardOnly && _forwardDepth > 0));
+            _decision = decision;
+            if (decision.Mode != OneDnnMode.Full || decision.Forced)
+                (notice ?? Console.Error).WriteLine(Describe(decision));
+            return decision;
+        }
+    }
+
+    /// <summary>The notice line for <paramref name="d"/>.</summary>
+    internal static string Describe(OneDnnDecision d)
+    {
+        string what = d.Mode switch
+        {
+            OneDnnMode.Full => "oneDNN everywhere",
+            OneDnnMode.ForwardOnly => "oneDNN for forward NCHW convolutions only (backward passes in ATen's kernels, no channels-last)",
+            _ => "oneDNN off (ATen's own kernels everywhere)",
+        };
+        string how = d.Forced ? $"{OneDnnVariable}/--onednn" : $"set {OneDnnVariable}=full to force oneDNN everywhere";
+        return $"note: {what}: {d.Reason} ({how}).";
+    }
+
+    /// <summary>
+    /// Opens a region in which RetinaSharp's network forward passes run: in <see cref="OneDnnMode.ForwardOnly"/> oneDNN is
+    /// enabled inside it (NCHW forward convolutions are safe there) and disabled again when the last region closes; in the
+    /// other modes it changes nothing. libtorch's switch is process-wide: a backward pass on another thread while a region
+    /// is open would use oneDNN.
+    /// </summary>
+    internal static ForwardRegion NetworkForward()
+    {
+        var d = OneDnn;
+        if (d.Mode != OneDnnMode.ForwardOnly) return default;
+        lock (Gate)
+        {
+            if (_forwardDepth++ == 0) SetMkldnn(true);
+        }
+        return new ForwardRegion(true);
+    }
+
+    /// <summary>The end of a <see cref="NetworkForward"/> region (dispose it).</summary>
+    internal readonly struct ForwardRegion(bool active) : IDisposable
+    {
+        /// <summary>Closes the region.</summary>
+        public void Dispose()
+        {
+            if (!active) return;
+            lock (Gate)
+            {
+                if (--_forwardDepth == 0 && _decision?.Mode == OneDnnMode.ForwardOnly) SetMkldnn(false);
+            }
+        }
+    }
+
+    private static unsafe void BindNative()
+    {
+        if (_context != IntPtr.Zero) return;
+        if (!NativeLibrary.TryLoad("libtorch_cpu.so", typeof(TorchRuntime).Assembly, null, out var lib)
+            && !NativeLibrary.TryLoad("libtorch_cpu", typeof(TorchRuntime).Assembly, DllImportSearchPath.SafeDirectories, out lib))
+            throw new DllNotFoundException("libtorch_cpu.so could not be found next to TorchSharp's natives; oneDNN cannot be configured.");
+        // at::globalContext(), at::Context::setUserEnabledMkldnn(bool), at::Context::setUserEnabledNNPACK(bool) (Itanium ABI:
+        // a member function takes `this` as its first argument).
+        var global = (delegate* unmanaged<IntPtr>)Export(lib, "_ZN2at13globalContextEv");
+        _setMkldnn = (delegate* unmanaged<IntPtr, byte, void>)Export(lib, "_ZN2at7Context20setUserEnabledMkldnnEb");
+        _setNnpack = (delegate* unmanaged<IntPtr, byte, void>)Export(lib, "_ZN2at7Context20setUserEnabledNNPACKEb");
+        _context = global();
+    }
+
+    private static IntPtr Export(IntPtr lib, string name) =>
+        NativeLibrary.TryGetExport(lib, name, out var f) ? f
+            : throw new EntryPointNotFoundException($"libtorch_cpu.so has no '{name}' (libtorch {Version}); oneDNN cannot be configured.");
+
+    private static unsafe void SetMkldnn(bool on) => _setMkldnn(_context, on ? (byte)1 : (byte)0);
+    private static unsafe void SetNnpack(bool on) => _setNnpack(_context, on ? (byte)1 : (byte)0);
 }

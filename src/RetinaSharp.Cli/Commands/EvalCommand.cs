@@ -8,6 +8,7 @@ using RetinaSharp.Data;
 using RetinaSharp.Evaluation;
 using RetinaSharp.IO;
 using RetinaSharp.Modeling;
+using RetinaSharp.Reporting;
 using RetinaSharp.Visualization;
 using TorchSharp;
 
@@ -25,6 +26,9 @@ public static class EvalCommand
     /// <summary>File name of the precision-recall plot written under <c>--out</c>.</summary>
     public const string CurvesFileName = "pr_curves.png";
 
+    /// <summary>File name of the HTML report (metrics, PR curves, every image with its errors) written under <c>--out</c>.</summary>
+    public const string ReportFileName = EvaluationReport.FileName;
+
     /// <summary>File name of the model's detections (COCO results format) written under <c>--out</c> by the --data form.</summary>
     public const string DetectionsFileName = "detections.json";
 
@@ -33,7 +37,7 @@ public static class EvalCommand
     {
         var gt = new Option<string?>("--gt") { HelpName = "instances.json", Description = "COCO instances JSON with the ground truth (images, annotations, categories)" };
         var dt = new Option<string?>("--dt") { HelpName = "results.json", Description = "COCO results JSON: [{image_id, category_id, bbox: [x, y, w, h], score}, ...]" };
-        var outDir = new Option<string?>("--out") { HelpName = "dir", Description = $"Folder for {MetricsFileName} (12 stats, per-category AP, PR curves) and {CurvesFileName}" };
+        var outDir = new Option<string?>("--out") { HelpName = "dir", Description = $"Folder for {MetricsFileName} (12 stats, per-category AP, PR curves), {CurvesFileName} and {ReportFileName} (open it in a browser: every image with its errors)" };
         var perCategory = new Option<bool>("--per-category") { Description = "Also print the AP of every category" };
         var data = new Option<string?>("--data") { HelpName = "dataset", Description = "Dataset to run the model on (COCO .json, Pascal VOC folder or .csv), then evaluate against its boxes" };
         var weights = new Option<string?>("--weights") { HelpName = "checkpoint", Description = "Model for --data: model.rsnet from retina train (not checkpoint.rstrain) or a torchvision .pth" };
@@ -62,7 +66,7 @@ public static class EvalCommand
                     parseResult.GetValue(engine)!);
                 return RunModel(dataPath, weightsPath, settings, parseResult.GetValue(outDir), parseResult.GetValue(perCategory), config.Output, config.Error);
             }
-            return Run(parseResult.GetValue(gt), parseResult.GetValue(dt), parseResult.GetValue(outDir), parseResult.GetValue(perCategory), config.Output);
+            return Run(parseResult.GetValue(gt), parseResult.GetValue(dt), parseResult.GetValue(outDir), parseResult.GetValue(perCategory), config.Output, config.Error);
         });
         return command;
     }
@@ -72,7 +76,7 @@ public static class EvalCommand
     /// <exception cref="ArgumentException">--gt or --dt is missing.</exception>
     /// <exception cref="RetinaSharp.IO.DataFormatException">A file is missing or malformed, the ground truth has duplicate ids,
     /// annotations of unlisted images or categories or negative box sizes, or a result names an unknown image or category.</exception>
-    public static int Run(string? gtPath, string? dtPath, string? outDir, bool perCategory, TextWriter output)
+    public static int Run(string? gtPath, string? dtPath, string? outDir, bool perCategory, TextWriter output, TextWriter? error = null)
     {
         if (string.IsNullOrEmpty(gtPath))
             throw new ArgumentException("retina eval: --gt <instances.json> is required (with --dt <results.json>)");
@@ -81,20 +85,22 @@ public static class EvalCommand
         bool created = !string.IsNullOrEmpty(outDir) && CliApp.EnsureOutFolder(outDir);
         CocoInstances groundTruth;
         IReadOnlyList<CocoResult> detections;
-        CocoEvaluation result;
+        EvaluationReport report;
         try
         {
             groundTruth = CocoJson.ReadInstances(gtPath);
             CocoGroundTruthValidation.Validate(groundTruth, gtPath);
             detections = CocoJson.ReadResults(dtPath);
-            result = CocoEvaluator.Evaluate(groundTruth, detections, dtPath);
+            report = EvaluationReport.Evaluate(groundTruth, detections, dtPath);
         }
         catch
         {
             CliApp.RemoveIfEmpty(outDir!, created); // bad input found before any output: no empty --out folder left behind
             throw;
         }
-        Report(result, groundTruth.Annotations.Count, detections.Count, outDir, perCategory, output);
+        Report(report.Evaluation, groundTruth.Annotations.Count, detections.Count, outDir, perCategory, output);
+        if (!string.IsNullOrEmpty(outDir))
+            WriteHtmlReport(report, outDir, EvaluationReport.ImageFilesBeside(gtPath), anchors: null, $"{Path.GetFileName(dtPath)} against {Path.GetFileName(gtPath)}", output, error ?? TextWriter.Null);
         return CliApp.Ok;
     }
 
@@ -188,14 +194,16 @@ public static class EvalCommand
         var full = dataset.ToCoco();
         var groundTruth = settings.Limit is null ? full
             : new CocoInstances(full.Images.Where(i => kept.Contains(i.Id)).ToList(), full.Annotations.Where(a => kept.Contains(a.ImageId)).ToList(), full.Categories);
-        var result = CocoEvaluator.Evaluate(groundTruth, detections, weightsPath);
+        var report = EvaluationReport.Evaluate(groundTruth, detections, weightsPath);
         if (!string.IsNullOrEmpty(outDir))
         {
             string path = Path.Combine(outDir, DetectionsFileName);
             CocoJson.WriteResults(path, detections);
             output.WriteLine($"wrote {path}");
         }
-        Report(result, groundTruth.Annotations.Count, detections.Count, outDir, perCategory, output);
+        Report(report.Evaluation, groundTruth.Annotations.Count, detections.Count, outDir, perCategory, output);
+        if (!string.IsNullOrEmpty(outDir))
+            WriteHtmlReport(report, outDir, imageFile: null, AnchorCoverage.Compute(model, groundTruth), $"{Path.GetFileName(weightsPath)} on {Path.GetFileName(dataPath)}", output, error);
         if (dataset.Format == DatasetFormat.Voc)
             ReportVoc(dataset, kept, detections, output);
         if (skipped.Count == 0) return CliApp.Ok;
@@ -310,6 +318,19 @@ public static class EvalCommand
             output.WriteLine($"wrote {metrics}");
             output.WriteLine($"wrote {curves}");
         }
+    }
+
+    /// <summary>Writes <see cref="ReportFileName"/> into <paramref name="outDir"/>, with progress while the thumbnails are made.</summary>
+    internal static void WriteHtmlReport(EvaluationReport report, string outDir, Func<CocoImage, string?>? imageFile, AnchorCoverage? anchors, string source,
+        TextWriter output, TextWriter error)
+    {
+        string path = Path.Combine(outDir, ReportFileName);
+        var progress = new CountProgress(error, "report thumbnails", report.Evaluation.ImageIds.Count, "images");
+        var summary = report.Write(path, imageFile, anchors, new EvaluationReportOptions { Title = "Evaluation report", Source = source }, (done, _) => progress.Report(done));
+        progress.Finish();
+        output.WriteLine($"wrote {path}");
+        if (summary.Unreadable > 0 || summary.LeftOut > 0)
+            output.WriteLine($"  ({Plural.Of(summary.Unreadable + summary.LeftOut, "image")} without a picture in the report: {summary.Unreadable} not found or unreadable, {summary.LeftOut} over the size budget)");
     }
 
     private static string Truncate(string s, int n) => s.Length <= n ? s : s[..(n - 1)] + "…";

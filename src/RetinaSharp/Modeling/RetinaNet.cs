@@ -103,6 +103,7 @@ public sealed class RetinaNet : Module<Tensor, (Tensor ClassLogits, Tensor BoxDe
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         Options = options;
+        _ = TorchRuntime.OneDnn; // the process's libtorch configuration is decided before the first network exists
         backbone = new ResNetFpnBackbone(options.Backbone, options.FpnChannels, options.P6FromC5, options.BackboneNorm);
         head = new RetinaNetHead(options.FpnChannels, options.AnchorsPerLocation, options.NumClasses, options.PriorProbability, options.HeadGroupNorm);
         register_module("backbone", backbone);
@@ -156,11 +157,14 @@ public sealed class RetinaNet : Module<Tensor, (Tensor ClassLogits, Tensor BoxDe
     /// <param name="foldBatchNorm">Fold frozen batch norm into the convolutions (forced on with bfloat16 or channels-last).</param>
     /// <param name="bfloat16">Run convolutions in bfloat16 (AVX512-BF16 CPUs gain most).</param>
     /// <param name="channelsLast">Run the network channels-last (<see cref="MemoryLayout"/>; PyTorch's
-    /// <c>model.to(memory_format=torch.channels_last)</c>). On by default: measured 0.70x torchvision's network time in
+    /// <c>model.to(memory_format=torch.channels_last)</c>); ignored (NCHW) where <see cref="TorchRuntime.ChannelsLastSupported"/>
+    /// is false (CPUs that report no cache sizes, see <see cref="Runtime.OneDnnPolicy"/>). On by default: measured 0.70x torchvision's network time in
     /// float32 and 0.26x with bfloat16 at 800x800, against 0.81x and 0.60x without it (docs/benchmarks.md, inference).</param>
     public void PrepareForInference(bool foldBatchNorm = true, bool bfloat16 = false, bool channelsLast = true)
     {
         eval();
+        // Channels-last reaches oneDNN's brgemm kernels, which crash on CPUs that report no cache sizes (TorchRuntime).
+        channelsLast &= TorchRuntime.ChannelsLastSupported;
         var dtype = bfloat16 ? ScalarType.BFloat16 : (ScalarType?)null;
         backbone.Body.SetFoldedBatchNorm(foldBatchNorm || bfloat16 || channelsLast, dtype, channelsLast);
         if (bfloat16)
@@ -177,7 +181,8 @@ public sealed class RetinaNet : Module<Tensor, (Tensor ClassLogits, Tensor BoxDe
         _channelsLast = channelsLast;
     }
 
-    /// <summary>True after <see cref="PrepareForInference"/>(channelsLast: true): eval-mode forwards run channels-last.</summary>
+    /// <summary>True after <see cref="PrepareForInference"/>(channelsLast: true) on a machine where channels-last is
+    /// supported (<see cref="TorchRuntime.ChannelsLastSupported"/>): eval-mode forwards run channels-last.</summary>
     public bool ChannelsLast => _channelsLast;
 
     /// <summary>The dtype inference runs in: null = float32, or bfloat16 after <see cref="PrepareForInference"/>(bfloat16: true).</summary>
@@ -192,9 +197,14 @@ public sealed class RetinaNet : Module<Tensor, (Tensor ClassLogits, Tensor BoxDe
         using var scope = NewDisposeScope();
         if (_inferenceDtype is { } d && !training) batch = batch.to(d);
         if (_channelsLast && !training) batch = MemoryLayout.ToChannelsLast(batch);
-        var features = backbone.forward(batch);
+        else if (!TorchRuntime.ChannelsLastSupported && MemoryLayout.IsChannelsLast(batch)) batch = batch.contiguous();
+        Tensor[] features, cls, box;
+        using (TorchRuntime.NetworkForward())
+        {
+            features = backbone.forward(batch);
+            (cls, box) = head.forward(features);
+        }
         var sizes = features.Select(f => (f.shape[2], f.shape[3])).ToArray();
-        var (cls, box) = head.forward(features);
         if (_inferenceDtype is not null && !training)
         {
             cls = [.. cls.Select(c => c.to(ScalarType.Float32))];

@@ -36,6 +36,11 @@ public sealed class TrainingLog
     /// <summary>The validations, by iteration.</summary>
     public List<ValidationLogRow> Validations { get; init; } = [];
 
+    /// <summary>Steps the non-finite guard skipped (every skipped step is logged, whatever the log interval); 0 on a
+    /// healthy run.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public int SkippedSteps => Steps.Count(s => s.Skipped);
+
     /// <summary>Serialises the log for a checkpoint.</summary>
     public string ToJson() => JsonSerializer.Serialize(this, Json);
 
