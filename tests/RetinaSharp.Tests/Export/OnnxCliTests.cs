@@ -1,5 +1,5 @@
 // `retina export` and `--engine onnxruntime` of `retina detect` / `retina eval`, in-process: the exported file's
-// detections equal TorchSharp's on the same checkpoint and images, and so does the COCO AP of `retina eval`; detect
+// detections equal those of the TorchSharp engine on the same checkpoint and images, and so do the COCO AP numbers of `retina eval`; detect
 // streams detections.jsonl and a re-run skips the images already in it; bad input is one message naming the option or file.
 using System.Text.Json;
 using RetinaSharp.Cli;
@@ -53,11 +53,16 @@ public sealed class OnnxCliTests(OnnxFixture onnx, Xunit.Abstractions.ITestOutpu
             Assert.Equal("Trouser", d.Categories[1].Name);
         Detect(temp["ort"]);
         var actual = Results(temp["ort/detections.json"]);
-        // The reference: RetinaNet.Detect on the same files, NCHW (channels-last convolutions are unreliable on CPUs whose
-        // oneDNN lacks cache sizes, issue 18): image ids 1..N in file order, category id = label + 1, XYWH.
+        // The references: `retina detect` with the TorchSharp engine on the checkpoint, and RetinaNet.Detect on the same
+        // files in this process (NCHW): image ids 1..N in file order, category id = label + 1, XYWH.
+        var (code, _, error) = OnnxFixture.RunWithOutput("detect", "--weights", onnx.Checkpoint, Path.Combine(onnx.CheckpointFolder, "images"),
+            "--out", temp["torchsharp"], "--draw-threshold", "0.3");
+        Assert.True(code == CliApp.Ok, error);
+        var cli = Results(temp["torchsharp/detections.json"]);
         var expected = onnx.TorchSharpResults();
         Assert.NotEmpty(expected);
         output.WriteLine($"{expected.Count} detections in {onnx.SceneFiles.Length} scenes; scores {expected.Min(r => r.Score):0.000}..{expected.Max(r => r.Score):0.000}");
+        AssertSameResults(cli, actual);
         AssertSameResults(expected, actual);
     }
 
@@ -125,14 +130,24 @@ public sealed class OnnxCliTests(OnnxFixture onnx, Xunit.Abstractions.ITestOutpu
         Assert.InRange(expected[0], 0.1, 0.9);
 
         using var temp = new TempDir();
-        // The checkpoint, exported in memory (the .onnx file path is what the detect tests run).
-        var (code, _, error) = OnnxFixture.RunWithOutput("eval", "--data", gt, "--weights", onnx.Checkpoint, "--engine", "onnxruntime", "--out", temp.Path);
-        Assert.True(code == CliApp.Ok, error);
-        Assert.Contains("ONNX Runtime on CPU", error);
-        using var metrics = JsonDocument.Parse(File.ReadAllText(Path.Combine(temp.Path, EvalCommand.MetricsFileName)));
-        var stats = metrics.RootElement.GetProperty("stats");
+        double[] Eval(string engine)
+        {
+            // ONNX Runtime: the checkpoint exported in memory (the .onnx file path is what the detect tests run).
+            string outDir = temp[engine];
+            var (code, _, error) = OnnxFixture.RunWithOutput("eval", "--data", gt, "--weights", onnx.Checkpoint, "--engine", engine, "--out", outDir);
+            Assert.True(code == CliApp.Ok, error);
+            Assert.Contains(engine == "onnxruntime" ? "ONNX Runtime on CPU" : "TorchSharp", error);
+            using var metrics = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, EvalCommand.MetricsFileName)));
+            var stats = metrics.RootElement.GetProperty("stats");
+            return [.. CocoStats.Names.Select(n => stats.GetProperty(n).GetDouble())];
+        }
+        var ort = Eval("onnxruntime");
+        var torchSharpCli = Eval("torchsharp");
         for (int i = 0; i < CocoStats.Names.Count; i++)
-            Assert.Equal(expected[i], stats.GetProperty(CocoStats.Names[i]).GetDouble(), 1e-6);
+        {
+            Assert.Equal(expected[i], ort[i], 1e-6);
+            Assert.Equal(torchSharpCli[i], ort[i], 1e-6);
+        }
     }
 
     [Fact]
