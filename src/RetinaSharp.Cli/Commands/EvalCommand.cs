@@ -203,7 +203,7 @@ public static class EvalCommand
         }
         Report(report.Evaluation, groundTruth.Annotations.Count, detections.Count, outDir, perCategory, output);
         if (!string.IsNullOrEmpty(outDir))
-            WriteHtmlReport(report, outDir, imageFile: null, AnchorCoverage.Compute(model, groundTruth), $"{Path.GetFileName(weightsPath)} on {Path.GetFileName(dataPath)}", output, error);
+            WriteHtmlReport(report, outDir, imageFile: null, AnchorCoverage.Compute(model.Options, groundTruth), $"{Path.GetFileName(weightsPath)} on {Path.GetFileName(dataPath)}", output, error);
         if (dataset.Format == DatasetFormat.Voc)
             ReportVoc(dataset, kept, detections, output);
         if (skipped.Count == 0) return CliApp.Ok;
