@@ -84,8 +84,9 @@ public static class AnchorCoverageAnalysis
     /// <summary>The best IoU of one box (XYXY in the resized training frame) against the anchors of one padded size.</summary>
     private static (double Best, int Positives, sbyte Level) BestAnchor(Box b, Grid g, Shape[][] shapes, double fg)
     {
-        double bw = b.X2 - b.X1, bh = b.Y2 - b.Y1, bArea = bw * bh;
-        double bcx = 0.5 * (b.X1 + b.X2), bcy = 0.5 * (b.Y1 + b.Y2);
+        // float32 corners (as the scaled training boxes), float64 arithmetic from here on
+        double bw = (double)b.X2 - b.X1, bh = (double)b.Y2 - b.Y1, bArea = bw * bh;
+        double bcx = 0.5 * ((double)b.X1 + b.X2), bcy = 0.5 * ((double)b.Y1 + b.Y2);
         double best = 0;
         int positives = 0;
         sbyte bestLevel = -1;
