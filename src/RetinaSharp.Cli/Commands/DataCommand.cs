@@ -85,7 +85,7 @@ public static class DataCommand
         var dataset = new Argument<string>("dataset") { Description = "A COCO instances .json, a Pascal VOC folder (with Annotations/) or a .csv file (path,x1,y1,x2,y2,class)" };
         var split = new Option<string?>("--split") { Description = "Pascal VOC: the split (ImageSets/Main/<split>.txt) [default: trainval if present, else all annotations]" };
         var classes = new Option<string?>("--classes") { Description = "VOC/CSV: a class,id mapping file [default: classes.csv beside a .csv dataset]" };
-        var weights = new Option<string?>("--weights") { HelpName = "model.rsnet", Description = "Take anchors, resize and IoU thresholds from this model (instead of the options below)" };
+        var weights = new Option<string?>("--weights") { HelpName = "model", Description = "A model.rsnet: take anchors, resize and IoU thresholds from this model (instead of the options below)" };
         var anchorsFile = new Option<string?>("--anchors") { HelpName = "anchors.json", Description = "Take anchor sizes and ratios from an anchors file (written by --fit)" };
         var minSize = new Option<int>("--min-size") { Description = "Shorter image side after resize, pixels (as retina train)", DefaultValueFactory = _ => 800 };
         var maxSize = new Option<int>("--max-size") { Description = "Longer image side limit, pixels (as retina train)", DefaultValueFactory = _ => 1333 };
@@ -94,7 +94,7 @@ public static class DataCommand
         var fg = new Option<double>("--fg-iou") { Description = "Foreground IoU threshold of the matcher", DefaultValueFactory = _ => 0.5 };
         var bg = new Option<double>("--bg-iou") { Description = "Background IoU threshold of the matcher (between the two: ignored)", DefaultValueFactory = _ => 0.4 };
         var fit = new Option<bool>("--fit") { Description = "Search anchor sizes and ratios with the same anchor count that give more boxes a positive anchor; writes anchors.json for retina train --anchors" };
-        var output = new Option<string?>("--out") { HelpName = "DIR", Description = "Folder for anchor_coverage.json, anchor_coverage.png (and anchors.json with --fit) [default: print only]" };
+        var output = new Option<string?>("--out") { HelpName = "dir", Description = "Folder for anchor_coverage.json, anchor_coverage.png (and anchors.json with --fit) [default: print only]" };
         var command = new Command("anchors", "How the anchors cover the ground-truth boxes at the training resize: per box its best anchor IoU; the fraction with a positive anchor (IoU >= fg), only ignored ones, or none; by size and aspect ratio.")
         {
             dataset, split, classes, weights, anchorsFile, minSize, maxSize, sizes, ratios, fg, bg, fit, output,
