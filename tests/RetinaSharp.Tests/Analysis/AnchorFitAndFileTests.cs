@@ -136,4 +136,43 @@ public class AnchorFitAndFileTests
         Assert.Single(ratios);
         Assert.Contains("positive: 0.00 % -> 100.00 %", output);
     }
+
+    [Theory]
+    [InlineData("coco")]
+    [InlineData("voc")]
+    [InlineData("csv")]
+    public void Data_anchors_reads_every_dataset_format_and_counts_empty_images(string format)
+    {
+        using var dir = new TempDir();
+        var args = format switch
+        {
+            "coco" => new[] { TinyDatasets.WriteCoco(dir.Path) },
+            "voc" => TinyDatasets.WriteVoc(dir.Path) is var v ? new[] { v.Root, "--classes", v.Classes } : [],
+            _ => new[] { TinyDatasets.WriteCsv(dir.Path) },
+        };
+        var (code, output, err) = Invoke(["data", "anchors", .. args, "--min-size", "64", "--max-size", "64", "--out", dir["out"]]);
+        Assert.True(code == CliApp.Ok, err + output);
+        Assert.Contains("3 images (1 empty), 3 boxes", output);
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir["out"], "anchor_coverage.json")));
+        Assert.Equal(3, doc.RootElement.GetProperty("configured").GetProperty("overall").GetProperty("boxes").GetInt32());
+    }
+
+    [Fact]
+    public void Data_anchors_takes_the_anchors_of_a_model_and_refuses_options_that_would_contradict_it()
+    {
+        using var dir = new TempDir();
+        string data = TinyDatasets.WriteCoco(dir.Path);
+        string weights = dir["model.rsnet"];
+        using (var model = new RetinaNet(new RetinaNetOptions(3)
+        {
+            Backbone = ResNetDepth.ResNet18, FpnChannels = 8, MinSize = 64, MaxSize = 96, AnchorSizes = [[20], [40], [80], [160], [320]], AspectRatios = [1.0], FgIouThreshold = 0.6,
+        }))
+            RetinaNetCheckpoint.Save(model, weights);
+        var (code, output, err) = Invoke("data", "anchors", data, "--weights", weights);
+        Assert.True(code == CliApp.Ok, err + output);
+        Assert.Contains("configured anchors: sizes 20;40;80;160;320, ratios 1; resize 64/96; IoU fg 0.6 bg 0.4", output);
+        (code, _, err) = Invoke("data", "anchors", data, "--weights", weights, "--aspect-ratios", "1");
+        Assert.Equal(CliApp.BadInput, code);
+        Assert.Equal("error: --weights sets the anchors, resize and thresholds; drop --aspect-ratios", err.Trim());
+    }
 }
