@@ -1,14 +1,19 @@
 using System.CommandLine;
 using System.Diagnostics;
+using System.Globalization;
+using RetinaSharp.Analysis;
 using RetinaSharp.Data;
 using RetinaSharp.Data.FashionMnist;
 using RetinaSharp.IO;
+using RetinaSharp.Modeling;
+using RetinaSharp.Visualization;
 
 namespace RetinaSharp.Cli.Commands;
 
 /// <summary>
 /// `retina data`: dataset tools. `data check` validates a COCO/VOC/CSV dataset (and repairs it with
-/// `--repair --out fixed.json`); `data fashion-scenes` builds the Fashion-MNIST detection scenes of `retina demo`.
+/// `--repair --out fixed.json`); `data anchors` reports (and with `--fit` improves) how the anchors cover the boxes;
+/// `data fashion-scenes` builds the Fashion-MNIST detection scenes of `retina demo`.
 /// </summary>
 public static class DataCommand
 {
@@ -17,6 +22,7 @@ public static class DataCommand
     {
         var command = new Command("data", "Dataset tools: check and repair datasets, build the Fashion-MNIST detection scenes.");
         command.Subcommands.Add(CreateCheck());
+        command.Subcommands.Add(CreateAnchors());
         command.Subcommands.Add(CreateFashionScenes());
         return command;
     }
@@ -72,6 +78,113 @@ public static class DataCommand
             return left.Count == 0 ? CliApp.Ok : CliApp.BadInput;
         });
         return check;
+    }
+
+    private static Command CreateAnchors()
+    {
+        var dataset = new Argument<string>("dataset") { Description = "A COCO instances .json, a Pascal VOC folder (with Annotations/) or a .csv file (path,x1,y1,x2,y2,class)" };
+        var split = new Option<string?>("--split") { Description = "Pascal VOC: the split (ImageSets/Main/<split>.txt) [default: trainval if present, else all annotations]" };
+        var classes = new Option<string?>("--classes") { Description = "VOC/CSV: a class,id mapping file [default: classes.csv beside a .csv dataset]" };
+        var weights = new Option<string?>("--weights") { HelpName = "model", Description = "A model.rsnet: take anchors, resize and IoU thresholds from this model (instead of the options below)" };
+        var anchorsFile = new Option<string?>("--anchors") { HelpName = "anchors.json", Description = "Take anchor sizes and ratios from an anchors file (written by --fit)" };
+        var minSize = new Option<int>("--min-size") { Description = "Shorter image side after resize, pixels (as retina train)", DefaultValueFactory = _ => 800 };
+        var maxSize = new Option<int>("--max-size") { Description = "Longer image side limit, pixels (as retina train)", DefaultValueFactory = _ => 1333 };
+        var sizes = new Option<string?>("--anchor-sizes") { Description = "Anchor sizes per level P3..P7: levels separated by ';', sizes by ',' (or 5 sizes, one per level) [default: torchvision's 32,40,50;64,80,101;...]" };
+        var ratios = new Option<string?>("--aspect-ratios") { Description = "Anchor aspect ratios height/width, comma-separated [default: 0.5,1,2]" };
+        var fg = new Option<double>("--fg-iou") { Description = "Foreground IoU threshold of the matcher", DefaultValueFactory = _ => 0.5 };
+        var bg = new Option<double>("--bg-iou") { Description = "Background IoU threshold of the matcher (between the two: ignored)", DefaultValueFactory = _ => 0.4 };
+        var fit = new Option<bool>("--fit") { Description = "Search anchor sizes and ratios with the same anchor count that give more boxes a positive anchor; writes anchors.json for retina train --anchors" };
+        var output = new Option<string?>("--out") { HelpName = "dir", Description = "Folder for anchor_coverage.json, anchor_coverage.png (and anchors.json with --fit) [default: print only]" };
+        var command = new Command("anchors", "How the anchors cover the ground-truth boxes at the training resize: per box its best anchor IoU; the fraction with a positive anchor (IoU >= fg), only ignored ones, or none; by size and aspect ratio.")
+        {
+            dataset, split, classes, weights, anchorsFile, minSize, maxSize, sizes, ratios, fg, bg, fit, output,
+        };
+        command.SetAction(parse =>
+        {
+            var stdout = parse.InvocationConfiguration.Output;
+            string? weightsPath = parse.GetValue(weights);
+            AnchorSettings settings;
+            if (weightsPath != null)
+            {
+                foreach (var o in new Option[] { sizes, ratios, minSize, maxSize, fg, bg, anchorsFile })
+                    if (parse.GetResult(o) is { Implicit: false }) throw new ArgumentException($"--weights sets the anchors, resize and thresholds; drop {o.Name}", o.Name);
+                using var model = RetinaNetCheckpoint.Load(weightsPath);
+                settings = AnchorSettings.From(model.Options);
+            }
+            else
+            {
+                var options = new RetinaNetOptions(1) { MinSize = parse.GetValue(minSize), MaxSize = parse.GetValue(maxSize), FgIouThreshold = parse.GetValue(fg), BgIouThreshold = parse.GetValue(bg) };
+                if (parse.GetValue(anchorsFile) is { } af)
+                {
+                    if (parse.GetResult(sizes) is { Implicit: false } || parse.GetResult(ratios) is { Implicit: false })
+                        throw new ArgumentException("--anchors sets the anchor sizes and ratios; drop --anchor-sizes/--aspect-ratios", "--anchors");
+                    options = AnchorFile.ApplyTo(af, options);
+                }
+                if (parse.GetValue(sizes) is { } st) options = options with { AnchorSizes = AnchorSettings.ParseSizes(st) };
+                if (parse.GetValue(ratios) is { } rt) options = options with { AspectRatios = AnchorSettings.ParseAspectRatios(rt) };
+                settings = AnchorSettings.From(options);
+                settings.Validate();
+            }
+            string? outDir = parse.GetValue(output);
+            if (outDir != null) CliApp.EnsureOutFolder(Path.GetFullPath(outDir));
+
+            var ds = DetectionDataset.Load(parse.GetRequiredValue(dataset), parse.GetValue(split), parse.GetValue(classes));
+            var boxes = AnchorBoxSet.FromDataset(ds, out int skipped);
+            if (skipped > 0) stdout.WriteLine($"note: {Plural.Of(skipped, "image")} without a known size left out (run retina data check)");
+            var sw = Stopwatch.StartNew();
+            var configured = AnchorCoverageAnalysis.Analyze(settings, boxes);
+            stdout.WriteLine($"{ds.Source}: {Plural.Of(configured.ImageCount, "image")} ({configured.EmptyImageCount} empty), {Plural.Of(configured.BoxCount, "box")}; "
+                + $"analysed in {sw.Elapsed.TotalSeconds.ToString("F2", CultureInfo.InvariantCulture)} s");
+            Print(stdout, "configured", configured);
+            AnchorCoverageResult? fitted = null;
+            if (parse.GetValue(fit))
+            {
+                if (configured.BoxCount == 0) throw new ArgumentException($"{ds.Source}: no boxes to fit anchors to", "--fit");
+                sw.Restart();
+                var result = AnchorFit.Fit(settings, boxes, progress: (done, total) => { if (done % 100 == 0) stdout.WriteLine($"  fit: {done}/{total} anchor sets tried"); });
+                fitted = result.After;
+                stdout.WriteLine($"fit: {result.Evaluations} anchor sets tried in {sw.Elapsed.TotalSeconds.ToString("F1", CultureInfo.InvariantCulture)} s, same {settings.AnchorsPerLocation} anchors per location");
+                Print(stdout, "fitted", fitted);
+                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"positive: {result.Before.Overall.PositiveFraction:P2} -> {fitted.Overall.PositiveFraction:P2}; none: {result.Before.Overall.NoneFraction:P2} -> {fitted.Overall.NoneFraction:P2}"));
+            }
+            if (outDir != null)
+            {
+                string json = Path.Combine(Path.GetFullPath(outDir), "anchor_coverage.json"), png = Path.Combine(Path.GetFullPath(outDir), "anchor_coverage.png");
+                configured.WriteJson(json, ds.Source, fitted);
+                AnchorCoveragePlot.Write(configured, png, fitted);
+                stdout.WriteLine($"wrote {json}");
+                stdout.WriteLine($"wrote {png}");
+                if (fitted != null)
+                {
+                    string anchors = Path.Combine(Path.GetFullPath(outDir), "anchors.json");
+                    AnchorFile.Write(anchors, fitted.Settings, configured.Overall, fitted.Overall, ds.Source);
+                    stdout.WriteLine($"wrote {anchors} (use: retina train --anchors {anchors} ...)");
+                }
+            }
+            else if (fitted != null) stdout.WriteLine("(give --out DIR to write anchors.json for retina train --anchors)");
+            return CliApp.Ok;
+        });
+        return command;
+    }
+
+    private static void Print(TextWriter w, string label, AnchorCoverageResult r)
+    {
+        var s = r.Settings;
+        w.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{label} anchors: sizes {string.Join(";", s.Sizes.Select(l => string.Join(",", l)))}, ratios {string.Join(",", s.AspectRatios)}; resize {s.MinSize}/{s.MaxSize}; IoU fg {s.FgIouThreshold} bg {s.BgIouThreshold}"));
+        w.WriteLine($"  {"group",-14} {"boxes",9} {"positive",9} {"ignored",9} {"none",9} {"pos/box",8} {"mean IoU",8}");
+        void Row(AnchorCoverageBin b) => w.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"  {b.Name,-14} {b.Boxes,9} {b.PositiveFraction,9:P1} {b.IgnoredOnlyFraction,9:P1} {b.NoneFraction,9:P1} {b.MeanPositives,8:F2} {b.MeanBestIou,8:F3}"));
+        Row(r.Overall);
+        w.WriteLine("  by COCO size (original area):");
+        foreach (var b in r.BySize) Row(b);
+        w.WriteLine("  by box side in the training frame (px):");
+        foreach (var b in r.ByTrainingSize.Where(b => b.Boxes > 0)) Row(b);
+        w.WriteLine("  by aspect ratio:");
+        foreach (var b in r.ByAspectRatio.Where(b => b.Boxes > 0)) Row(b);
+        var h = r.PositivesHistogram();
+        w.WriteLine("  positive anchors per box: " + string.Join(", ", h.Select((c, k) => $"{(k == h.Length - 1 ? $">={k}" : k.ToString(CultureInfo.InvariantCulture))}: {c}")));
     }
 
     private static Command CreateFashionScenes()

@@ -15,7 +15,7 @@ namespace RetinaSharp.Cli.Commands;
 internal sealed record TrainSettings(
     string Data, string? Val, string Out, ResNetDepth? Backbone, int BatchSize, int MinSize, int MaxSize,
     int FpnChannels, bool HeadGroupNorm, int? TrainableLayers, string? Init, bool Flip, int[]? Scales, int Seed, bool Repair,
-    string? BackboneWeights = null, BackboneNormKind? BackboneNorm = null);
+    string? BackboneWeights = null, BackboneNormKind? BackboneNorm = null, string? Anchors = null);
 
 /// <summary>`retina train`.</summary>
 public static class TrainCommand
@@ -54,10 +54,11 @@ public static class TrainCommand
         var device = CliApp.DeviceOption();
         var modelOnly = new Option<bool>("--model-only") { Description = $"When the run completes keep model.rsnet and delete {TrainingCheckpoint.FileName} (weights + optimiser state, about 3x the model): the run can then not be resumed or extended" };
         var repair = new Option<bool>("--repair") { Description = "Repair dataset problems (clip boxes, drop degenerate ones) instead of refusing" };
+        var anchors = new Option<string?>("--anchors") { HelpName = "anchors.json", Description = "Anchor sizes per level and aspect ratios from a file written by 'retina data anchors --fit' [default: torchvision's 3 sizes x 3 ratios]" };
 
         var command = new Command("train", "Train RetinaNet on your own labelled images.");
         foreach (var o in new Option[] { data, val, backbone, outDir, iterations, epochs, batch, lr, optimizer, schedule, warmup, wd, clip, minSize, maxSize,
-                     fpn, gn, trainable, init, resume, seed, noFlip, scales, ckptEvery, logEvery, valEvery, repair, device, modelOnly, backboneWeights, backboneNorm })
+                     fpn, gn, trainable, init, resume, seed, noFlip, scales, ckptEvery, logEvery, valEvery, repair, device, modelOnly, backboneWeights, backboneNorm, anchors })
             command.Options.Add(o);
         command.SetAction(p =>
         {
@@ -68,7 +69,8 @@ public static class TrainCommand
                 p.GetValue(trainable), p.GetValue(init) is string i ? Path.GetFullPath(i) : null, !p.GetValue(noFlip), ParseScales(p.GetValue(scales)),
                 p.GetValue(seed), p.GetValue(repair),
                 p.GetValue(backboneWeights) is string w ? (string.Equals(w, Pretrained.BackboneWeights.ImageNetName, StringComparison.OrdinalIgnoreCase) ? Pretrained.BackboneWeights.ImageNetName : Path.GetFullPath(w)) : null,
-                p.GetValue(backboneNorm) is string bn ? ParseNorm(bn) : null);
+                p.GetValue(backboneNorm) is string bn ? ParseNorm(bn) : null,
+                p.GetValue(anchors) is string af ? Path.GetFullPath(af) : null);
             long? its = p.GetValue(iterations);
             int? eps = p.GetValue(epochs);
             var notices = new List<string>(); // printed once the options, --out and the data have been checked
@@ -158,6 +160,7 @@ public static class TrainCommand
                 ? modelOptions with { Backbone = s.Backbone ?? modelOptions.Backbone, BackboneNorm = s.BackboneNorm ?? BackboneNormKind.Frozen, TrainableBackboneLayers = s.TrainableLayers ?? 3 }
                 : weights.Configure(modelOptions, s.Backbone, s.BackboneNorm, s.TrainableLayers);
             backboneWeights = weights;
+            if (s.Anchors != null) modelOptions = Analysis.AnchorFile.ApplyTo(s.Anchors, modelOptions);
             modelOptions.Validate();
             if (!resume)
                 foreach (var notice in notices) AnsiConsole.MarkupLineInterpolated($"{notice}");
@@ -234,6 +237,9 @@ public static class TrainCommand
         f["config.settings.Scales"] = new("--scales");
         f["config.settings.Seed"] = new("--seed");
         f["config.settings.Repair"] = new("--repair");
+        f["config.settings.Anchors"] = new("--anchors");
+        f["config.model.AnchorSizes"] = new("--anchors");
+        f["config.model.AspectRatios"] = new("--anchors");
         f["config.model.Backbone"] = f["config.settings.Backbone"];
         f["config.model.MinSize"] = new("--min-size");
         f["config.model.MaxSize"] = new("--max-size");
