@@ -1,6 +1,7 @@
 // Reference: torchvision 0.14 GeneralizedRCNNTransform: normalise with mean/std, resize bilinearly
-// (align_corners=False) by scale = min(min_size / shorter side, max_size / longer side) with output size
-// floor(side · scale), scale boxes by float32 ratios new/old, pad the batch with zeros on the right and bottom to a
+// (align_corners=False) by scale = min(min_size / shorter side, max_size / longer side) computed in float32 tensors
+// (`min_size / t` is `t.reciprocal() * min_size`) with output size floor(side · scale) in double precision
+// (interpolate(..., recompute_scale_factor=True)), scale boxes by float32 ratios new/old, pad the batch with zeros on the right and bottom to a
 // multiple of size_divisible; postprocess maps boxes back by old/new ratios. Differences: each resized side is at least
 // 1 pixel (torchvision fails on a 5000x1 image whose height rounds to 0), and images containing NaN/Inf are rejected.
 using static TorchSharp.torch;
@@ -26,14 +27,29 @@ public sealed class DetectionTransform
     public DetectionTransform(RetinaNetOptions options) => _o = options;
 
     /// <summary>
-    /// The resized (H, W) for an image of (h, w) pixels: max(1, floor(side · min(MinSize/min(h,w), MaxSize/max(h,w)))).
-    /// The lower bound of 1 pixel keeps extreme aspect ratios (for example 5000x1 with MaxSize 64) processable; torchvision
-    /// would ask libtorch for a 0-pixel output there and fail.
+    /// The resized (H, W) for an image of (h, w) pixels at the inference size <see cref="RetinaNetOptions.MinSize"/>:
+    /// see <see cref="ResizedSize(long, long, int, int)"/>.
     /// </summary>
-    public (long H, long W) ResizedSize(long h, long w)
+    public (long H, long W) ResizedSize(long h, long w) => ResizedSize(h, w, _o.MinSize, _o.MaxSize);
+
+    /// <summary>
+    /// The resized (H, W) for an image of (h, w) pixels, exactly as torchvision 0.14 computes it: the scale
+    /// s = min(minSize / min(h, w), maxSize / max(h, w)) in float32, each quotient as float32(float32(1 / side) · size)
+    /// (torchvision's <c>size / tensor</c> is <c>tensor.reciprocal() * size</c>), then max(1, floor(side · s)) in double
+    /// precision. The float32 scale is often just below the exact ratio, so the side that meets its target is then one
+    /// pixel short (a 427x640 image becomes 799x1199 at 800/1333, not 800x1199), as in torchvision (checked for every size
+    /// up to 2000x2000 against a table from torchvision 0.14). The lower bound of 1 pixel keeps extreme aspect ratios (for
+    /// example 5000x1 with MaxSize 64) processable; torchvision would ask libtorch for a 0-pixel output there and fail.
+    /// </summary>
+    /// <param name="h">Image height in pixels (at least 1).</param>
+    /// <param name="w">Image width in pixels (at least 1).</param>
+    /// <param name="minSize">Target of the shorter side in pixels.</param>
+    /// <param name="maxSize">Upper bound of the longer side in pixels.</param>
+    public static (long H, long W) ResizedSize(long h, long w, int minSize, int maxSize)
     {
-        double scale = Math.Min((double)_o.MinSize / Math.Min(h, w), (double)_o.MaxSize / Math.Max(h, w));
-        return (Math.Max(1L, (long)Math.Floor(h * scale)), Math.Max(1L, (long)Math.Floor(w * scale)));
+        float shorter = Math.Min(h, w), longer = Math.Max(h, w);
+        float scale = Math.Min(1f / shorter * minSize, 1f / longer * maxSize);
+        return (Math.Max(1L, (long)Math.Floor(h * (double)scale)), Math.Max(1L, (long)Math.Floor(w * (double)scale)));
     }
 
     /// <summary>
