@@ -75,7 +75,7 @@ public static class CliApp
         ["CheckpointEvery"] = "--checkpoint-every", ["LogEvery"] = "--log-every", ["ValidateEvery"] = "--val-every",
         ["GradientClipNorm"] = "--clip-grad", ["WeightDecay"] = "--weight-decay", ["weightDecay"] = "--weight-decay",
         ["WarmupIterations"] = "--warmup", ["warmupIterations"] = "--warmup", ["batchSize"] = "--batch-size",
-        ["outputDirectory"] = "--out", ["OutputFolder"] = "--out", ["resume"] = "--resume", ["ShorterSideScales"] = "--scales",
+        ["outputDirectory"] = "--out", ["OutputFolder"] = "--out", ["resume"] = "--resume", ["ShorterSideScales"] = "--scales", ["TrainMinSizes"] = "--scales",
         ["MinSize"] = "--min-size", ["MaxSize"] = "--max-size", ["FpnChannels"] = "--fpn-channels",
         ["TrainableBackboneLayers"] = "--trainable-layers", ["trainableLayers"] = "--trainable-layers",
         ["ScoreThreshold"] = "--score-threshold", ["scoreThreshold"] = "--score-threshold",

@@ -43,7 +43,7 @@ public static class TrainCommand
         var resume = new Option<bool>("--resume") { Description = "Continue the run in --out exactly where it stopped (needs its checkpoint.rstrain; the run length cannot change)" };
         var seed = new Option<int>("--seed") { Description = "Seed of initialisation, data order and augmentation", DefaultValueFactory = _ => 0 };
         var noFlip = new Option<bool>("--no-flip") { Description = "Disable horizontal flip augmentation" };
-        var scales = new Option<string?>("--scales") { Description = "Multi-scale training: comma-separated shorter sides, e.g. 640,672,704,736,768,800" };
+        var scales = new Option<string?>("--scales") { Description = "Multi-scale training: comma-separated shorter sides in pixels, one drawn per image at each step (at most --max-size), e.g. 640,672,704,736,768,800; evaluation and the saved model use --min-size [default: --min-size only]" };
         var ckptEvery = new Option<long>("--checkpoint-every") { Description = "Checkpoint interval in iterations", DefaultValueFactory = _ => 1000 };
         var logEvery = new Option<long>("--log-every") { Description = "Log interval in iterations", DefaultValueFactory = _ => 20 };
         var valEvery = new Option<long?>("--val-every") { Description = "Validation interval in iterations [default: only at the end]" };
@@ -131,7 +131,7 @@ public static class TrainCommand
             modelOptions = new RetinaNetOptions(train.Categories.Count)
             {
                 Backbone = s.Backbone, MinSize = s.MinSize, MaxSize = s.MaxSize, FpnChannels = s.FpnChannels, HeadGroupNorm = s.HeadGroupNorm,
-                TrainableBackboneLayers = s.TrainableLayers,
+                TrainableBackboneLayers = s.TrainableLayers, TrainMinSizes = s.Scales,
             };
             modelOptions.Validate();
             if (!resume)
@@ -142,7 +142,7 @@ public static class TrainCommand
             CliApp.RemoveIfEmpty(s.Out, created); // bad input found before any output: leave no empty run folder behind
             throw;
         }
-        var augmentation = new AugmentationOptions(HorizontalFlip: s.Flip, ShorterSideScales: s.Scales);
+        var augmentation = new AugmentationOptions(HorizontalFlip: s.Flip); // --scales is the model's TrainMinSizes: the transform draws the size
         using var stop = NewStopSignal();
         var result = TrainAndReport(train, valSet, modelOptions, augmentation, s.BatchSize, s.Seed, options, s.Out,
             JsonSerializer.Serialize(s), resume, s.Init, resumeHint: "the same command with --resume", ResumeFields, out _, stop: stop);
@@ -178,6 +178,8 @@ public static class TrainCommand
         Check(o.ValidateEvery is null or > 0, "--val-every", o.ValidateEvery, "must be at least 1");
         Check(s.MinSize > 0, "--min-size", s.MinSize, "must be at least 1 pixel");
         Check(s.MaxSize >= s.MinSize, "--max-size", s.MaxSize, $"must be at least --min-size ({s.MinSize})");
+        if (s.Scales is { } scales)
+            foreach (int v in scales) Check(v <= s.MaxSize, "--scales", v, $"a shorter side must be at most --max-size ({s.MaxSize})");
         Check(s.FpnChannels > 0, "--fpn-channels", s.FpnChannels, "must be at least 1");
         Check(s.TrainableLayers is >= 0 and <= 5, "--trainable-layers", s.TrainableLayers, "must be in 0..5");
     }
@@ -209,6 +211,7 @@ public static class TrainCommand
         f["config.model.FpnChannels"] = new("--fpn-channels");
         f["config.model.HeadGroupNorm"] = new("--head-groupnorm");
         f["config.model.TrainableBackboneLayers"] = new("--trainable-layers");
+        f["config.model.TrainMinSizes"] = new("--scales");
         return f;
     }
 

@@ -23,7 +23,7 @@ public sealed class DetectionTransform
 {
     private readonly RetinaNetOptions _o;
 
-    /// <summary>Uses <see cref="RetinaNetOptions.MinSize"/>, MaxSize, SizeDivisible, ImageMean, ImageStd.</summary>
+    /// <summary>Uses <see cref="RetinaNetOptions.MinSize"/>, TrainMinSizes, MaxSize, SizeDivisible, ImageMean, ImageStd.</summary>
     public DetectionTransform(RetinaNetOptions options) => _o = options;
 
     /// <summary>
@@ -79,11 +79,26 @@ public sealed class DetectionTransform
         return x.shape[0] == 1 ? x.expand(3, -1, -1) : x;
     }
 
+    /// <summary>
+    /// The shorter-side target for the next image: <see cref="RetinaNetOptions.MinSize"/>, or in training with
+    /// <see cref="RetinaNetOptions.TrainMinSizes"/> one of those drawn uniformly with torch's global generator
+    /// (torchvision's <c>torch_choice</c>: floor of a uniform draw in [0, count)).
+    /// </summary>
+    /// <param name="training">Training mode (draw among TrainMinSizes).</param>
+    public int ChooseMinSize(bool training)
+    {
+        if (!training || _o.TrainMinSizes is not { Length: > 0 } sizes) return _o.MinSize;
+        using var draw = empty(1).uniform_(0, sizes.Length);
+        return sizes[Math.Min(sizes.Length - 1, (int)draw.item<float>())];
+    }
+
     /// <summary>Normalises, resizes and pads <paramref name="images"/> into one batch.</summary>
     /// <param name="images">Each (C, H, W), C = 1 or 3, floating point in [0, 1]; sizes may differ.</param>
+    /// <param name="training">Training mode: each image's shorter side is drawn from <see cref="RetinaNetOptions.TrainMinSizes"/>
+    /// when given (<see cref="ChooseMinSize"/>), so the batch's padded size changes with the draw; otherwise <see cref="RetinaNetOptions.MinSize"/>.</param>
     /// <exception cref="ArgumentException">An empty list, a bad image (see <see cref="CheckImage"/>), or an image containing NaN or ±Inf
     /// (one <c>isfinite().all()</c> per image; the message names <c>images[i]</c>).</exception>
-    public PreprocessedBatch Preprocess(IReadOnlyList<Tensor> images)
+    public PreprocessedBatch Preprocess(IReadOnlyList<Tensor> images, bool training = false)
     {
         ArgumentNullException.ThrowIfNull(images);
         if (images.Count == 0) throw new ArgumentException("images is empty", nameof(images));
@@ -102,7 +117,7 @@ public sealed class DetectionTransform
             long h = x.shape[1], w = x.shape[2];
             originals.Add((h, w));
             x = (x - mean) / std;
-            var (nh, nw) = ResizedSize(h, w);
+            var (nh, nw) = ResizedSize(h, w, ChooseMinSize(training), _o.MaxSize);
             x = nn.functional.interpolate(x.unsqueeze(0), size: [nh, nw], mode: InterpolationMode.Bilinear, align_corners: false).squeeze(0);
             resized.Add(x);
             sizes.Add((nh, nw));
