@@ -81,6 +81,9 @@ public static class CliApp
         ["ScoreThreshold"] = "--score-threshold", ["scoreThreshold"] = "--score-threshold",
         ["DetectionsPerImage"] = "--max-detections", ["detectionsPerImage"] = "--max-detections",
         ["TrainImages"] = "--train", ["ValImages"] = "--val",
+        ["Alpha"] = "--alpha", ["Gamma"] = "--gamma", ["PriorProbability"] = "--prior", ["FgIouThreshold"] = "--fg-iou", ["BgIouThreshold"] = "--bg-iou",
+        ["AnchorSizes"] = "--anchor-sizes", ["AspectRatios"] = "--aspect-ratios", ["SmoothL1Beta"] = "--smooth-l1-beta", ["NormWeightDecay"] = "--norm-weight-decay",
+        ["StepMilestones"] = "--lr-steps", ["milestoneFractions"] = "--lr-steps",
     };
 
     /// <summary>
