@@ -57,7 +57,9 @@ public sealed class LearningRateSchedule
         Decay = decay;
         Gamma = gamma;
         CheckMilestoneFractions(milestoneFractions, nameof(milestoneFractions));
-        Milestones = [.. (milestoneFractions ?? PaperMilestoneFractions).Select(f => (long)Math.Round(totalIterations * f))];
+        Milestones = milestoneFractions is null
+            ? [(long)Math.Round(totalIterations * 2.0 / 3.0), (long)Math.Round(totalIterations * 8.0 / 9.0)]
+            : [.. milestoneFractions.Select(f => (long)Math.Round(totalIterations * f))];
     }
 
     /// <summary>The learning rate between warm-up and the first decay.</summary>
