@@ -13,6 +13,7 @@ using RetinaSharp.Data.FashionMnist;
 using RetinaSharp.Evaluation;
 using RetinaSharp.IO;
 using RetinaSharp.Modeling;
+using RetinaSharp.Reporting;
 using RetinaSharp.Recipes;
 using RetinaSharp.Visualization;
 using RetinaSharp.Training;
@@ -23,7 +24,7 @@ namespace RetinaSharp.Cli.Commands;
 /// <summary>The demo's configuration: the data, the training budget and the user's overrides of <see cref="TrainingRecipe.Demo"/>.</summary>
 internal sealed record DemoSettings(
     bool Quick, string Out, string ScenesFolder, int TrainImages, int ValImages, int Size, int Seed,
-    long? Iterations, double TrainingMinutes, int BatchSize, double LearningRate, double DrawThreshold, bool Resume)
+    long? Iterations, double TrainingMinutes, int BatchSize, double LearningRate, double DrawThreshold, bool Resume, bool FromScratch = false)
 {
     /// <summary>The default demo (at most 15 minutes on a quiet 2-core CPU) or the quick one (well under 3 minutes).</summary>
     public static DemoSettings Defaults(bool quick, string outDir)
@@ -40,7 +41,7 @@ internal sealed record DemoSettings(
     {
         get
         {
-            var r = TrainingRecipe.Demo(Size, Quick);
+            var r = TrainingRecipe.Demo(Size, Quick, pretrained: !FromScratch);
             return r with { BatchSize = BatchSize, Training = r.Training with { BaseLearningRate = LearningRate } };
         }
     }
@@ -61,7 +62,7 @@ public static class DemoCommand
 {
     /// <summary>The report files the demo writes into OUT/report.</summary>
     public static IReadOnlyList<string> ReportFiles { get; } =
-        [CocoEvaluation.MetricsFileName, "loss_curve.png", "pr_curves.png", "detections_grid.png", "README.md", "detections_val.json"];
+        [CocoEvaluation.MetricsFileName, "loss_curve.png", "pr_curves.png", "detections_grid.png", "README.md", "detections_val.json", EvaluationReport.FileName];
 
     /// <summary>How the fields of a demo checkpoint show when they differ on --resume (option names as typed).</summary>
     internal static IReadOnlyDictionary<string, ResumeField> ResumeFields { get; } = BuildResumeFields();
@@ -105,8 +106,9 @@ public static class DemoCommand
         var seed = new Option<int>("--seed") { Description = "Seed of the scenes, the initialisation and the data order", DefaultValueFactory = _ => 0 };
         var scenes = new Option<string?>("--scenes") { Description = "Where the scenes are built [default: OUT/scenes]" };
         var resume = new Option<bool>("--resume") { Description = "Continue an interrupted demo in --out" };
+        var scratch = new Option<bool>("--from-scratch") { Description = "Start the backbone from random weights (trainable batch norm) instead of ML.NET's ImageNet ResNet-18, for comparison" };
         var command = new Command("demo", "Train, evaluate and show RetinaNet on Fashion-MNIST detection scenes (the main demo).");
-        foreach (var o in new Option[] { quick, outDir, train, val, size, iterations, minutes, batch, lr, seed, scenes, resume }) command.Options.Add(o);
+        foreach (var o in new Option[] { quick, outDir, train, val, size, iterations, minutes, batch, lr, seed, scenes, resume, scratch }) command.Options.Add(o);
         command.SetAction(p =>
         {
             string o = Path.GetFullPath(p.GetValue(outDir)!);
@@ -116,6 +118,7 @@ public static class DemoCommand
                 TrainImages = p.GetValue(train) ?? d.TrainImages, ValImages = p.GetValue(val) ?? d.ValImages, Size = p.GetValue(size) ?? d.Size,
                 Iterations = p.GetValue(iterations) ?? d.Iterations, TrainingMinutes = p.GetValue(minutes) ?? d.TrainingMinutes, BatchSize = p.GetValue(batch) ?? d.BatchSize, LearningRate = p.GetValue(lr) ?? d.LearningRate,
                 Seed = p.GetValue(seed), ScenesFolder = p.GetValue(scenes) is string s ? Path.GetFullPath(s) : d.ScenesFolder, Resume = p.GetValue(resume),
+                FromScratch = p.GetValue(scratch),
             };
             return Run(d);
         });
@@ -170,7 +173,8 @@ public static class DemoCommand
         using var stop = TrainCommand.NewStopSignal();
         var result = TrainCommand.TrainAndReport(train, null, modelOptions, d.Recipe.Augmentation, d.BatchSize, d.Seed,
             d.TrainingOptions(iterations), runDir, JsonSerializer.Serialize(d with { Resume = false }), d.Resume, init: null,
-            resumeHint: $"retina demo{(d.Quick ? " --quick" : "")} --out \"{d.Out}\" --resume", ResumeFields, out var model, stop: stop);
+            resumeHint: $"retina demo{(d.Quick ? " --quick" : "")}{(d.FromScratch ? " --from-scratch" : "")} --out \"{d.Out}\" --resume", ResumeFields, out var model, stop: stop,
+            backboneWeights: d.Recipe.BackboneWeights);
         times.Add(("training", sw.Elapsed));
         if (result.Status != TrainingStatus.Completed) return stop.ExitCode ?? CliApp.Failed;
 
@@ -178,11 +182,24 @@ public static class DemoCommand
         sw.Restart();
         string report = Path.Combine(d.Out, "report");
         Directory.CreateDirectory(report);
-        CocoEvaluation evaluation = null!;
         IReadOnlyList<CocoResult> detections = null!;
+        EvaluationReport errorReport = null!;
+        var valCoco = val.ToCoco();
         AnsiConsole.Status().Start($"Evaluating on {val.Images.Count} validation scenes...", _ =>
-            (evaluation, detections) = DetectionValidation.Evaluate(model, val, batchSize: 8));
+        {
+            detections = DetectionValidation.Detect(model, val, batchSize: 8);
+            errorReport = EvaluationReport.Evaluate(valCoco, detections); // the COCO numbers and the matching behind report.html
+        });
+        var evaluation = errorReport.Evaluation;
         CocoJson.WriteResults(Path.Combine(report, "detections_val.json"), detections);
+        // Generalisation: new scenes built the same way from glyphs the model never saw in training (the validation
+        // glyph pool), which no setting of the demo was chosen on.
+        string testJson = Path.Combine(d.ScenesFolder, "instances_test.json");
+        if (!File.Exists(testJson)) FashionScenes.BuildTestSplit(scenesOptions, d.ValImages);
+        var test = DetectionDataset.Load(testJson);
+        CocoEvaluation testEvaluation = null!;
+        AnsiConsole.Status().Start($"Evaluating on {test.Images.Count} test scenes (glyphs never seen in training)...", _ =>
+            testEvaluation = DetectionValidation.Evaluate(model, test, batchSize: 8).Evaluation);
         times.Add(("evaluation", sw.Elapsed));
 
         // 4. Report.
@@ -190,14 +207,18 @@ public static class DemoCommand
         File.Copy(Path.Combine(runDir, "loss_curve.png"), Path.Combine(report, "loss_curve.png"), overwrite: true);
         PrCurvePlot.Save(evaluation, Path.Combine(report, "pr_curves.png"));
         WriteGrid(Path.Combine(report, "detections_grid.png"), val, detections, d.DrawThreshold, d.Quick ? 8 : 16);
-        WriteMetrics(Path.Combine(report, CocoEvaluation.MetricsFileName), evaluation, d, result, total.Elapsed);
+        WriteMetrics(Path.Combine(report, CocoEvaluation.MetricsFileName), evaluation, d, result, total.Elapsed, testEvaluation);
+        AnsiConsole.Status().Start("Writing report.html (every validation scene with its errors)...", _ =>
+            errorReport.Write(Path.Combine(report, EvaluationReport.FileName), anchors: AnchorCoverage.Compute(model, valCoco),
+                options: new EvaluationReportOptions { Title = $"RetinaNet on Fashion-MNIST scenes{(d.Quick ? " (quick run)" : "")}", Source = $"{val.Images.Count} validation scenes, {Plural.Of(result.TotalIterations, "iteration")}" }));
         times.Add(("report", sw.Elapsed));
         WriteReadme(Path.Combine(report, "README.md"), evaluation, d, modelOptions, d.TrainingOptions(iterations), result, times, total.Elapsed, train, val);
 
         AnsiConsole.WriteLine();
         AnsiConsole.Write(evaluation.Summary());
         AnsiConsole.MarkupLineInterpolated($"[bold green]AP {evaluation.Stats.Ap:0.000}, AP50 {evaluation.Stats.Ap50:0.000}[/] on {val.Images.Count} validation scenes after {Plural.Of(result.TotalIterations, "iteration")} ({total.Elapsed:mm\\:ss}).");
-        AnsiConsole.MarkupLineInterpolated($"Report: [bold]{report}[/] (README.md, metrics.json, loss_curve.png, pr_curves.png, detections_grid.png)");
+        AnsiConsole.MarkupLineInterpolated($"Generalisation: AP {testEvaluation.Stats.Ap:0.000}, AP50 {testEvaluation.Stats.Ap50:0.000} on {test.Images.Count} test scenes of unseen glyphs ({testEvaluation.Stats.Ap - evaluation.Stats.Ap:+0.000;-0.000} AP against validation).");
+        AnsiConsole.MarkupLineInterpolated($"Report: [bold]{report}[/] (report.html: open it in a browser; README.md, metrics.json, loss_curve.png, pr_curves.png, detections_grid.png)");
         return CliApp.Ok;
     }
 
@@ -302,16 +323,24 @@ public static class DemoCommand
     }
 
     /// <summary>The evaluation in the one metrics schema (<see cref="CocoEvaluation.ToJson"/>), with the demo's run under <c>run</c>.</summary>
-    private static void WriteMetrics(string path, CocoEvaluation e, DemoSettings d, TrainingResult r, TimeSpan elapsed) =>
+    private static void WriteMetrics(string path, CocoEvaluation e, DemoSettings d, TrainingResult r, TimeSpan elapsed, CocoEvaluation test) =>
         e.WriteJson(path, new JsonObject
         {
             ["command"] = "demo",
+            ["backbone_weights"] = d.FromScratch ? "random" : "imagenet",
+            ["skipped_steps"] = r.Log.Steps.Count(s => s.Skipped),
+            ["test_unseen_glyphs"] = new JsonObject
+            {
+                ["images"] = test.ImageIds.Count, ["ap"] = test.Stats.Ap, ["ap50"] = test.Stats.Ap50, ["ap75"] = test.Stats.Ap75,
+                ["ap_minus_val_ap"] = test.Stats.Ap - e.Stats.Ap,
+            },
             ["iterations"] = r.TotalIterations,
             ["training_minutes_budget"] = d.TrainingMinutes,
             ["batch_size"] = d.BatchSize,
             ["scene_size"] = d.Size,
             ["quick"] = d.Quick,
             ["wall_time_seconds"] = Math.Round(elapsed.TotalSeconds, 1),
+            ["onednn"] = TorchRuntime.OneDnn.Mode.ToString(),
         });
 
     private static void WriteReadme(string path, CocoEvaluation e, DemoSettings d, RetinaNetOptions m, TrainingOptions trainingOptions, TrainingResult r,
@@ -331,9 +360,11 @@ public static class DemoCommand
         sb.AppendLine("| setting | value |");
         sb.AppendLine("| --- | --- |");
         sb.AppendLine($"| data | {train.Images.Count} training / {val.Images.Count} validation scenes of {d.Size}x{d.Size} px, {train.BoxCount} / {val.BoxCount} objects, 10 classes, seed {d.Seed} (`{d.ScenesFolder}`) |");
-        sb.AppendLine($"| model | RetinaNet, {m.Backbone}-FPN from scratch (no pretrained weights, {m.BackboneNorm} backbone norm), FPN/head width {m.FpnChannels}, GroupNorm heads, input {m.MinSize} px, anchors 16-406 px |");
+        sb.AppendLine($"| model | RetinaNet, {m.Backbone}-FPN {(d.FromScratch ? "from scratch (no pretrained weights" : "from ImageNet weights (ML.NET's ResNet-18")}, {m.BackboneNorm} backbone norm), FPN/head width {m.FpnChannels}, GroupNorm heads, input {m.MinSize} px, anchors 16-406 px |");
         sb.AppendLine(string.Create(inv, $"| loss | focal loss alpha {m.Alpha} gamma {m.Gamma}, {m.BoxLoss} box loss |"));
         sb.AppendLine(string.Create(inv, $"| training | {r.TotalIterations} iterations x {d.BatchSize} images, AdamW (weight decay 0.05), LR {d.LearningRate} with {trainingOptions.WarmupIterations}-iteration warm-up, x0.1 at 2/3 and 8/9, gradient norm clipped at {trainingOptions.GradientClipNorm}, horizontal flip |"));
+        sb.AppendLine($"| skipped steps | {r.Log.SkippedSteps} (non-finite loss or gradient; 0 on a healthy run) |");
+        sb.AppendLine($"| libtorch | {TorchRuntime.Version}, oneDNN {TorchRuntime.OneDnn.Mode} ({TorchRuntime.OneDnn.Reason}) |");
         sb.AppendLine();
         sb.AppendLine("## Time");
         sb.AppendLine();
@@ -362,6 +393,8 @@ public static class DemoCommand
         sb.AppendLine("![loss curve](loss_curve.png)");
         sb.AppendLine();
         sb.AppendLine("![precision-recall curves](pr_curves.png)");
+        sb.AppendLine();
+        sb.AppendLine("Open `report.html` in a browser (one self-contained file): per-class AP/AR, the precision-recall curves, every validation scene with each detection marked true positive or its error kind (duplicate, wrong class, poor localisation, background) and each missed object, at the IoU and score thresholds you choose, the confusion between classes and the anchor coverage.");
         sb.AppendLine();
         sb.AppendLine("Files: `metrics.json` (the 12 COCO numbers and per-class AP), `detections_val.json` (COCO results), the training log `../train/log.csv` (one row per logged step; `loss_step` and the `*_step` terms are that step's losses, not the running mean of the console progress) the model `../train/model.rsnet` (for `retina detect --weights` and `retina eval --weights`; it keeps the class names) and the training checkpoint `../train/checkpoint.rstrain` (only for `--resume`).");
         AtomicFile.WriteAllText(path, sb.ToString());

@@ -8,23 +8,58 @@ using RetinaSharp.Modeling;
 using RetinaSharp.Recipes;
 using RetinaSharp.Training;
 using Spectre.Console;
+using TorchSharp;
 
 namespace RetinaSharp.Cli.Commands;
 
 /// <summary>Everything `retina train` was asked to do, each value resolved (given, or the recipe's); stored as the configuration of each checkpoint.</summary>
+/// <remarks>Backbone, TrainableLayers and BackboneNorm stay null when not given: they follow the backbone weights and the recipe
+/// (<see cref="TrainingRecipe.ModelFor"/>); BackboneWeights null = the recipe's (random for paper and v2, ImageNet for demo).</remarks>
 internal sealed record TrainSettings(
-    string Data, string? Val, string Out, string Recipe, ResNetDepth Backbone, int BatchSize, int MinSize, int MaxSize,
-    int FpnChannels, bool HeadGroupNorm, int TrainableLayers, string? Init, bool Flip, int[]? Scales, int Seed, bool Repair,
+    string Data, string? Val, string Out, string Recipe, ResNetDepth? Backbone, int BatchSize, int MinSize, int MaxSize,
+    int FpnChannels, bool HeadGroupNorm, int? TrainableLayers, string? Init, bool Flip, int[]? Scales, int Seed, bool Repair,
     double? Alpha, double Gamma, double Prior, BoxLossKind BoxLoss, double SmoothL1Beta, bool P6FromC5,
-    int[][]? AnchorSizes, double[] AspectRatios, double FgIou, double BgIou)
+    int[][]? AnchorSizes, double[] AspectRatios, double FgIou, double BgIou,
+    string? BackboneWeights = null, BackboneNormKind? BackboneNorm = null)
 {
-    /// <summary>The model configuration for <paramref name="numClasses"/> classes: the recipe's with every value of these settings.</summary>
-    public RetinaNetOptions ModelOptions(int numClasses) => TrainingRecipe.Named(Recipe).Model with
+    /// <summary>The recipe with every model value of these settings (the backbone's depth, norm and stages are resolved by <see cref="ModelOptions"/>).</summary>
+    public TrainingRecipe ResolvedRecipe()
     {
-        NumClasses = numClasses, Backbone = Backbone, MinSize = MinSize, MaxSize = MaxSize, FpnChannels = FpnChannels, HeadGroupNorm = HeadGroupNorm,
-        TrainableBackboneLayers = TrainableLayers, TrainMinSizes = Scales, Alpha = Alpha, Gamma = Gamma, PriorProbability = Prior, BoxLoss = BoxLoss,
-        SmoothL1Beta = SmoothL1Beta, P6FromC5 = P6FromC5, AnchorSizes = AnchorSizes, AspectRatios = AspectRatios, FgIouThreshold = FgIou, BgIouThreshold = BgIou,
-    };
+        var r = TrainingRecipe.Named(Recipe);
+        return r with
+        {
+            Model = r.Model with
+            {
+                MinSize = MinSize, MaxSize = MaxSize, FpnChannels = FpnChannels, HeadGroupNorm = HeadGroupNorm,
+                TrainMinSizes = Scales, Alpha = Alpha, Gamma = Gamma, PriorProbability = Prior, BoxLoss = BoxLoss,
+                SmoothL1Beta = SmoothL1Beta, P6FromC5 = P6FromC5, AnchorSizes = AnchorSizes, AspectRatios = AspectRatios, FgIouThreshold = FgIou, BgIouThreshold = BgIou,
+            },
+        };
+    }
+
+    /// <summary>The backbone weights: --backbone-weights, else the recipe's.</summary>
+    public Pretrained.BackboneWeights Weights() => BackboneWeights is null ? TrainingRecipe.Named(Recipe).BackboneWeights : Pretrained.BackboneWeights.Parse(BackboneWeights);
+
+    /// <summary>The model configuration for <paramref name="numClasses"/> classes: the recipe's with every value of these settings,
+    /// the backbone configured for its weights (<see cref="TrainingRecipe.ModelFor"/>); with --init the backbone's depth, norm and
+    /// stages are the recipe's pretrained ones (the whole detector comes from that checkpoint).</summary>
+    /// <exception cref="ArgumentException">A refused combination of weights, norm and stages, or --init with --backbone-weights.</exception>
+    public RetinaNetOptions ModelOptions(int numClasses)
+    {
+        var recipe = ResolvedRecipe();
+        if (Init != null)
+        {
+            if (BackboneWeights != null && Pretrained.BackboneWeights.Parse(BackboneWeights).IsPretrained)
+                throw new ArgumentException("--init and --backbone-weights: --init already sets every weight, the backbone's included; give one of them.");
+            var m = recipe.Model with { NumClasses = numClasses };
+            return m with
+            {
+                Backbone = Backbone ?? (m.Backbone == ResNetDepth.ResNet18Cntk && recipe.BackboneWeights.Kind != Pretrained.BackboneWeightsKind.ImageNet ? ResNetDepth.ResNet18 : m.Backbone),
+                BackboneNorm = BackboneNorm ?? m.BackboneNorm, TrainableBackboneLayers = TrainableLayers ?? m.TrainableBackboneLayers,
+            };
+        }
+        return recipe.ModelFor(numClasses, Weights(), Backbone, BackboneNorm, TrainableLayers);
+    }
 }
 
 /// <summary>`retina train`.</summary>
@@ -43,7 +78,9 @@ public static class TrainCommand
                           "or demo (retina demo's small from-scratch model); options given override it",
             DefaultValueFactory = _ => "paper",
         };
-        public readonly Option<string?> Backbone = new("--backbone") { Description = "resnet18, resnet34, resnet50 or resnet101 [default: the recipe's; paper, v2: resnet50]" };
+        public readonly Option<string?> Backbone = new("--backbone") { Description = "resnet18, resnet34, resnet50 or resnet101 [default: with --backbone-weights the weights' depth, else the recipe's: paper, v2 resnet50]" };
+        public readonly Option<string?> BackboneWeights = new("--backbone-weights") { Description = "Start the backbone from pretrained weights: 'imagenet' (ML.NET's ImageNet ResNet-18, shipped with RetinaSharp) or a torchvision ResNet classification checkpoint (resnet50-0676ba61.pth, ...; fc.* ignored) [default: random weights; --recipe demo: imagenet]" };
+        public readonly Option<string?> BackboneNorm = new("--backbone-norm") { Description = "frozen, batch or group [default: with --backbone-weights the recipe's (paper frozen, v2 batch), from random weights batch]" };
         public readonly Option<long?> Iterations = new("--iterations") { Description = "Run length in iterations [default: the recipe's: paper 90000 iterations, v2 26 epochs, unless --epochs is given]" };
         public readonly Option<int?> Epochs = new("--epochs") { Description = "Run length in epochs (instead of --iterations)" };
         public readonly Option<int?> Batch = new("--batch-size") { Description = "Images per iteration [default: 16]" };
@@ -64,7 +101,7 @@ public static class TrainCommand
         };
         public readonly Option<int?> Fpn = new("--fpn-channels") { Description = "FPN and head width [default: 256]" };
         public readonly Option<bool> Gn = new("--head-groupnorm") { Description = "GroupNorm in the heads (torchvision v2; on with --recipe v2 and demo)" };
-        public readonly Option<int?> Trainable = new("--trainable-layers") { Description = "ResNet stages trained, 0..5 [default: 3]" };
+        public readonly Option<int?> Trainable = new("--trainable-layers") { Description = "ResNet stages trained, counted from layer4, 0..5 [default: 3 with --backbone-weights (the paper, v2), 5 from random weights]" };
         public readonly Option<string?> Alpha = new("--alpha") { Description = "Focal loss alpha in [0, 1], the weight of positives, or none [default: 0.25]" };
         public readonly Option<double?> Gamma = new("--gamma") { Description = "Focal loss gamma >= 0 (0 with --alpha none is cross-entropy) [default: 2]" };
         public readonly Option<double?> Prior = new("--prior") { Description = "Prior probability pi in (0, 1): the classification bias starts at -log((1 - pi) / pi) [default: 0.01]" };
@@ -87,10 +124,12 @@ public static class TrainCommand
         public readonly Option<long> LogEvery = new("--log-every") { Description = "Log interval in iterations", DefaultValueFactory = _ => 20 };
         public readonly Option<long?> ValEvery = new("--val-every") { Description = "Validation interval in iterations [default: only at the end]" };
         public readonly Option<bool> Repair = new("--repair") { Description = "Repair dataset problems (clip boxes, drop degenerate ones) instead of refusing" };
+        public readonly Option<string> Device = CliApp.DeviceOption();
+        public readonly Option<bool> ModelOnly = new("--model-only") { Description = $"When the run completes keep model.rsnet and delete {TrainingCheckpoint.FileName} (weights + optimiser state, about 3x the model): the run can then not be resumed or extended" };
 
         public Option[] All => [Data, Val, Recipe, Backbone, Out, Iterations, Epochs, Batch, Lr, Optimizer, Schedule, LrSteps, Warmup, Wd, NormWd, Clip, MinSize, MaxSize,
             Scales, Fpn, Gn, Trainable, Alpha, Gamma, Prior, BoxLoss, Beta, P6From, AnchorSizes, AspectRatios, FgIou, BgIou, Init, Resume, Seed, NoFlip,
-            CkptEvery, LogEvery, ValEvery, Repair];
+            CkptEvery, LogEvery, ValEvery, Repair, Device, ModelOnly, BackboneWeights, BackboneNorm];
 
         /// <summary>Resolves every value: given, else the recipe's. Notices are printed once the options, --out and the data are checked.</summary>
         /// <exception cref="ArgumentException">An unknown name (recipe, backbone, optimiser, ...) or a malformed list; the message names the option.</exception>
@@ -104,16 +143,18 @@ public static class TrainCommand
             var notices = new List<string> { $"Recipe {recipe.Name}: {recipe.Description} (options given override it)." };
             var settings = new TrainSettings(
                 Path.GetFullPath(p.GetValue(Data)!), p.GetValue(Val) is string v ? Path.GetFullPath(v) : null, Path.GetFullPath(p.GetValue(Out)!), recipe.Name,
-                p.GetValue(Backbone) is string b ? ParseBackbone(b) : m.Backbone, p.GetValue(Batch) ?? recipe.BatchSize,
+                p.GetValue(Backbone) is string b ? ParseBackbone(b) : null, p.GetValue(Batch) ?? recipe.BatchSize,
                 p.GetValue(MinSize) ?? m.MinSize, p.GetValue(MaxSize) ?? m.MaxSize, p.GetValue(Fpn) ?? m.FpnChannels, p.GetValue(Gn) || m.HeadGroupNorm,
-                p.GetValue(Trainable) ?? m.TrainableBackboneLayers, p.GetValue(Init) is string i ? Path.GetFullPath(i) : null, !p.GetValue(NoFlip),
+                p.GetValue(Trainable), p.GetValue(Init) is string i ? Path.GetFullPath(i) : null, !p.GetValue(NoFlip),
                 p.GetValue(Scales) is string sc ? ParseScales(sc) : m.TrainMinSizes, p.GetValue(Seed), p.GetValue(Repair),
                 p.GetValue(Alpha) is string a ? ParseAlpha(a) : m.Alpha, p.GetValue(Gamma) ?? m.Gamma, p.GetValue(Prior) ?? m.PriorProbability,
                 p.GetValue(BoxLoss) is string bl ? ParseBoxLoss(bl) : m.BoxLoss, p.GetValue(Beta) ?? m.SmoothL1Beta,
                 p.GetValue(P6From) is string p6 ? ParseP6From(p6) : m.P6FromC5,
                 p.GetValue(AnchorSizes) is string an ? ParseAnchorSizes(an) : m.AnchorSizes,
                 p.GetValue(AspectRatios) is string ar ? ParseNumbers(ar, "--aspect-ratios") : m.AspectRatios,
-                p.GetValue(FgIou) ?? m.FgIouThreshold, p.GetValue(BgIou) ?? m.BgIouThreshold);
+                p.GetValue(FgIou) ?? m.FgIouThreshold, p.GetValue(BgIou) ?? m.BgIouThreshold,
+                p.GetValue(BackboneWeights) is string w ? (string.Equals(w, Pretrained.BackboneWeights.ImageNetName, StringComparison.OrdinalIgnoreCase) ? Pretrained.BackboneWeights.ImageNetName : Path.GetFullPath(w)) : null,
+                p.GetValue(BackboneNorm) is string bn ? ParseNorm(bn) : null);
             long? its = p.GetValue(Iterations);
             int? eps = p.GetValue(Epochs);
             if (its is null && eps is null)
@@ -137,7 +178,7 @@ public static class TrainCommand
                 Optimizer = p.GetValue(Optimizer) is string o ? o.ToLowerInvariant() switch
                 {
                     "sgd" => OptimizerKind.Sgd, "adamw" => OptimizerKind.AdamW,
-                    _ => throw new ArgumentException($"--optimizer: unknown optimiser '{o}' (sgd or adamw)"),
+                    _ => throw new ArgumentException($"--optimizer: unknown optimizer '{o}' (sgd or adamw)"),
                 } : t.Optimizer,
                 Decay = p.GetValue(Schedule) is string d ? d.ToLowerInvariant() switch
                 {
@@ -161,8 +202,9 @@ public static class TrainCommand
         foreach (var option in o.All) command.Options.Add(option);
         command.SetAction(p =>
         {
+            var dev = CliApp.ResolveDevice(p.GetValue(o.Device));
             var (settings, options, notices) = o.Bind(p);
-            return Run(settings, options, p.GetValue(o.Resume), notices);
+            return Run(settings, options, p.GetValue(o.Resume), notices, dev, p.GetValue(o.ModelOnly));
         });
         return command;
     }
@@ -195,6 +237,14 @@ public static class TrainCommand
         "resnet50" => ResNetDepth.ResNet50,
         "resnet101" => ResNetDepth.ResNet101,
         _ => throw new ArgumentException($"--backbone: unknown backbone '{s}' (resnet18, resnet34, resnet50 or resnet101)"),
+    };
+
+    private static BackboneNormKind ParseNorm(string s) => s.ToLowerInvariant() switch
+    {
+        "frozen" => BackboneNormKind.Frozen,
+        "batch" => BackboneNormKind.BatchNorm,
+        "group" => BackboneNormKind.GroupNorm,
+        _ => throw new ArgumentException($"--backbone-norm: unknown normalisation '{s}' (frozen, batch or group)"),
     };
 
     private static int[]? ParseScales(string? s)
@@ -253,7 +303,7 @@ public static class TrainCommand
         return sizes;
     }
 
-    private static int Run(TrainSettings s, TrainingOptions options, bool resume, IReadOnlyList<string> notices)
+    private static int Run(TrainSettings s, TrainingOptions options, bool resume, IReadOnlyList<string> notices, TorchSharp.torch.Device device, bool modelOnly)
     {
         ValidateOptions(s, options);
         RequireCheckpointForResume(s.Out, resume);
@@ -261,12 +311,15 @@ public static class TrainCommand
         DetectionDataset train;
         DetectionDataset? valSet;
         RetinaNetOptions modelOptions;
+        Pretrained.BackboneWeights backboneWeights;
         try
         {
             train = LoadChecked(s.Data, s.Repair, "--data");
             valSet = s.Val is null ? null : LoadChecked(s.Val, s.Repair, "--val");
             if (valSet != null) CategoryMatch.RequireSame(train.Categories, valSet.Categories, "--data", "--val");
             modelOptions = s.ModelOptions(train.Categories.Count);
+            // With --init the whole detector (backbone included) comes from that checkpoint: not random, not the recipe's weights.
+            backboneWeights = s.Init != null ? Pretrained.BackboneWeights.Random : s.Weights();
             modelOptions.Validate();
             if (!resume)
                 foreach (var notice in notices) AnsiConsole.MarkupLineInterpolated($"{notice}");
@@ -279,7 +332,7 @@ public static class TrainCommand
         var augmentation = new AugmentationOptions(HorizontalFlip: s.Flip); // --scales is the model's TrainMinSizes: the transform draws the size
         using var stop = NewStopSignal();
         var result = TrainAndReport(train, valSet, modelOptions, augmentation, s.BatchSize, s.Seed, options, s.Out,
-            JsonSerializer.Serialize(s), resume, s.Init, resumeHint: "the same command with --resume", ResumeFields, out _, stop: stop);
+            JsonSerializer.Serialize(s), resume, s.Init, resumeHint: "the same command with --resume", ResumeFields, out _, stop: stop, device: device, modelOnly: modelOnly, backboneWeights: backboneWeights);
         return result.Status == TrainingStatus.Completed ? CliApp.Ok : stop.ExitCode ?? CliApp.Failed;
     }
 
@@ -290,6 +343,9 @@ public static class TrainCommand
         string path = Path.Combine(runDir, TrainingCheckpoint.FileName);
         if (resume && !File.Exists(path))
             throw new ArgumentException($"--resume: no training checkpoint in '{runDir}' (expected {path}); check --out, or drop --resume to start a new run.");
+        // Checked before any banner: the trainer would refuse the folder only after "Training ... ->" was printed.
+        if (!resume && File.Exists(path))
+            throw new ArgumentException($"--out '{runDir}' already holds a training checkpoint ({TrainingCheckpoint.FileName}); continue it with --resume or choose another --out.");
     }
 
     /// <summary>Checks the numeric options before any data is read; each message names the option as typed.</summary>
@@ -315,7 +371,7 @@ public static class TrainCommand
         if (s.Scales is { } scales)
             foreach (int v in scales) Check(v <= s.MaxSize, "--scales", v, $"a shorter side must be at most --max-size ({s.MaxSize})");
         Check(s.FpnChannels > 0, "--fpn-channels", s.FpnChannels, "must be at least 1");
-        Check(s.TrainableLayers is >= 0 and <= 5, "--trainable-layers", s.TrainableLayers, "must be in 0..5");
+        Check(s.TrainableLayers is null or (>= 0 and <= 5), "--trainable-layers", s.TrainableLayers, "must be in 0..5");
         Check(s.BatchSize > 0, "--batch-size", s.BatchSize, "must be at least 1");
         Check(o.NormWeightDecay is null or >= 0, "--norm-weight-decay", o.NormWeightDecay, "must be 0 or more");
         if (o.StepMilestones is { } steps)
@@ -348,6 +404,9 @@ public static class TrainCommand
         f["config.settings.HeadGroupNorm"] = new("--head-groupnorm");
         f["config.settings.TrainableLayers"] = new("--trainable-layers");
         f["config.settings.Init"] = new("--init", ChangesResult: false); // on resume the weights come from the checkpoint
+        f["config.settings.BackboneWeights"] = new("--backbone-weights", ChangesResult: false); // likewise
+        f["config.settings.BackboneNorm"] = new("--backbone-norm");
+        f["config.model.BackboneNorm"] = new("--backbone-norm");
         f["config.settings.Flip"] = new("--no-flip", Format: e => e.ValueKind == JsonValueKind.False ? "given" : "not given");
         f["config.settings.Scales"] = new("--scales");
         f["config.settings.Seed"] = new("--seed");
@@ -400,12 +459,17 @@ public static class TrainCommand
     /// </summary>
     internal static TrainingResult TrainAndReport(DetectionDataset train, DetectionDataset? val, RetinaNetOptions modelOptions,
         AugmentationOptions augmentation, int batchSize, int seed, TrainingOptions options, string outDir, string configurationJson,
-        bool resume, string? init, string resumeHint, IReadOnlyDictionary<string, ResumeField> resumeFields, out RetinaNet model, Action<RetinaNet>? prepareModel = null, int? maxValImages = null, StopSignal? stop = null)
+        bool resume, string? init, string resumeHint, IReadOnlyDictionary<string, ResumeField> resumeFields, out RetinaNet model, Action<RetinaNet>? prepareModel = null, int? maxValImages = null, StopSignal? stop = null,
+        TorchSharp.torch.Device? device = null, bool modelOnly = false, Pretrained.BackboneWeights? backboneWeights = null)
     {
         TorchSharp.torch.manual_seed(seed);
         model = new RetinaNet(modelOptions);
         prepareModel?.Invoke(model);
+        var weights = backboneWeights ?? Pretrained.BackboneWeights.Random;
         if (init != null) AnsiConsole.WriteLine(WeightInitialization.InitFrom(model, init));
+        else if (resume) AnsiConsole.WriteLine(weights.Describe(modelOptions) + " Resuming: the weights come from the checkpoint.");
+        else AnsiConsole.WriteLine(weights.LoadInto(model));
+        if (device != null) model.to(device); // before the trainer: the optimiser's state is made beside the parameters
         using var loader = new DetectionDataLoader(train, batchSize, shuffle: true, seed: seed, augmentation: augmentation, dropLast: train.Images.Count >= batchSize);
         string stored = "{\"settings\":" + configurationJson + ",\"model\":" + modelOptions.ToJson() + "}";
         var trainer = new Trainer(new RetinaNetTrainable(model), new DataLoaderTrainingData(loader), options, outDir, stored);
@@ -419,12 +483,30 @@ public static class TrainCommand
         AnsiConsole.MarkupLineInterpolated($"[grey]{LossLegend(outDir)}[/]");
         var result = RunWithProgress(trainer, resume, stop);
         if (result.Status == TrainingStatus.Completed)
-            RetinaNetCheckpoint.Save(model, Path.Combine(outDir, "model.rsnet"), train.Categories.Categories);
-        var colour = result.Status == TrainingStatus.Completed ? "green" : "yellow";
-        AnsiConsole.MarkupLineInterpolated($"[{colour}]{result.Message}[/]");
+        {
+            string modelPath = Path.Combine(outDir, "model.rsnet");
+            RetinaNetCheckpoint.Save(model, modelPath, train.Categories.Categories);
+            if (modelOnly && File.Exists(trainer.CheckpointPath)) File.Delete(trainer.CheckpointPath);
+            AnsiConsole.MarkupLineInterpolated($"[green]{FinishedMessage(result.TotalIterations, modelPath, trainer.CheckpointPath)}[/]");
+        }
+        else
+            AnsiConsole.MarkupLineInterpolated($"[yellow]{result.Message}[/]");
         if (result.Status == TrainingStatus.Interrupted)
             AnsiConsole.MarkupLineInterpolated($"To continue, run {resumeHint}.");
         return result;
+    }
+
+    /// <summary>
+    /// The closing line of a completed run: the model file for eval/detect first, then what else the run folder keeps and
+    /// its size (the training checkpoint holds the weights plus the optimiser state, about 3x the model with SGD momentum).
+    /// </summary>
+    internal static string FinishedMessage(long iterations, string modelPath, string checkpointPath)
+    {
+        static string Mb(string f) => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{new FileInfo(f).Length / 1e6:0} MB");
+        string kept = File.Exists(checkpointPath)
+            ? $"; also kept: {checkpointPath} ({Mb(checkpointPath)}, weights + optimiser state, for --resume or a longer run: delete it, or train with --model-only, when you need neither)"
+            : "";
+        return $"Finished {Plural.Of(iterations, "iteration")}. Model for retina eval/detect --weights: {modelPath} ({Mb(modelPath)}){kept}.";
     }
 
     /// <summary>A <see cref="StopSignal"/> that prints its notice in yellow.</summary>

@@ -20,7 +20,8 @@ public class TrainOptionsTests
     {
         var (s, m, o) = Resolve();
         Assert.Equal("paper", s.Recipe);
-        Assert.Equal(new RetinaNetOptions(3).ToJson(), m.ToJson());
+        // From random weights (no --backbone-weights): trainable batch norm and all 5 stages, the rest the paper's.
+        Assert.Equal(new RetinaNetOptions(3) { BackboneNorm = BackboneNormKind.BatchNorm, TrainableBackboneLayers = 5 }.ToJson(), m.ToJson());
         Assert.Equal(90000, o.Iterations);
         Assert.Null(o.Epochs);
         Assert.Equal(OptimizerKind.Sgd, o.Optimizer);
@@ -87,7 +88,22 @@ public class TrainOptionsTests
         Assert.Null(o.Iterations);
         Assert.Equal([16.0 / 26, 22.0 / 26], o.StepMilestones!);
         Assert.Equal(1000, o.WarmupIterations);
-        Assert.Equal((TrainingRecipe.TorchvisionV2.Model with { NumClasses = 3 }).ToJson(), m.ToJson());
+        Assert.Equal(5, m.TrainableBackboneLayers); // from random weights every stage trains
+        Assert.Equal((TrainingRecipe.TorchvisionV2.Model with { NumClasses = 3, TrainableBackboneLayers = 5 }).ToJson(), m.ToJson());
+    }
+
+    [Fact]
+    public void A_recipes_norm_and_stages_describe_a_pretrained_start()
+    {
+        // torchvision: the paper/v1 with weights_backbone freezes batch norm; v2 keeps BatchNorm2d; both train 3 stages.
+        var (_, paper, _) = Resolve("--backbone-weights", "imagenet");
+        Assert.Equal((BackboneNormKind.Frozen, 3), (paper.BackboneNorm, paper.TrainableBackboneLayers));
+        var (_, v2, _) = Resolve("--recipe", "v2", "--backbone-weights", "imagenet");
+        Assert.Equal((BackboneNormKind.BatchNorm, 3), (v2.BackboneNorm, v2.TrainableBackboneLayers));
+        Assert.Equal(ResNetDepth.ResNet18Cntk, v2.Backbone);
+        Assert.True(v2.HeadGroupNorm);
+        var (_, given, _) = Resolve("--recipe", "v2", "--backbone-weights", "imagenet", "--backbone-norm", "frozen", "--trainable-layers", "5");
+        Assert.Equal((BackboneNormKind.Frozen, 5), (given.BackboneNorm, given.TrainableBackboneLayers));
     }
 
     [Fact]

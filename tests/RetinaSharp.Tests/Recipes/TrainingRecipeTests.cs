@@ -11,12 +11,18 @@ public class TrainingRecipeTests
     {
         var r = TrainingRecipe.Demo(128);
         var m = r.ModelOptions(10);
-        Assert.Equal(ResNetDepth.ResNet18, m.Backbone);
+        // ML.NET's ImageNet ResNet-18 with frozen batch norm, every stage trained, its own normalisation (255·x - mean).
+        Assert.Equal(RetinaSharp.Pretrained.BackboneWeightsKind.ImageNet, r.BackboneWeights.Kind);
+        Assert.Equal(ResNetDepth.ResNet18Cntk, m.Backbone);
+        Assert.Equal(BackboneNormKind.Frozen, m.BackboneNorm);
+        Assert.All(m.ImageStd, s => Assert.Equal(1 / 255.0, s, 12));
         Assert.Equal((128, 128), (m.MinSize, m.MaxSize));
         Assert.Equal(64, m.FpnChannels);
         Assert.True(m.HeadGroupNorm);
-        Assert.Equal(BackboneNormKind.BatchNorm, m.BackboneNorm);
         Assert.Equal(5, m.TrainableBackboneLayers);
+        var scratch = TrainingRecipe.Demo(128, pretrained: false);
+        Assert.Equal(RetinaSharp.Pretrained.BackboneWeightsKind.Random, scratch.BackboneWeights.Kind);
+        Assert.Equal((ResNetDepth.ResNet18, BackboneNormKind.BatchNorm, 5), (scratch.Model.Backbone, scratch.Model.BackboneNorm, scratch.Model.TrainableBackboneLayers));
         // One octave below torchvision's anchors: 16, int(16·2^(1/3)) = 20, int(16·2^(2/3)) = 25 on P3 ... 256, 322, 406 on P7.
         Assert.Equal([16, 20, 25], m.EffectiveAnchorSizes()[0]);
         Assert.Equal([256, 322, 406], m.EffectiveAnchorSizes()[4]);
