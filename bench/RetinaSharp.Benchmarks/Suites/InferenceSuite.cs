@@ -1,8 +1,13 @@
 // Benchmark `inference`: RetinaNet R50-FPN (91 classes, random weights) on one 3x800x800 image with 2 threads:
 // the network alone (backbone + FPN + heads on the preprocessed batch) and full Detect (transform, network,
 // post-processing), ours in fp32, fp32 with frozen BN folded, folded + channels-last, bfloat16, and bfloat16 +
-// channels-last, against torchvision 0.14 in one run.
+// channels-last, bfloat16, and bfloat16 + channels-last, our whole detector exported to ONNX (RetinaSharp.Export) under
+// ONNX Runtime fp32, against torchvision 0.14 eager and ONNX Runtime on torchvision's network exported by PyTorch 1.13
+// (python/inference_onnx_ref.py), in one run.
+using Microsoft.ML.OnnxRuntime;
+using RetinaSharp.Export;
 using RetinaSharp.Modeling;
+using RetinaSharp.Serving;
 using static TorchSharp.torch;
 
 namespace RetinaSharp.Benchmarks.Suites;
@@ -14,12 +19,13 @@ public sealed class InferenceSuite : IBenchmarkSuite
     public string Name => "inference";
 
     /// <inheritdoc />
-    /// <remarks>Options: --size S (default 800), --repeats N (default 5), --modes fp32,folded,cl,bf16,bf16cl (default all; cl = channels-last).</remarks>
+    /// <remarks>Options: --size S (default 800), --repeats N (default 5), --modes fp32,folded,cl,bf16,bf16cl,ort,ort-tv (default all;
+    /// cl = channels-last; ort = our exported graph under ONNX Runtime; ort-tv = ONNX Runtime on torchvision's export, a peer).</remarks>
     public void Run(string[] args)
     {
         int size = IntArg(args, "--size", 800);
         int repeats = IntArg(args, "--repeats", 5);
-        var modes = (StrArg(args, "--modes") ?? "fp32,folded,cl,bf16,bf16cl").Split(',', StringSplitOptions.RemoveEmptyEntries);
+        var modes = (StrArg(args, "--modes") ?? "fp32,folded,cl,bf16,bf16cl,ort,ort-tv").Split(',', StringSplitOptions.RemoveEmptyEntries);
         set_num_threads(2);
         manual_seed(0);
         var image = rand(3, size, size);
@@ -30,8 +36,19 @@ public sealed class InferenceSuite : IBenchmarkSuite
         // Each mode gets its own model (same seed, same weights) and its own peak-RSS window, as a process that
         // serves in that one mode would: bf16 and channels-last replace parameters, so modes cannot share a model.
         var results = new Dictionary<string, (double Net, double Full, double PeakMb)>();
+        (double Net, double PeakMb)? ortTorchvision = null;
         foreach (var mode in modes)
         {
+            if (mode is "ort" or "ort-tv")
+            {
+                GC.Collect();
+                GC.WaitForPendingFinalizers();
+                MallocTrim(0);
+                Measure.ResetPeakRss();
+                if (mode == "ort") results[mode] = RunOurOnnx(size, repeats, image);
+                else ortTorchvision = RunTorchvisionOnnx(size, repeats, image);
+                continue;
+            }
             GC.Collect();
             GC.WaitForPendingFinalizers();
             MallocTrim(0);   // hand the previous mode's freed memory back to the system, so each window starts alike
@@ -66,7 +83,12 @@ public sealed class InferenceSuite : IBenchmarkSuite
                 Console.WriteLine($"ours {mode,-7}: network {Measure.F(net)} s, full Detect {Measure.F(full)} s (medians of {repeats}), peak RSS {Measure.F(peakMb)} MB");
             }
         }
+        // The ort mode has no network-only time (the graph runs from image to detections): its full time stands for it.
         var best = results.MinBy(kv => kv.Value.Net);
+        string ortExtra = ortTorchvision is { } otv
+            ? $" ort_tv_net_s={Measure.F(otv.Net)} ort_tv_peak_mb={Measure.F(otv.PeakMb)}" +
+              (results.TryGetValue("ort", out var ours) ? $" ort_vs_ort_tv={Measure.F(ours.Full / otv.Net)}" : "")
+            : "";
         double bestPeakMb = best.Value.PeakMb;
 
         string? script = FindScript("inference_ref.py");
@@ -76,16 +98,93 @@ public sealed class InferenceSuite : IBenchmarkSuite
         if (refLine == null)
         {
             Console.WriteLine(output?.Trim() ?? "reference skipped: inference_ref.py not found");
-            Console.WriteLine($"RESULT inference time_ratio=NA mem_ratio=NA {extra} reference=none");
+            Console.WriteLine($"RESULT inference time_ratio=NA mem_ratio=NA {extra}{ortExtra} reference=none");
             return;
         }
         var r = Measure.ParseKeyValues(refLine);
         Console.WriteLine($"torchvision: network {Measure.F(r["net_s"])} s, full {Measure.F(r["full_s"])} s, peak RSS {Measure.F(r["peak_rss_mb"])} MB");
+        // PyTorch's best CPU modes in the same run (channels_last; bfloat16 autocast + channels_last), when the script has them.
+        double bestPeer = r.TryGetValue("best_net_s", out var bp) ? bp : r["net_s"];
+        if (r.TryGetValue("cl_net_s", out var tcl) && r.TryGetValue("bf16cl_net_s", out var tbf))
+            Console.WriteLine($"torchvision channels_last: network {Measure.F(tcl)} s; bf16 autocast + channels_last {Measure.F(tbf)} s; best {Measure.F(bestPeer)} s");
         foreach (var (mode, (net, full, peak)) in results)
             Console.WriteLine($"ratio {mode,-7}: network {Measure.F(net / r["net_s"])}, full {Measure.F(full / r["full_s"])}, peak RSS {Measure.F(peak / r["peak_rss_mb"])}");
         Console.WriteLine($"RESULT inference time_ratio={Measure.F(best.Value.Net / r["net_s"])} mem_ratio={Measure.F(bestPeakMb / r["peak_rss_mb"])} best_mode={best.Key} " +
                           $"full_time_ratio={Measure.F(best.Value.Full / r["full_s"])} fp32_time_ratio={(results.TryGetValue("fp32", out var f) ? Measure.F(f.Net / r["net_s"]) : "NA")} " +
-                          $"{extra} ref_net_s={Measure.F(r["net_s"])} ref_full_s={Measure.F(r["full_s"])} ref_peak_mb={Measure.F(r["peak_rss_mb"])}");
+                          $"best_peer_ratio={Measure.F(best.Value.Net / bestPeer)} onednn={RetinaSharp.TorchRuntime.OneDnn.Mode} " +
+                          $"{extra}{ortExtra} ref_net_s={Measure.F(r["net_s"])} ref_full_s={Measure.F(r["full_s"])} ref_peak_mb={Measure.F(r["peak_rss_mb"])} " +
+                          $"ref_cl_net_s={(r.TryGetValue("cl_net_s", out var a1) ? Measure.F(a1) : "NA")} ref_bf16cl_net_s={(r.TryGetValue("bf16cl_net_s", out var a2) ? Measure.F(a2) : "NA")}");
+    }
+
+    /// <summary>
+    /// Our whole detector (same architecture and seed as the TorchSharp modes) exported in memory (opset 17, fixed
+    /// SIZExSIZE) and run by <see cref="OnnxRuntimeDetector"/> on the CPU with 2 threads: image to detections, so its
+    /// network time is its full time (resize, normalisation, decoding and NMS included).
+    /// </summary>
+    private static (double Net, double Full, double PeakMb) RunOurOnnx(int size, int repeats, Tensor image)
+    {
+        // Exported to a file first, the exporting model released, then served from the file: the peak-RSS window is a
+        // serving process's (ONNX Runtime session and one run), as for the other modes.
+        string file = Path.Combine(Path.GetTempPath(), $"retinasharp-bench-ours-{Environment.ProcessId}.onnx");
+        manual_seed(0);
+        using (var model = new RetinaNet(new RetinaNetOptions(91) { MinSize = size }))
+        {
+            model.eval();
+            OnnxExporter.Export(model, file, new OnnxExportOptions { FixedSize = (size, size) });
+        }
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        MallocTrim(0);
+        Measure.ResetPeakRss();
+        using var detector = new OnnxRuntimeDetector(file, new OnnxRuntimeDetectorOptions { Device = OnnxDevice.Cpu, IntraOpThreads = 2 });
+        File.Delete(file);
+        double full = Measure.MedianSeconds(() =>
+        {
+            using var s = NewDisposeScope();
+            detector.Detect(image);
+        }, warmup: 1, repeats: repeats);
+        double peakMb = Measure.PeakRssBytes() / 1048576.0;
+        Console.WriteLine($"ours ort    : whole graph (image to detections) {Measure.F(full)} s (median of {repeats}), peak RSS {Measure.F(peakMb)} MB, {detector.DeviceNote}");
+        return (full, full, peakMb);
+    }
+
+    /// <summary>
+    /// torchvision's network part exported by PyTorch 1.13 (python/inference_onnx_ref.py, opset 17) and run by ONNX
+    /// Runtime on the CPU with 2 threads on the preprocessed 1x3xSIZExSIZE batch; null when the export is not possible here.
+    /// </summary>
+    private static (double Net, double PeakMb)? RunTorchvisionOnnx(int size, int repeats, Tensor image)
+    {
+        string? script = FindScript("inference_onnx_ref.py");
+        if (script == null) { Console.WriteLine("ort-tv skipped: inference_onnx_ref.py not found"); return null; }
+        string file = Path.Combine(Path.GetTempPath(), $"retinasharp-bench-tv-{Environment.ProcessId}.onnx");
+        try
+        {
+            string? output = Measure.RunPythonReference(script, file, size.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            if (output == null || !File.Exists(file)) { Console.WriteLine("ort-tv skipped: the PyTorch export did not run"); return null; }
+            float[] batch;
+            manual_seed(0);
+            using (var scope = NewDisposeScope())
+            using (var model = new RetinaNet(new RetinaNetOptions(91) { MinSize = size }))
+                batch = model.Transform.Preprocess([image]).Images.contiguous().data<float>().ToArray();
+            Measure.ResetPeakRss();
+            using var so = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL, IntraOpNumThreads = 2 };
+            using var session = new InferenceSession(file, so);
+            long side = (long)Math.Sqrt(batch.Length / 3);
+            using var input = OrtValue.CreateTensorValueFromMemory(batch, [1, 3, side, side]);
+            using var runOptions = new RunOptions();
+            double net = Measure.MedianSeconds(() =>
+            {
+                using var outputs = session.Run(runOptions, ["x"], [input], ["cls_logits", "bbox_regression"]);
+            }, warmup: 1, repeats: repeats);
+            double peakMb = Measure.PeakRssBytes() / 1048576.0;
+            Console.WriteLine($"ORT on torchvision's export: network {Measure.F(net)} s (median of {repeats}), peak RSS {Measure.F(peakMb)} MB " +
+                              $"({output.Split('\n').FirstOrDefault(l => l.StartsWith("REF ", StringComparison.Ordinal))?.Trim()})");
+            return (net, peakMb);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
     }
 
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "malloc_trim")]

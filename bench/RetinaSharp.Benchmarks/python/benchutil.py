@@ -9,8 +9,26 @@ child started by fork+exec inherits its parent's peak there (a python3 child of 
 ru_maxrss 810 MB and VmHWM 8 MB), so a reference run from the .NET suite would report the suite's own memory.
 """
 import argparse
+import os
 import statistics
 import time
+
+
+def blas():
+    """The BLAS that Debian's python3-torch resolves libblas.so.3 to ("openblas-pthread", "reference", ...). The
+    reference BLAS is ~50x slower than an optimised one, which would flatter every ratio against torchvision: with it,
+    a warning says to install libopenblas0-pthread (apt-get install libopenblas0-pthread) before trusting the numbers."""
+    try:
+        target = os.path.realpath("/usr/lib/x86_64-linux-gnu/libblas.so.3")
+    except OSError:
+        return "unknown"
+    name = "openblas-pthread" if "openblas-pthread" in target else "openblas" if "openblas" in target else \
+        "blis" if "blis" in target else "reference" if "/blas/" in target else os.path.basename(os.path.dirname(target))
+    if name == "reference":
+        import sys
+        print("warning: libblas.so.3 is the reference BLAS; apt-get install libopenblas0-pthread for a fair reference",
+              file=sys.stderr)
+    return name
 
 
 def parse_args(doc, *positionals):

@@ -39,11 +39,13 @@ public static class DetectCommand
         var batch = new Option<int>("--batch-size") { Description = "Images per forward pass", DefaultValueFactory = _ => 4 };
         var bf16 = new Option<bool>("--bf16") { Description = "Run the network in bfloat16 (about 1.7x faster on CPUs with AVX512-BF16; COCO AP within 0.03 points of float32 on the demo)" };
         var device = CliApp.DeviceOption();
+        var engine = InferenceEngine.CreateOption();
         var command = new Command("detect", "Detect objects in images with a trained RetinaNet.");
         command.Arguments.Add(inputs);
-        foreach (var o in new Option[] { weights, outDir, numClasses, score, draw, maxDets, minSize, maxSize, classes, batch, bf16, device }) command.Options.Add(o);
+        foreach (var o in new Option[] { weights, outDir, numClasses, score, draw, maxDets, minSize, maxSize, classes, batch, bf16, engine, device }) command.Options.Add(o);
         command.SetAction(p =>
         {
+            var console = ConsoleFor(p.InvocationConfiguration.Output);
             var dev = CliApp.ResolveDevice(p.GetValue(device));
             int bs = p.GetValue(batch);
             if (bs <= 0) throw new ArgumentException($"--batch-size {bs}: must be at least 1.");
@@ -55,25 +57,22 @@ public static class DetectCommand
             try
             {
                 // The architecture comes from the checkpoint; --num-classes only states what the user expects of it.
-                var model = RetinaNetCheckpoint.Load(Path.GetFullPath(p.GetValue(weights)!));
-                if (p.GetValue(numClasses) is int k && k != model.Options.NumClasses)
-                    throw new ArgumentException(
-                        $"--num-classes {k}: the weights in '{p.GetValue(weights)}' have {Plural.Of(model.Options.NumClasses, "class")}.");
-                var mo = model.Options;
                 double st = p.GetValue(score);
-                mo = mo with
+                using var model = InferenceEngine.Open(p.GetValue(engine)!, Path.GetFullPath(p.GetValue(weights)!), mo => mo with
                 {
                     ScoreThreshold = Math.Min(st, Math.Min(p.GetValue(draw), mo.ScoreThreshold)),
                     DetectionsPerImage = p.GetValue(maxDets) ?? mo.DetectionsPerImage, MinSize = p.GetValue(minSize) ?? mo.MinSize,
                     MaxSize = p.GetValue(maxSize) ?? Math.Max(mo.MaxSize, p.GetValue(minSize) ?? mo.MinSize),
-                };
-                model.Reconfigure(mo);
-                model.to(dev);
-                model.PrepareForInference(foldBatchNorm: true, bfloat16: p.GetValue(bf16), channelsLast: true);
+                }, p.GetValue(bf16), w => RetinaNetCheckpoint.Load(w), dev);
+                if (p.GetValue(numClasses) is int k && k != model.Options.NumClasses)
+                    throw new ArgumentException(
+                        $"--num-classes {k}: the weights in '{p.GetValue(weights)}' have {Plural.Of(model.Options.NumClasses, "class")}.");
+                var mo = model.Options;
+                console.MarkupLineInterpolated($"[grey]Engine: {model.Description}.[/]");
                 string? classesPath = p.GetValue(classes) is string cj ? Path.GetFullPath(cj) : null;
                 var instances = classesPath != null ? CocoJson.ReadInstances(classesPath) : null;
                 // Class names: --classes, else the names stored in model.rsnet by retina train, else "class i" with id i.
-                var stored = RetinaNetCheckpoint.ReadCategories(Path.GetFullPath(p.GetValue(weights)!));
+                var stored = model.StoredCategories;
                 if (stored != null && stored.Count != mo.NumClasses) stored = null;
                 CategoryMap categories = instances != null ? new CategoryMap(instances.Categories)
                     : stored != null ? new CategoryMap(stored)
@@ -88,8 +87,16 @@ public static class DetectCommand
                                                     "give a json whose category ids follow the model's class order, or leave --classes out (the model file has the names).");
                 }
                 var (ids, note) = ImageIds(files, instances, classesPath);
-                if (classesPath != null) AnsiConsole.MarkupLineInterpolated($"[grey]{note}[/]"); // without --classes the rule is in --help
-                return Detect(model, categories, files, ids, o, st, p.GetValue(draw), bs);
+                if (classesPath != null) console.MarkupLineInterpolated($"[grey]{note}[/]"); // without --classes the rule is in --help
+                // What the detections in --out depend on: a re-run continues detections.jsonl only with the same values.
+                var runOptions = new SortedDictionary<string, string>(StringComparer.Ordinal)
+                {
+                    ["--weights"] = Path.GetFullPath(p.GetValue(weights)!), ["--engine"] = p.GetValue(engine)!, ["--bf16"] = p.GetValue(bf16) ? "true" : "false",
+                    ["--score-threshold"] = Show(st), ["--draw-threshold"] = Show(p.GetValue(draw)), ["--max-detections"] = mo.DetectionsPerImage.ToString(CultureInfo.InvariantCulture),
+                    ["--min-size"] = mo.MinSize.ToString(CultureInfo.InvariantCulture), ["--max-size"] = mo.MaxSize.ToString(CultureInfo.InvariantCulture),
+                    ["--classes"] = classesPath ?? "",
+                };
+                return Detect(console, model, categories, files, ids, o, st, p.GetValue(draw), bs, runOptions);
             }
             catch
             {
@@ -202,63 +209,158 @@ public static class DetectCommand
     private static bool IsUnder(string file, string folder) =>
         folder.Length == 0 || file.StartsWith(Path.EndsInDirectorySeparator(folder) ? folder : folder + Path.DirectorySeparatorChar, StringComparison.Ordinal);
 
-    private static int Detect(RetinaNet model, CategoryMap categories, List<string> files, long[] imageIds, string outDir, double scoreThreshold, double drawThreshold, int batchSize)
+    /// <summary>The terminal when <paramref name="output"/> is the process's standard output (progress bar and colours
+    /// where it is one), else a plain console writing to <paramref name="output"/> (tests, in-process callers).</summary>
+    private static IAnsiConsole ConsoleFor(TextWriter output)
+    {
+        if (ReferenceEquals(output, Console.Out)) return AnsiConsole.Console;
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(output), Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors, Interactive = InteractionSupport.No,
+        });
+        console.Profile.Width = 4096;   // a file or a test's writer: one line per message, not wrapped at 80 columns
+        return console;
+    }
+
+    private static string Show(double v) => v.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>The streamed detections: one JSON line per image, appended as each image finishes.</summary>
+    internal const string JsonLinesFileName = "detections.jsonl";
+    /// <summary>The options detections.jsonl was made with, checked when a re-run continues it.</summary>
+    internal const string RunOptionsFileName = "detect-options.json";
+
+    /// <summary>
+    /// Files already in detections.jsonl of an earlier run into <paramref name="outDir"/> (full path -> image id), after
+    /// removing a line cut short by a killed run. Empty when there is no detections.jsonl.
+    /// </summary>
+    /// <exception cref="ArgumentException">The earlier run used other options, or its image ids do not fit this run's (the inputs changed).</exception>
+    private static Dictionary<string, long> EarlierResults(string outDir, IReadOnlyList<string> files, long[] imageIds, IReadOnlyDictionary<string, string> runOptions)
+    {
+        string jsonl = Path.Combine(outDir, JsonLinesFileName), optionsPath = Path.Combine(outDir, RunOptionsFileName);
+        var done = new Dictionary<string, long>(StringComparer.Ordinal);
+        if (!File.Exists(jsonl)) return done;
+        if (!File.Exists(optionsPath))
+            throw new ArgumentException($"--out {outDir}: has {JsonLinesFileName} but not {RunOptionsFileName} (the options it was made with); give another --out, or delete {JsonLinesFileName} to start again.");
+        Dictionary<string, string>? earlier;
+        try { earlier = JsonSerializer.Deserialize<Dictionary<string, string>>(File.ReadAllText(optionsPath)); }
+        catch (JsonException e) { throw new DataFormatException(optionsPath, null, null, $"not a JSON object of option values: {e.Message}", e); }
+        foreach (var (option, value) in runOptions)
+        {
+            string before = earlier != null && earlier.TryGetValue(option, out var b) ? b : "";
+            if (before != value)
+                throw new ArgumentException($"{option} {(value.Length == 0 ? "(not given)" : value)}: the detections in {jsonl} were made with {(before.Length == 0 ? "it not given" : before)}; " +
+                                            "run with the same options to continue them, or give another --out.");
+        }
+        DetectionsJsonLines.RemoveIncompleteLastLine(jsonl);
+        var idOf = files.Select((f, i) => (f, i)).ToDictionary(x => x.f, x => imageIds[x.i], StringComparer.Ordinal);
+        var fileOf = idOf.ToDictionary(kv => kv.Value, kv => kv.Key);
+        foreach (var line in DetectionsJsonLines.Read(jsonl))
+        {
+            bool sameId = idOf.TryGetValue(line.FileName, out long now) ? now == line.ImageId : !fileOf.ContainsKey(line.ImageId);
+            if (!sameId)
+                throw new ArgumentException($"images: {line.FileName} has image id {line.ImageId} in {jsonl}, but the inputs now give " +
+                                            (idOf.ContainsKey(line.FileName) ? $"it id {idOf[line.FileName]}" : $"id {line.ImageId} to {fileOf[line.ImageId]}") +
+                                            " (files were added or removed before it); give another --out, or --classes instances.json for ids that do not depend on the file list.");
+            done[line.FileName] = line.ImageId;
+        }
+        return done;
+    }
+
+    private static int Detect(IAnsiConsole console, InferenceEngine model, CategoryMap categories, List<string> files, long[] imageIds, string outDir, double scoreThreshold, double drawThreshold, int batchSize,
+        IReadOnlyDictionary<string, string> runOptions)
     {
         Directory.CreateDirectory(outDir);
-        var results = new List<CocoResult>();
-        var images = new List<object>();
+        string jsonl = Path.Combine(outDir, JsonLinesFileName);
+        var done = EarlierResults(outDir, files, imageIds, runOptions);
+        var todo = Enumerable.Range(0, files.Count).Where(i => !done.ContainsKey(files[i])).ToList();
+        int alreadyDone = files.Count - todo.Count;
+        if (alreadyDone > 0)
+            console.MarkupLineInterpolated($"Skipping {Plural.Of(alreadyDone, "image")} already in {jsonl}; {todo.Count} to go.");
         var skipped = new List<string>();
         var drawnNames = DrawnNames(files);
-        AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn()).Start(ctx =>
+        DetectionsJsonLinesWriter? writer = null;   // created with the first finished image: nothing is written when no image can be read
+        try
         {
-            var task = ctx.AddTask($"Detecting in {Plural.Of(files.Count, "image")}", maxValue: files.Count);
-            for (int start = 0; start < files.Count; start += batchSize)
+            console.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn()).Start(ctx =>
             {
-                using var scope = NewDisposeScope();
-                var loaded = new List<(string File, int Index, RgbImage Image)>();
-                for (int k = start; k < Math.Min(files.Count, start + batchSize); k++)
+                var task = ctx.AddTask($"Detecting in {Plural.Of(files.Count, "image")}", maxValue: files.Count);
+                task.Value = alreadyDone;
+                for (int start = 0; start < todo.Count; start += batchSize)
                 {
-                    try { loaded.Add((files[k], k, ImageIO.Load(files[k]))); }
-                    catch (DataFormatException e) { skipped.Add($"{files[k]}: {e.Problem}"); }
-                }
-                if (loaded.Count > 0)
-                {
-                    var dets = model.Detect(loaded.Select(l => ImageIO.ToTensor(l.Image)).ToList());
-                    for (int i = 0; i < loaded.Count; i++)
+                    using var scope = NewDisposeScope();
+                    var loaded = new List<(string File, int Index, RgbImage Image)>();
+                    foreach (int k in todo.Skip(start).Take(batchSize))
                     {
-                        var (file, index, image) = loaded[i];
-                        long id = imageIds[index];
-                        var mine = DetectionValidation.ToCoco(dets[i], id, categories).Where(r => r.Score >= scoreThreshold).ToList();
-                        results.AddRange(mine);
-                        images.Add(new { id, file_name = file, width = image.Width, height = image.Height, drawn = drawnNames[index] });
-                        var boxes = mine.Where(r => r.Score >= drawThreshold).Select(r =>
-                        {
-                            int k = categories.ToIndex(r.CategoryId);
-                            return new DrawnBox((float)r.X, (float)r.Y, (float)(r.X + r.Width), (float)(r.Y + r.Height), k,
-                                $"{categories.Name(k)} {r.Score.ToString("0.00", CultureInfo.InvariantCulture)}");
-                        }).ToList();
-                        using var drawn = DetectionDrawing.Render(image, boxes, 1);
-                        string drawnPath = Path.Combine(outDir, drawnNames[index]);
-                        Directory.CreateDirectory(Path.GetDirectoryName(drawnPath)!);
-                        AtomicFile.WriteAllBytes(drawnPath, DetectionDrawing.EncodePng(drawn));
+                        try { loaded.Add((files[k], k, ImageIO.Load(files[k]))); }
+                        catch (DataFormatException e) { skipped.Add($"{files[k]}: {e.Problem}"); }
                     }
+                    if (loaded.Count > 0)
+                    {
+                        var dets = model.Detect(loaded.Select(l => ImageIO.ToTensor(l.Image)).ToList());
+                        for (int i = 0; i < loaded.Count; i++)
+                        {
+                            var (file, index, image) = loaded[i];
+                            long id = imageIds[index];
+                            var mine = DetectionValidation.ToCoco(dets[i], id, categories).Where(r => r.Score >= scoreThreshold).ToList();
+                            var boxes = mine.Where(r => r.Score >= drawThreshold).Select(r =>
+                            {
+                                int k = categories.ToIndex(r.CategoryId);
+                                return new DrawnBox((float)r.X, (float)r.Y, (float)(r.X + r.Width), (float)(r.Y + r.Height), k,
+                                    $"{categories.Name(k)} {r.Score.ToString("0.00", CultureInfo.InvariantCulture)}");
+                            }).ToList();
+                            using (var drawn = DetectionDrawing.Render(image, boxes, 1))
+                            {
+                                string drawnPath = Path.Combine(outDir, drawnNames[index]);
+                                Directory.CreateDirectory(Path.GetDirectoryName(drawnPath)!);
+                                AtomicFile.WriteAllBytes(drawnPath, DetectionDrawing.EncodePng(drawn));
+                            }
+                            // The line goes last: a line in detections.jsonl means the image and its drawing are finished.
+                            if (writer == null)
+                            {
+                                if (done.Count == 0) AtomicFile.WriteAllText(Path.Combine(outDir, RunOptionsFileName), JsonSerializer.Serialize(runOptions, IndentedJson));
+                                writer = new DetectionsJsonLinesWriter(jsonl);
+                            }
+                            writer.Append(new ImageDetections(id, file, image.Width, image.Height, drawnNames[index], mine));
+                        }
+                    }
+                    task.Increment(Math.Min(batchSize, todo.Count - start));
                 }
-                task.Increment(Math.Min(batchSize, files.Count - start));
-            }
-        });
+            });
+        }
+        finally
+        {
+            writer?.Dispose();
+        }
         if (skipped.Count > 0)
         {
-            AnsiConsole.MarkupLineInterpolated($"[yellow]warning:[/] skipped {Plural.Of(skipped.Count, "unreadable image")}:");
-            foreach (var s in skipped) AnsiConsole.MarkupLineInterpolated($"  {s}");
+            console.MarkupLineInterpolated($"[yellow]warning:[/] skipped {Plural.Of(skipped.Count, "unreadable image")}:");
+            foreach (var s in skipped) console.MarkupLineInterpolated($"  {s}");
         }
-        if (skipped.Count == files.Count)
+        if (alreadyDone == 0 && skipped.Count == files.Count)
             throw new ArgumentException(files.Count == 1
                 ? $"images: the input file could not be read (see the warning above); nothing was written to {outDir}."
                 : $"images: none of the {files.Count} input files could be read (see the warnings above); nothing was written to {outDir}.");
-        var fileOfId = files.Select((f, i) => (f, i)).ToDictionary(x => imageIds[x.i], x => x.f);
-        CocoJson.WriteResults(Path.Combine(outDir, "detections.json"), results, id => fileOfId[id]);
-        AtomicFile.WriteAllText(Path.Combine(outDir, "images.json"), JsonSerializer.Serialize(images, new JsonSerializerOptions { WriteIndented = true }));
-        AnsiConsole.MarkupLineInterpolated($"{Plural.Of(results.Count, "detection")} in {Plural.Of(files.Count - skipped.Count, "image")} -> [bold]{outDir}[/] (detections.json, images.json, {(drawnNames.Any(n => n.Contains(Path.DirectorySeparatorChar)) ? "<folder>/" : "")}*.detections.png)");
+        // detections.json and images.json are built from detections.jsonl, reading it line by line.
+        var (imageCount, detectionCount) = DetectionsJsonLines.WriteCocoResults(jsonl, Path.Combine(outDir, "detections.json"));
+        AtomicFile.Write(Path.Combine(outDir, "images.json"), stream =>
+        {
+            using var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
+            w.WriteStartArray();
+            foreach (var line in DetectionsJsonLines.Read(jsonl))
+            {
+                w.WriteStartObject();
+                w.WriteNumber("id", line.ImageId);
+                w.WriteString("file_name", line.FileName);
+                w.WriteNumber("width", line.Width);
+                w.WriteNumber("height", line.Height);
+                if (line.Drawn != null) w.WriteString("drawn", line.Drawn);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+        });
+        console.MarkupLineInterpolated($"{Plural.Of(detectionCount, "detection")} in {Plural.Of(imageCount, "image")}{(alreadyDone > 0 ? $" ({alreadyDone} from the earlier run)" : "")} -> [bold]{outDir}[/] (detections.json, {JsonLinesFileName}, images.json, {(drawnNames.Any(n => n.Contains(Path.DirectorySeparatorChar)) ? "<folder>/" : "")}*.detections.png)");
         return skipped.Count == 0 ? CliApp.Ok : CliApp.Failed;
     }
+
+    private static readonly JsonSerializerOptions IndentedJson = new() { WriteIndented = true };
 }

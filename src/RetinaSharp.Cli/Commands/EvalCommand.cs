@@ -50,8 +50,9 @@ public static class EvalCommand
         var limit = new Option<int?>("--limit") { Description = "Evaluate only the first N images of --data (a quick check) [default: all]" };
         var bf16 = new Option<bool>("--bf16") { Description = "Run the network in bfloat16 for --data (about 1.7x faster on CPUs with AVX512-BF16; COCO AP within 0.03 points of float32 on the demo)" };
         var device = CliApp.DeviceOption();
+        var engine = InferenceEngine.CreateOption();
         var command = new Command("eval", "COCO box AP (the 12 numbers of pycocotools) of a results file against ground truth, or of a model on a dataset");
-        foreach (var o in new Option[] { gt, dt, outDir, perCategory, data, weights, split, classes, batchSize, scoreThreshold, minSize, maxSize, limit, bf16, device })
+        foreach (var o in new Option[] { gt, dt, outDir, perCategory, data, weights, split, classes, batchSize, scoreThreshold, minSize, maxSize, limit, bf16, device, engine })
             command.Options.Add(o);
         command.SetAction(parseResult =>
         {
@@ -63,7 +64,7 @@ public static class EvalCommand
                     throw new ArgumentException("retina eval: use either --gt/--dt (a results file) or --data/--weights (run a model), not both");
                 var settings = new ModelRunSettings(parseResult.GetValue(split), parseResult.GetValue(batchSize), parseResult.GetValue(scoreThreshold),
                     parseResult.GetValue(minSize), parseResult.GetValue(maxSize), parseResult.GetValue(limit), parseResult.GetValue(classes), parseResult.GetValue(bf16),
-                    parseResult.GetValue(device)!);
+                    parseResult.GetValue(device)!, parseResult.GetValue(engine)!);
                 return RunModel(dataPath, weightsPath, settings, parseResult.GetValue(outDir), parseResult.GetValue(perCategory), config.Output, config.Error);
             }
             return Run(parseResult.GetValue(gt), parseResult.GetValue(dt), parseResult.GetValue(outDir), parseResult.GetValue(perCategory), config.Output, config.Error);
@@ -115,9 +116,10 @@ public static class EvalCommand
     /// <param name="Limit">Only the first N images, or null for all.</param>
     /// <param name="Classes">VOC/CSV <c>class,id</c> mapping file, or null.</param>
     /// <param name="BFloat16">Run the network in bfloat16 (<see cref="RetinaNet.PrepareForInference"/>); float32 (with batch norm folded) otherwise.</param>
+    /// <param name="Engine"><c>torchsharp</c> or <c>onnxruntime</c> (an .onnx file from retina export, or the checkpoint exported in memory).</param>
     /// <param name="Device">Where the network runs: cpu, cuda or cuda:N (<see cref="ComputeDevice.Resolve"/>).</param>
     public sealed record ModelRunSettings(string? Split = null, int BatchSize = 2, double? ScoreThreshold = null, int? MinSize = null, int? MaxSize = null, int? Limit = null, string? Classes = null,
-        bool BFloat16 = false, string Device = "cpu");
+        bool BFloat16 = false, string Device = "cpu", string Engine = InferenceEngine.TorchSharp);
 
     /// <summary>
     /// Runs the checkpoint on every image of the dataset, evaluates the detections against the dataset's boxes (crowd and
@@ -141,20 +143,21 @@ public static class EvalCommand
 
         bool created = !string.IsNullOrEmpty(outDir) && CliApp.EnsureOutFolder(outDir);
         DetectionDataset dataset;
-        RetinaNet loaded;
+        InferenceEngine loaded;
         Func<int, long?> labelToCategory;
         try
         {
             dataset = DetectionDataset.Load(dataPath, settings.Split, settings.Classes);
-            loaded = LoadCheckpoint(weightsPath);
-            try
+            loaded = InferenceEngine.Open(settings.Engine, weightsPath, options =>
             {
-                var options = loaded.Options;
                 if (settings.ScoreThreshold is double st) options = options with { ScoreThreshold = st };
                 if (settings.MinSize is int mn) options = options with { MinSize = mn };
                 if (settings.MaxSize is int mx) options = options with { MaxSize = mx };
-                loaded.Reconfigure(options);
-                labelToCategory = LabelMap(loaded.Options.NumClasses, dataset.Categories, weightsPath, RetinaNetCheckpoint.ReadCategories(weightsPath));
+                return options;
+            }, settings.BFloat16, LoadCheckpoint, device);
+            try
+            {
+                labelToCategory = LabelMap(loaded.Options.NumClasses, dataset.Categories, weightsPath, loaded.StoredCategories);
             }
             catch
             {
@@ -168,8 +171,7 @@ public static class EvalCommand
             throw;
         }
         using var model = loaded;
-        model.to(device);
-        model.PrepareForInference(foldBatchNorm: true, bfloat16: settings.BFloat16, channelsLast: true);
+        error.WriteLine($"retina eval: {model.Description}");
 
         var images = dataset.Images.Take(settings.Limit ?? int.MaxValue).ToList();
         var detections = new List<CocoResult>();
@@ -206,7 +208,7 @@ public static class EvalCommand
         }
         Report(report.Evaluation, groundTruth.Annotations.Count, detections.Count, outDir, perCategory, output);
         if (!string.IsNullOrEmpty(outDir))
-            WriteHtmlReport(report, outDir, imageFile: null, AnchorCoverage.Compute(model, groundTruth), $"{Path.GetFileName(weightsPath)} on {Path.GetFileName(dataPath)}", output, error);
+            WriteHtmlReport(report, outDir, imageFile: null, AnchorCoverage.Compute(model.Options, groundTruth), $"{Path.GetFileName(weightsPath)} on {Path.GetFileName(dataPath)}", output, error);
         if (dataset.Format == DatasetFormat.Voc)
             ReportVoc(dataset, kept, detections, output);
         if (skipped.Count == 0) return CliApp.Ok;
@@ -237,7 +239,7 @@ public static class EvalCommand
     /// resize shrinks to 0 pixels on one side), each image runs alone and the ones it still refuses are skipped with a
     /// message naming the file and its size, as unreadable images are.
     /// </summary>
-    private static IEnumerable<(DetectionImage Image, Detections Found)> DetectOrSkip(RetinaNet model,
+    private static IEnumerable<(DetectionImage Image, Detections Found)> DetectOrSkip(InferenceEngine model,
         List<(DetectionImage Image, torch.Tensor Tensor)> batch, List<string> skipped)
     {
         IReadOnlyList<Detections>? found = null;

@@ -31,6 +31,9 @@ internal sealed class LastLevelP6P7 : Module<Tensor, Tensor, (Tensor P6, Tensor 
 
     public bool FromC5 { get; }
 
+    /// <summary>The P6 and P7 convolutions (3x3, stride 2, padding 1), for the ONNX exporter.</summary>
+    internal (Conv2d P6, Conv2d P7) Convs => (p6, p7);
+
     /// <summary>Input: P5 and C5; output P6, P7.</summary>
     public override (Tensor P6, Tensor P7) forward(Tensor p5, Tensor c5)
     {
@@ -73,6 +76,15 @@ public sealed class FeaturePyramidNetwork : Module<Tensor[], Tensor[]>
 
     /// <summary>Channels of every output level.</summary>
     public long OutChannels { get; }
+
+    /// <summary>The lateral 1x1 convolution of C3, C4, C5 (index 0..2), for the ONNX exporter.</summary>
+    internal Conv2d Lateral(int i) => (Conv2d)inner_blocks[i].named_children().Single().module;
+
+    /// <summary>The 3x3 output convolution of P3, P4, P5 (index 0..2), for the ONNX exporter.</summary>
+    internal Conv2d Output(int i) => (Conv2d)layer_blocks[i].named_children().Single().module;
+
+    /// <summary>P6 from C5 (true) or P5, and its two convolutions, for the ONNX exporter.</summary>
+    internal (bool FromC5, Conv2d P6, Conv2d P7) Extra => (extra_blocks.FromC5, extra_blocks.Convs.P6, extra_blocks.Convs.P7);
 
     /// <summary>Input [C3, C4, C5] (N, C_i, H_i, W_i); output [P3 … P7] (N, OutChannels, H_l, W_l).</summary>
     /// <exception cref="ArgumentException">Not 3 inputs.</exception>

@@ -73,6 +73,8 @@ internal sealed class ConvBn(Conv2d conv, Module<Tensor, Tensor> bn, long stride
 
     public Conv2d Conv { get; } = conv;
     public Module<Tensor, Tensor> Bn { get; } = bn;
+    public long Stride => stride;
+    public long Padding => padding;
 
     /// <summary>Computes (fold = true) or drops the folded weight and bias from the current parameters; the folded
     /// weight is stored channels-last when <paramref name="channelsLast"/>.</summary>
@@ -150,6 +152,12 @@ internal sealed class ResidualBlock : Module<Tensor, Tensor>
 
     /// <summary>True when the shortcut is a strided 1x1 convolution with its normalisation.</summary>
     public bool HasDownsample => _downsampleUnit is not null;
+
+    /// <summary>The convolution + norm units in forward order (ReLU after each but the last), for the ONNX exporter.</summary>
+    internal IReadOnlyList<ConvBn> Units => _layers;
+
+    /// <summary>The projection shortcut, or null for the identity (for the ONNX exporter).</summary>
+    internal ConvBn? Shortcut => _downsampleUnit;
 
     internal void SetFolded(bool fold, ScalarType? dtype, bool channelsLast)
     {
@@ -239,6 +247,12 @@ public sealed class ResNetBody : Module<Tensor, Tensor[]>
             foreach (var (_, m) in named_modules())
                 if (m is Conv2d c) init.kaiming_normal_(c.weight, mode: init.FanInOut.FanOut, nonlinearity: init.NonlinearityType.ReLU);
     }
+
+    /// <summary>The stem convolution + norm (then ReLU and a 3x3/2 max pool), for the ONNX exporter.</summary>
+    internal ConvBn Stem => _stem;
+
+    /// <summary>The residual blocks of layer1..layer4, for the ONNX exporter.</summary>
+    internal IReadOnlyList<ResidualBlock[]> Stages => [.. _stages.Select(s => s.named_children().Select(c => (ResidualBlock)c.module).ToArray())];
 
     /// <summary>The normalisation layer kind of the trunk.</summary>
     public BackboneNormKind Norm { get; }

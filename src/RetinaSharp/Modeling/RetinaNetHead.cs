@@ -49,6 +49,17 @@ public sealed class RetinaNetSubnet : Module<Tensor, Tensor>
         }
     }
 
+    /// <summary>The four 3x3 convolutions, each with its GroupNorm or null (a ReLU follows each), for the ONNX exporter.</summary>
+    internal IReadOnlyList<(Conv2d Conv, GroupNorm? Norm)> Blocks =>
+        [.. conv.named_children().Select(b => b.module.named_children().Select(l => l.module).ToList())
+            .Select(l => ((Conv2d)l[0], l[1] as GroupNorm))];
+
+    /// <summary>The 3x3 predictor convolution (A·outputsPerAnchor channels), for the ONNX exporter.</summary>
+    internal Conv2d Predictor => _predictor[0];
+
+    /// <summary>K for classification, 4 for boxes.</summary>
+    internal long OutputsPerAnchor => _outputsPerAnchor;
+
     /// <summary>Input one level's features (N, C, H, W); output (N, H·W·A, outputsPerAnchor), anchor-major within a location.</summary>
     public override Tensor forward(Tensor features)
     {
@@ -91,6 +102,12 @@ public sealed class RetinaNetHead : Module<Tensor[], (Tensor[] ClassLogits, Tens
         register_module("classification_head", classification_head);
         register_module("regression_head", regression_head);
     }
+
+    /// <summary>The classification subnet (for the ONNX exporter).</summary>
+    internal RetinaNetSubnet Classification => classification_head;
+
+    /// <summary>The box regression subnet (for the ONNX exporter).</summary>
+    internal RetinaNetSubnet Regression => regression_head;
 
     /// <summary>Per level l: class logits (N, H_l·W_l·A, K) and box deltas (N, H_l·W_l·A, 4).</summary>
     public override (Tensor[] ClassLogits, Tensor[] BoxDeltas) forward(Tensor[] features) =>

@@ -61,7 +61,20 @@ public sealed class AnchorCoverage
     public static AnchorCoverage Compute(RetinaNet model, CocoInstances groundTruth, Action<int, int>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(model);
+        return Compute(model.Options, groundTruth, progress);
+    }
+
+    /// <summary>
+    /// As <see cref="Compute(RetinaNet, CocoInstances, Action{int, int}?)"/> for a model known by its options only (for example
+    /// an exported ONNX file run by ONNX Runtime: the options are in its metadata): the same resize, anchors and threshold.
+    /// </summary>
+    /// <exception cref="ArgumentNullException">An argument is null.</exception>
+    public static AnchorCoverage Compute(RetinaNetOptions options, CocoInstances groundTruth, Action<int, int>? progress = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(groundTruth);
+        var transform = new DetectionTransform(options);
+        var anchorGenerator = new AnchorGenerator([.. options.EffectiveAnchorSizes().Select(l => l.Select(v => (double)v).ToArray())], options.AspectRatios);
         var best = new double[groundTruth.Annotations.Count];
         Array.Fill(best, double.NaN);
         var byImage = new Dictionary<long, List<int>>();
@@ -73,16 +86,16 @@ public sealed class AnchorCoverage
             list.Add(a);
         }
         var images = groundTruth.Images.GroupBy(i => i.Id).Select(g => g.First()).ToList();
-        long div = Math.Max(1, model.Options.SizeDivisible);
+        long div = Math.Max(1, options.SizeDivisible);
         for (int i = 0; i < images.Count; i++)
         {
             var im = images[i];
             if (byImage.TryGetValue(im.Id, out var anns) && im.Width > 0 && im.Height > 0)
             {
                 using var scope = NewDisposeScope();
-                var resized = model.Transform.ResizedSize(im.Height, im.Width);
+                var resized = transform.ResizedSize(im.Height, im.Width);
                 (long H, long W) padded = ((resized.H + div - 1) / div * div, (resized.W + div - 1) / div * div);
-                var anchors = cat(model.AnchorsPerLevel(padded, RetinaNet.FeatureSizes(padded)), 0);     // (A, 4) XYXY, padded frame
+                var anchors = cat(anchorGenerator.AnchorsPerLevel(padded, RetinaNet.FeatureSizes(padded)), 0);     // (A, 4) XYXY, padded frame
                 var xyxy = new float[anns.Count * 4];
                 for (int j = 0; j < anns.Count; j++)
                 {
@@ -97,6 +110,6 @@ public sealed class AnchorCoverage
             }
             progress?.Invoke(i + 1, images.Count);
         }
-        return new AnchorCoverage(model.Options.FgIouThreshold, best);
+        return new AnchorCoverage(options.FgIouThreshold, best);
     }
 }

@@ -1,0 +1,471 @@
+// Reference: the ONNX operator specification (opsets 11-17) for the graph, and our own inference path as the
+// behaviour to reproduce: DetectionTransform (normalise, bilinear resize by min(MinSize/short, MaxSize/long),
+// zero padding to SizeDivisible), ResNetBody / FeaturePyramidNetwork / RetinaNetHead, AnchorGenerator, BoxCoder
+// (scale clamp ln(1000/16)), RetinaNetPostProcessor (score threshold, top-k per level, clip, class-aware NMS,
+// best DetectionsPerImage) and the box map back to the input image (torchvision GeneralizedRCNNTransform.postprocess).
+using System.Text.Json;
+using Google.Protobuf;
+using RetinaSharp.Data;
+using RetinaSharp.Export.Proto;
+using RetinaSharp.Geometry;
+using RetinaSharp.IO;
+using RetinaSharp.Modeling;
+using TorchSharp.Modules;
+using static RetinaSharp.Export.OnnxGraphBuilder;
+using static TorchSharp.torch;
+using DataType = RetinaSharp.Export.Proto.TensorProto.Types.DataType;
+
+namespace RetinaSharp.Export;
+
+/// <summary>
+/// Writes a whole <see cref="RetinaNet"/> detector as one ONNX graph: input <c>image</c> (3, H, W) float32 RGB in [0, 1];
+/// normalisation, resize and padding as <see cref="DetectionTransform"/>; the backbone with batch norm folded into its
+/// convolutions; FPN; both subnets on P3-P7; anchors; box decoding with the scale clamp; score threshold and top-k per
+/// level; clipping; class-aware NMS (ONNX <c>NonMaxSuppression</c>); the best <see cref="RetinaNetOptions.DetectionsPerImage"/>;
+/// boxes mapped back to the input pixels. Outputs <c>boxes</c> (N, 4) XYXY pixels, <c>scores</c> (N), <c>labels</c> (N) int64,
+/// by decreasing score. Weights are initializers; nodes are named by stage (<c>preprocess/</c>, <c>backbone/layer2.0/conv1</c>,
+/// <c>fpn/</c>, <c>head/classification/p3/</c>, <c>anchors/</c>, <c>postprocess/</c>) so the graph reads in Netron. Class names,
+/// the model options and the input size are in the metadata (<see cref="OnnxDetectorMetadata"/>).
+/// </summary>
+public static class OnnxExporter
+{
+    /// <summary>Writes the ONNX file of <paramref name="model"/> to <paramref name="path"/> (atomically).</summary>
+    /// <param name="model">The detector; its current <see cref="RetinaNet.Options"/> (thresholds, sizes) go into the graph.</param>
+    /// <param name="path">Destination .onnx file.</param>
+    /// <param name="options">Opset, size, class names; null = opset 17, dynamic size, no names.</param>
+    /// <exception cref="ArgumentException">An export option is invalid, or the model is in a state the graph cannot
+    /// express (the message names the option; see <see cref="CheckExpressible"/>).</exception>
+    /// <exception cref="IOException">The file cannot be written.</exception>
+    public static void Export(RetinaNet model, string path, OnnxExportOptions? options = null)
+    {
+        var proto = Build(model, options ?? new OnnxExportOptions());
+        AtomicFile.Write(path, s => proto.WriteTo(s));
+    }
+
+    /// <summary>The ONNX model of <paramref name="model"/> as bytes (see <see cref="Export"/>).</summary>
+    /// <exception cref="ArgumentException">As <see cref="Export"/>.</exception>
+    public static byte[] ToBytes(RetinaNet model, OnnxExportOptions? options = null) => Build(model, options ?? new OnnxExportOptions()).ToByteArray();
+
+    /// <summary>
+    /// Refuses a model whose inference the graph cannot reproduce: one prepared for bfloat16 inference
+    /// (<c>PrepareForInference(bfloat16: true)</c> rounds the FPN and head weights; the graph is float32), and a
+    /// <see cref="RetinaNetOptions.NumClasses"/> or per-level size too large for the int64/float32 index arithmetic of the graph.
+    /// </summary>
+    /// <exception cref="ArgumentException">The message names the option and what to do instead.</exception>
+    public static void CheckExpressible(RetinaNet model, OnnxExportOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        if (model.InferenceDtype is { } d)
+            throw new ArgumentException($"PrepareForInference(bfloat16: true): the model runs in {d}, which the exporter cannot express " +
+                                        "(its graphs are float32 and the rounded weights cannot be recovered); export a model loaded from its file without bfloat16", "bfloat16");
+        if (options.Categories is { } c && c.Count != model.Options.NumClasses)
+            throw new ArgumentException($"OnnxExportOptions.Categories has {c.Count} entries but the model has {model.Options.NumClasses} classes", nameof(options));
+        var o = model.Options;
+        if (o.AnchorsPerLocation * (long)o.NumClasses > int.MaxValue)
+            throw new ArgumentException($"RetinaNetOptions.NumClasses = {o.NumClasses}: {o.AnchorsPerLocation} anchors x {o.NumClasses} classes per location is beyond the exporter's limit", nameof(o.NumClasses));
+    }
+
+    private static ModelProto Build(RetinaNet model, OnnxExportOptions options)
+    {
+        CheckExpressible(model, options);
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        var g = new OnnxGraphBuilder("retinanet", options.Opset);
+        var w = new GraphWriter(g, model, options);
+        w.Write();
+
+        var o = model.Options;
+        var model_ = new ModelProto
+        {
+            IrVersion = options.Opset switch { 11 => 6, <= 14 => 7, _ => 8 },
+            ProducerName = "RetinaSharp",
+            ProducerVersion = typeof(OnnxExporter).Assembly.GetName().Version?.ToString() ?? "",
+            Domain = "retinasharp",
+            ModelVersion = 1,
+            DocString = $"RetinaNet ({o.Backbone}-FPN, {o.NumClasses} classes) exported by RetinaSharp: input image (3, H, W) float32 RGB in [0, 1]; " +
+                        "outputs boxes (N, 4) XYXY input pixels, scores (N), labels (N) int64 class indices, by decreasing score.",
+            Graph = g.Graph,
+        };
+        model_.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = options.Opset });
+        var categories = options.Categories ?? [.. Enumerable.Range(0, o.NumClasses).Select(i => new CocoCategory(i, $"class {i}"))];
+        var classes = JsonSerializer.Serialize(categories.Select(c => new { id = c.Id, name = c.Name }));
+        void Meta(string k, string v) => model_.MetadataProps.Add(new StringStringEntryProto { Key = k, Value = v });
+        Meta(OnnxDetectorMetadata.FormatKey, OnnxDetectorMetadata.FormatValue);
+        Meta(OnnxDetectorMetadata.ClassesKey, classes);
+        Meta(OnnxDetectorMetadata.OptionsKey, o.ToJson());
+        Meta(OnnxDetectorMetadata.InputSizeKey, options.FixedSize is { } s ? $"{s.Height}x{s.Width}" : "dynamic");
+        return model_;
+    }
+
+    /// <summary>Writes the nodes of one model into a graph builder, stage by stage.</summary>
+    private sealed class GraphWriter(OnnxGraphBuilder g, RetinaNet model, OnnxExportOptions options)
+    {
+        private readonly RetinaNetOptions _o = model.Options;
+        private readonly bool _dynamic = options.FixedSize is null;
+        private readonly Dictionary<object, (string W, string? B)> _convWeights = new(ReferenceEqualityComparer.Instance);
+
+        // Sizes: int64 [1] values in the dynamic graph; known numbers in the fixed one.
+        private (long H, long W) _fixedInput, _fixedResized, _fixedPadded;
+        private string _inH = "", _inW = "", _resH = "", _resW = "", _padH = "", _padW = "";
+
+        public void Write()
+        {
+            var image = OnnxDetectorMetadata.ImageInput;
+            if (options.FixedSize is { } fs)
+            {
+                g.Input(image, DataType.Float, 3, fs.Height, fs.Width);
+                _fixedInput = (fs.Height, fs.Width);
+                _fixedResized = model.Transform.ResizedSize(fs.Height, fs.Width);
+                long div = _o.SizeDivisible;
+                _fixedPadded = ((_fixedResized.H + div - 1) / div * div, (_fixedResized.W + div - 1) / div * div);
+            }
+            else g.Input(image, DataType.Float, 3, "height", "width");
+
+            var batch = Preprocess(image);
+            var (c3, c4, c5) = Backbone(batch);
+            var p = Fpn(c3, c4, c5);
+            var cls = new string[5];
+            var box = new string[5];
+            for (int l = 0; l < 5; l++)
+            {
+                cls[l] = Subnet(model.Head.Classification, $"head/classification/p{l + 3}", p[l]);
+                box[l] = Subnet(model.Head.Regression, $"head/regression/p{l + 3}", p[l]);
+            }
+            var anchors = Anchors(p);
+            var (boxes, scores, labels) = Postprocess(cls, box, anchors);
+            g.Op("Identity", OnnxDetectorMetadata.BoxesOutput, boxes);
+            g.Op("Identity", OnnxDetectorMetadata.ScoresOutput, scores);
+            g.Op("Identity", OnnxDetectorMetadata.LabelsOutput, labels);
+            g.Output(OnnxDetectorMetadata.BoxesOutput, DataType.Float, "detections", 4);
+            g.Output(OnnxDetectorMetadata.ScoresOutput, DataType.Float, "detections");
+            g.Output(OnnxDetectorMetadata.LabelsOutput, DataType.Int64, "detections");
+            if (options.HeadOutputs)
+            {
+                g.Node("Concat", OnnxDetectorMetadata.ClassLogitsOutput, cls, 1, Int("axis", 0));
+                g.Node("Concat", OnnxDetectorMetadata.BoxDeltasOutput, box, 1, Int("axis", 0));
+                g.Output(OnnxDetectorMetadata.ClassLogitsOutput, DataType.Float, "anchors", _o.NumClasses);
+                g.Output(OnnxDetectorMetadata.BoxDeltasOutput, DataType.Float, "anchors", 4);
+            }
+        }
+
+        // ---- preprocess: DetectionTransform.Preprocess for one image -------------------------------------------------
+
+        private string Preprocess(string image)
+        {
+            const string S = "preprocess";
+            var mean = g.Floats($"{S}.image_mean", [.. _o.ImageMean.Select(v => (float)v)], 3, 1, 1);
+            var std = g.Floats($"{S}.image_std", [.. _o.ImageStd.Select(v => (float)v)], 3, 1, 1);
+            var x = g.Op("Sub", $"{S}/normalize/sub_mean", image, mean);
+            x = g.Op("Div", $"{S}/normalize/div_std", x, std);
+            x = g.Unsqueeze($"{S}/batch", x, 0);                                    // (1, 3, H, W)
+            string sizes, pads;
+            if (_dynamic)
+            {
+                var shape = g.Op("Shape", $"{S}/size/shape", image);                // [3, H, W]
+                _inH = g.Slice($"{S}/size/height", shape, 0, 1, 2);
+                _inW = g.Slice($"{S}/size/width", shape, 0, 2, 3);
+                // scale = min(MinSize / min(h, w), MaxSize / max(h, w)) and side = max(1, floor(side * scale)) in float64,
+                // as DetectionTransform.ResizedSize (floor = truncation of a positive value by Cast).
+                var hd = g.Cast($"{S}/size/height_f64", _inH, DataType.Double);
+                var wd = g.Cast($"{S}/size/width_f64", _inW, DataType.Double);
+                var shortSide = g.Op("Min", $"{S}/size/short_side", hd, wd);
+                var longSide = g.Op("Max", $"{S}/size/long_side", hd, wd);
+                var scale = g.Op("Min", $"{S}/size/scale",
+                    g.Op("Div", $"{S}/size/min_size_ratio", g.DoubleScalar(_o.MinSize), shortSide),
+                    g.Op("Div", $"{S}/size/max_size_ratio", g.DoubleScalar(_o.MaxSize), longSide));
+                string Side(string name, string v) => g.Cast($"{S}/size/{name}", g.Op("Max", $"{S}/size/{name}_at_least_1",
+                    g.Op("Mul", $"{S}/size/{name}_scaled", v, scale), g.DoubleScalar(1)), DataType.Int64);
+                _resH = Side("resized_height", hd);
+                _resW = Side("resized_width", wd);
+                sizes = g.Op("Concat", $"{S}/resize/sizes", [g.LongVector(1, 3), _resH, _resW], Int("axis", 0));
+                var div = g.LongScalar(_o.SizeDivisible);
+                var divMinus1 = g.LongScalar(_o.SizeDivisible - 1);
+                string Padded(string name, string v) => g.Op("Mul", $"{S}/pad/{name}", g.Op("Div", $"{S}/pad/{name}_blocks", g.Op("Add", $"{S}/pad/{name}_up", v, divMinus1), div), div);
+                _padH = Padded("padded_height", _resH);
+                _padW = Padded("padded_width", _resW);
+                pads = g.Op("Concat", $"{S}/pad/pads", [g.LongVector(0, 0, 0, 0, 0, 0),
+                    g.Op("Sub", $"{S}/pad/bottom", _padH, _resH), g.Op("Sub", $"{S}/pad/right", _padW, _resW)], Int("axis", 0));
+            }
+            else
+            {
+                sizes = g.LongVector(1, 3, _fixedResized.H, _fixedResized.W);
+                pads = g.LongVector(0, 0, 0, 0, 0, 0, _fixedPadded.H - _fixedResized.H, _fixedPadded.W - _fixedResized.W);
+            }
+            // Bilinear, align_corners=False (PyTorch's interpolate = ONNX pytorch_half_pixel), to the given size.
+            x = g.Op("Resize", $"{S}/resize", [x, EmptyFloats("roi"), EmptyFloats("scales"), sizes],
+                Str("mode", "linear"), Str("coordinate_transformation_mode", "pytorch_half_pixel"));
+            return g.Op("Pad", $"{S}/pad", [x, pads, g.FloatScalar(0)], Str("mode", "constant"));   // zeros right and bottom
+        }
+
+        private string? _emptyFloats;
+        private string EmptyFloats(string what) => _emptyFloats ??= g.Floats("preprocess.resize_empty_" + what, [], 0);
+
+        // ---- backbone: ResNetBody with every batch norm folded ---------------------------------------------------------
+
+        private (string C3, string C4, string C5) Backbone(string x)
+        {
+            var body = model.Backbone.Body;
+            x = g.Op("Relu", "backbone/stem/relu", ConvBn("backbone/conv1", body.Stem, x));
+            x = g.Op("MaxPool", "backbone/stem/maxpool", [x], Ints("kernel_shape", 3, 3), Ints("strides", 2, 2), Ints("pads", 1, 1, 1, 1));
+            var outputs = new string[3];
+            var stages = body.Stages;
+            for (int s = 0; s < stages.Count; s++)
+            {
+                for (int b = 0; b < stages[s].Length; b++)
+                {
+                    string name = $"backbone/layer{s + 1}.{b}";
+                    var block = stages[s][b];
+                    var y = x;
+                    for (int i = 0; i < block.Units.Count; i++)
+                    {
+                        y = ConvBn($"{name}/conv{i + 1}", block.Units[i], y);
+                        if (i < block.Units.Count - 1) y = g.Op("Relu", $"{name}/relu{i + 1}", y);
+                    }
+                    var identity = block.Shortcut is { } sc ? ConvBn($"{name}/downsample", sc, x) : x;
+                    x = g.Op("Relu", $"{name}/relu", g.Op("Add", $"{name}/add", y, identity));
+                }
+                if (s > 0) outputs[s - 1] = x;
+            }
+            return (outputs[0], outputs[1], outputs[2]);
+        }
+
+        /// <summary>A convolution with its batch norm folded in (W·scale per output channel, bias = shift), as ConvBn.SetFolded.</summary>
+        private string ConvBn(string name, ConvBn unit, string x)
+        {
+            using var scope = NewDisposeScope();
+            var (scale, shift) = BackboneNorm.ScaleAndShift(unit.Bn);
+            var weight = unit.Conv.weight!.detach().to(ScalarType.Float32) * scale.to(ScalarType.Float32).reshape(-1, 1, 1, 1);
+            var key = name.Replace('/', '.');
+            var wName = g.Weight($"{key}.weight", weight);
+            var bName = g.Weight($"{key}.bias", shift);
+            long k = weight.shape[2];
+            return g.Op("Conv", name, [x, wName, bName], Ints("kernel_shape", k, weight.shape[3]), Ints("strides", unit.Stride, unit.Stride),
+                Ints("pads", unit.Padding, unit.Padding, unit.Padding, unit.Padding));
+        }
+
+        /// <summary>A convolution with its own weights (shared by every call with the same module), square kernel k,
+        /// padding (k - 1) / 2 as every FPN and head convolution of RetinaSharp.</summary>
+        private string Conv(string name, string weightKey, Conv2d conv, string x, long stride = 1)
+        {
+            if (!_convWeights.TryGetValue(conv, out var names))
+            {
+                names = (g.Weight($"{weightKey}.weight", conv.weight!), conv.bias is { } b ? g.Weight($"{weightKey}.bias", b) : null);
+                _convWeights[conv] = names;
+            }
+            long k = conv.weight!.shape[2], pad = (k - 1) / 2;
+            string[] inputs = names.B is null ? [x, names.W] : [x, names.W, names.B];
+            return g.Op("Conv", name, inputs, Ints("kernel_shape", k, conv.weight.shape[3]), Ints("strides", stride, stride), Ints("pads", pad, pad, pad, pad));
+        }
+
+        // ---- FPN: FeaturePyramidNetwork + LastLevelP6P7 -------------------------------------------------------------------
+
+        private string[] Fpn(string c3, string c4, string c5)
+        {
+            var fpn = model.Backbone.Fpn;
+            var c = new[] { c3, c4, c5 };
+            var results = new string[5];
+            var last = Conv("fpn/inner_blocks.2", "backbone.fpn.inner_blocks.2.0", fpn.Lateral(2), c5);
+            results[2] = Conv("fpn/p5", "backbone.fpn.layer_blocks.2.0", fpn.Output(2), last);
+            for (int i = 1; i >= 0; i--)
+            {
+                var lateral = Conv($"fpn/inner_blocks.{i}", $"backbone.fpn.inner_blocks.{i}.0", fpn.Lateral(i), c[i]);
+                // Nearest upsampling to the lateral's size: PyTorch's "nearest" = ONNX asymmetric + floor.
+                var size = g.Op("Shape", $"fpn/top_down_p{i + 3}/size", lateral);
+                var topDown = g.Op("Resize", $"fpn/top_down_p{i + 3}/upsample", [last, EmptyFloats("roi"), EmptyFloats("scales"), size],
+                    Str("mode", "nearest"), Str("coordinate_transformation_mode", "asymmetric"), Str("nearest_mode", "floor"));
+                last = g.Op("Add", $"fpn/top_down_p{i + 3}/add", lateral, topDown);
+                results[i] = Conv($"fpn/p{i + 3}", $"backbone.fpn.layer_blocks.{i}.0", fpn.Output(i), last);
+            }
+            var (fromC5, p6, p7) = fpn.Extra;
+            results[3] = Conv("fpn/p6", "backbone.fpn.extra_blocks.p6", p6, fromC5 ? c5 : results[2], stride: 2);
+            results[4] = Conv("fpn/p7", "backbone.fpn.extra_blocks.p7", p7, g.Op("Relu", "fpn/p6_relu", results[3]), stride: 2);
+            return results;
+        }
+
+        // ---- head: RetinaNetSubnet on one level --------------------------------------------------------------------------
+
+        /// <summary>Four conv (+GroupNorm) + ReLU, the predictor, then (1, A·O, H, W) → (H·W·A, O) as RetinaNetSubnet.forward.</summary>
+        private string Subnet(RetinaNetSubnet subnet, string name, string x)
+        {
+            string key = subnet == model.Head.Classification ? "head.classification_head" : "head.regression_head";
+            var blocks = subnet.Blocks;
+            for (int i = 0; i < blocks.Count; i++)
+            {
+                x = Conv($"{name}/conv{i}", $"{key}.conv.{i}.0", blocks[i].Conv, x);
+                if (blocks[i].Norm is { } gn) x = GroupNorm($"{name}/norm{i}", $"{key}.conv.{i}.1", gn, x);
+                x = g.Op("Relu", $"{name}/relu{i}", x);
+            }
+            string predictor = subnet == model.Head.Classification ? "cls_logits" : "bbox_reg";
+            x = Conv($"{name}/{predictor}", $"{key}.{predictor}", subnet.Predictor, x);
+            long outputs = subnet.OutputsPerAnchor, a = _o.AnchorsPerLocation;
+            x = g.Op("Reshape", $"{name}/view", x, g.LongVector(1, a, outputs, -1));                  // (1, A, O, H·W)
+            x = g.Op("Transpose", $"{name}/permute", [x], Ints("perm", 0, 3, 1, 2));                  // (1, H·W, A, O)
+            return g.Op("Reshape", $"{name}/flatten", x, g.LongVector(-1, outputs));                  // (H·W·A, O)
+        }
+
+        /// <summary>GroupNorm(G) as InstanceNormalization over (1, G, C/G·H·W) followed by the per-channel affine.</summary>
+        private string GroupNorm(string name, string key, GroupNorm gn, string x)
+        {
+            long channels = gn.weight!.shape[0], groups = gn.num_groups;
+            if (!_convWeights.TryGetValue(gn, out var affine))
+            {
+                affine = (g.Weight($"{key}.weight", gn.weight.reshape(channels, 1, 1)), g.Weight($"{key}.bias", gn.bias!.reshape(channels, 1, 1)));
+                _convWeights[gn] = affine;
+            }
+            var shape = g.Op("Shape", $"{name}/shape", x);
+            var grouped = g.Op("Reshape", $"{name}/group", x, g.LongVector(0, groups, -1));
+            var ones = g.Floats($"{key}.group_scale", [.. Enumerable.Repeat(1f, (int)groups)], groups);
+            var zeros = g.Floats($"{key}.group_shift", new float[groups], groups);
+            var normed = g.Op("InstanceNormalization", $"{name}/normalize", [grouped, ones, zeros], Float("epsilon", (float)gn.eps));
+            var back = g.Op("Reshape", $"{name}/ungroup", normed, shape);
+            return g.Op("Add", $"{name}/shift", g.Op("Mul", $"{name}/scale", back, affine.W), affine.B!);
+        }
+
+        // ---- anchors: AnchorGenerator.AnchorsPerLevel -----------------------------------------------------------------------
+
+        private string[] Anchors(string[] features)
+        {
+            var result = new string[5];
+            if (!_dynamic)
+            {
+                var sizes = RetinaNet.FeatureSizes(_fixedPadded);
+                var levels = model.AnchorsPerLevel(_fixedPadded, sizes);
+                for (int l = 0; l < 5; l++) result[l] = g.Weight($"anchors.p{l + 3}", levels[l]);
+                return result;
+            }
+            var generator = new AnchorGenerator([.. _o.EffectiveAnchorSizes().Select(s => s.Select(v => (double)v).ToArray())], _o.AspectRatios);
+            for (int l = 0; l < 5; l++)
+            {
+                string n = $"anchors/p{l + 3}";
+                using var cellTensor = generator.CellAnchors(l);
+                var cell = g.Weight($"anchors.p{l + 3}.cell", cellTensor.view(1, -1, 4));                  // (1, A, 4)
+                var shape = g.Op("Shape", $"{n}/feature_shape", features[l]);                               // [1, C, H_l, W_l]
+                var fh = g.Slice($"{n}/feature_height", shape, 0, 2, 3);
+                var fw = g.Slice($"{n}/feature_width", shape, 0, 3, 4);
+                var strideY = g.Op("Div", $"{n}/stride_y", _padH, fh);                                       // integer division
+                var strideX = g.Op("Div", $"{n}/stride_x", _padW, fw);
+                var ys = g.Op("Mul", $"{n}/shifts_y", g.Op("Range", $"{n}/rows", g.LongScalar(0), g.Squeeze($"{n}/height_scalar", fh, 0), g.LongScalar(1)), strideY);
+                var xs = g.Op("Mul", $"{n}/shifts_x", g.Op("Range", $"{n}/columns", g.LongScalar(0), g.Squeeze($"{n}/width_scalar", fw, 0), g.LongScalar(1)), strideX);
+                var grid = g.Op("Concat", $"{n}/grid_shape", [fh, fw], Int("axis", 0));
+                var sy = g.Op("Reshape", $"{n}/sy", g.Op("Expand", $"{n}/sy_grid", g.Unsqueeze($"{n}/sy_column", ys, 1), grid), g.LongVector(-1, 1));
+                var sx = g.Op("Reshape", $"{n}/sx", g.Op("Expand", $"{n}/sx_grid", g.Unsqueeze($"{n}/sx_row", xs, 0), grid), g.LongVector(-1, 1));
+                var shifts = g.Cast($"{n}/shifts_f32", g.Op("Concat", $"{n}/shifts", [sx, sy, sx, sy], Int("axis", 1)), DataType.Float);   // (H·W, 4)
+                var all = g.Op("Add", $"{n}/shift_cells", g.Op("Reshape", $"{n}/shifts_view", shifts, g.LongVector(-1, 1, 4)), cell);       // (H·W, A, 4)
+                result[l] = g.Op("Reshape", $"{n}/flatten", all, g.LongVector(-1, 4));
+            }
+            return result;
+        }
+
+        // ---- postprocess: RetinaNetPostProcessor.Process + the map back to input pixels ------------------------------------
+
+        private (string Boxes, string Scores, string Labels) Postprocess(string[] cls, string[] box, string[] anchors)
+        {
+            const string S = "postprocess";
+            var deltas = new string[5];
+            var anchorSel = new string[5];
+            var scores = new string[5];
+            var labels = new string[5];
+            var k = g.LongScalar(_o.NumClasses);
+            for (int l = 0; l < 5; l++)
+            {
+                string n = $"{S}/p{l + 3}";
+                var s = g.Op("Sigmoid", $"{n}/sigmoid", g.Op("Reshape", $"{n}/flatten", cls[l], g.LongVector(-1)));      // (H·W·A·K)
+                var candidates = g.Op("Reshape", $"{n}/candidates", g.Op("NonZero", $"{n}/above_threshold",
+                    g.Op("Greater", $"{n}/score_gt_threshold", s, g.FloatScalar((float)_o.ScoreThreshold))), g.LongVector(-1));
+                var candidateScores = g.Op("Gather", $"{n}/candidate_scores", [s, candidates], Int("axis", 0));
+                var topk = TopCount($"{n}/topk_count", candidateScores, _o.TopkCandidates);
+                var top = g.Node("TopK", $"{n}/topk", [candidateScores, topk], 2, Int("axis", 0), Int("largest", 1), Int("sorted", 1));
+                scores[l] = top[0];
+                var flat = g.Op("Gather", $"{n}/topk_index", [candidates, top[1]], Int("axis", 0));
+                var anchorIdx = g.Op("Div", $"{n}/anchor_index", flat, k);
+                labels[l] = g.Op("Mod", $"{n}/label", flat, k);
+                deltas[l] = g.Op("Gather", $"{n}/deltas", [box[l], anchorIdx], Int("axis", 0));
+                anchorSel[l] = g.Op("Gather", $"{n}/anchors", [anchors[l], anchorIdx], Int("axis", 0));
+            }
+            var d = g.Op("Concat", $"{S}/deltas", deltas, Int("axis", 0));
+            var a = g.Op("Concat", $"{S}/anchors", anchorSel, Int("axis", 0));
+            var allScores = g.Op("Concat", $"{S}/scores", scores, Int("axis", 0));
+            var allLabels = g.Op("Concat", $"{S}/labels", labels, Int("axis", 0));
+            var boxes = Clip(Decode(d, a));
+
+            // Class-aware NMS: one score row per class (-1 where the candidate has another label, below NMS's threshold).
+            var classIds = g.Longs($"{S}.class_ids", [.. Enumerable.Range(0, _o.NumClasses).Select(i => (long)i)], _o.NumClasses, 1);
+            var sameClass = g.Op("Equal", $"{S}/nms/class_mask", g.Unsqueeze($"{S}/nms/labels_row", allLabels, 0), classIds);   // (K, M)
+            var classScores = g.Op("Where", $"{S}/nms/class_scores", sameClass, g.Unsqueeze($"{S}/nms/scores_row", allScores, 0), g.FloatScalar(-1));
+            var selected = g.Op("NonMaxSuppression", $"{S}/nms",
+                [g.Unsqueeze($"{S}/nms/boxes_batch", boxes, 0), g.Unsqueeze($"{S}/nms/scores_batch", classScores, 0),
+                 g.LongVector(_o.DetectionsPerImage), g.Floats($"{S}.nms_iou_threshold", [(float)_o.NmsThreshold], 1), g.Floats($"{S}.nms_score_floor", [-0.5f], 1)],
+                Int("center_point_box", 0));                                                                                 // (S, 3)
+            var kept = g.Take($"{S}/nms/kept", selected, 2, 1);
+            // Best DetectionsPerImage of the kept, by decreasing score, ties by lower candidate index (as NonMaxSuppression.Batched):
+            // scatter the kept scores into a -1 vector over all candidates and take its top entries.
+            var floor = g.Op("Expand", $"{S}/best/floor", g.FloatScalar(-1), g.Op("Shape", $"{S}/best/candidates", allScores));
+            var ranked = g.Op("ScatterElements", $"{S}/best/kept_scores", [floor, kept, g.Op("Gather", $"{S}/best/kept_score", [allScores, kept], Int("axis", 0))], Int("axis", 0));
+            var count = TopCount($"{S}/best/count", kept, _o.DetectionsPerImage);
+            var best = g.Node("TopK", $"{S}/best/topk", [ranked, count], 2, Int("axis", 0), Int("largest", 1), Int("sorted", 1));
+            var finalBoxes = g.Op("Gather", $"{S}/best/boxes", [boxes, best[1]], Int("axis", 0));
+            var finalLabels = g.Op("Gather", $"{S}/best/labels", [allLabels, best[1]], Int("axis", 0));
+            return (ToInputPixels(finalBoxes), best[0], finalLabels);
+        }
+
+        /// <summary>min(n, count of <paramref name="values"/>) as an int64 [1] for TopK.</summary>
+        private string TopCount(string name, string values, long n) =>
+            g.Op("ReduceMin", name, [g.Op("Concat", $"{name}/pair", [g.Op("Shape", $"{name}/available", values), g.LongVector(n)], Int("axis", 0))], Int("keepdims", 1));
+
+        /// <summary>BoxCoder.Decode with weights (1, 1, 1, 1) and the default scale clamp, the same float operations in the same order.</summary>
+        private string Decode(string deltas, string anchors)
+        {
+            const string S = "postprocess/decode";
+            string A(int i) => g.Take($"{S}/anchor_{"x1,y1,x2,y2".Split(',')[i]}", anchors, i, 1);
+            string D(int i) => g.Take($"{S}/delta_{"dx,dy,dw,dh".Split(',')[i]}", deltas, i, 1);
+            var a0 = A(0); var a1 = A(1); var a2 = A(2); var a3 = A(3);
+            var half = g.FloatScalar(0.5f);
+            var aw = g.Op("Sub", $"{S}/anchor_width", a2, a0);
+            var ah = g.Op("Sub", $"{S}/anchor_height", a3, a1);
+            var acx = g.Op("Add", $"{S}/anchor_cx", a0, g.Op("Mul", $"{S}/anchor_half_width", aw, half));
+            var acy = g.Op("Add", $"{S}/anchor_cy", a1, g.Op("Mul", $"{S}/anchor_half_height", ah, half));
+            var clamp = g.FloatScalar((float)BoxCoder.DefaultScaleClamp);
+            var dw = g.Op("Min", $"{S}/dw_clamped", D(2), clamp);
+            var dh = g.Op("Min", $"{S}/dh_clamped", D(3), clamp);
+            var cx = g.Op("Add", $"{S}/cx", g.Op("Mul", $"{S}/dx_scaled", D(0), aw), acx);
+            var cy = g.Op("Add", $"{S}/cy", g.Op("Mul", $"{S}/dy_scaled", D(1), ah), acy);
+            var halfW = g.Op("Mul", $"{S}/half_width", g.Op("Mul", $"{S}/width", g.Op("Exp", $"{S}/exp_dw", dw), aw), half);
+            var halfH = g.Op("Mul", $"{S}/half_height", g.Op("Mul", $"{S}/height", g.Op("Exp", $"{S}/exp_dh", dh), ah), half);
+            string Col(string name, string v) => g.Unsqueeze($"{S}/{name}_column", v, 1);
+            return g.Op("Concat", $"{S}/boxes", [Col("x1", g.Op("Sub", $"{S}/x1", cx, halfW)), Col("y1", g.Op("Sub", $"{S}/y1", cy, halfH)),
+                Col("x2", g.Op("Add", $"{S}/x2", cx, halfW)), Col("y2", g.Op("Add", $"{S}/y2", cy, halfH))], Int("axis", 1));
+        }
+
+        /// <summary>BoxOps.ClipToImage to the resized (unpadded) image: x in [0, width], y in [0, height].</summary>
+        private string Clip(string boxes)
+        {
+            const string S = "postprocess/clip";
+            string limits = _dynamic
+                ? g.Cast($"{S}/limits", g.Op("Concat", $"{S}/limits_i64", [_resW, _resH, _resW, _resH], Int("axis", 0)), DataType.Float)
+                : g.Floats("postprocess.clip_limits", [_fixedResized.W, _fixedResized.H, _fixedResized.W, _fixedResized.H], 4);
+            return g.Op("Min", $"{S}/max", g.Op("Max", $"{S}/min", boxes, g.FloatScalar(0)), limits);
+        }
+
+        /// <summary>DetectionTransform.ScaleBoxes from the resized frame to the input image: float32 ratios input / resized per axis.</summary>
+        private string ToInputPixels(string boxes)
+        {
+            const string S = "postprocess/to_input_pixels";
+            string ratio;
+            if (_dynamic)
+            {
+                string F(string name, string v) => g.Cast($"{S}/{name}", v, DataType.Float);
+                var rh = g.Op("Div", $"{S}/ratio_height", F("input_height", _inH), F("resized_height", _resH));
+                var rw = g.Op("Div", $"{S}/ratio_width", F("input_width", _inW), F("resized_width", _resW));
+                ratio = g.Op("Concat", $"{S}/ratio", [rw, rh, rw, rh], Int("axis", 0));
+            }
+            else
+            {
+                float rh = (float)_fixedInput.H / (float)_fixedResized.H, rw = (float)_fixedInput.W / (float)_fixedResized.W;
+                ratio = g.Floats("postprocess.input_ratio", [rw, rh, rw, rh], 4);
+            }
+            return g.Op("Mul", $"{S}/scale", boxes, ratio);
+        }
+    }
+}
