@@ -112,12 +112,15 @@ public static class CliApp
         ["CheckpointEvery"] = "--checkpoint-every", ["LogEvery"] = "--log-every", ["ValidateEvery"] = "--val-every",
         ["GradientClipNorm"] = "--clip-grad", ["WeightDecay"] = "--weight-decay", ["weightDecay"] = "--weight-decay",
         ["WarmupIterations"] = "--warmup", ["warmupIterations"] = "--warmup", ["batchSize"] = "--batch-size",
-        ["outputDirectory"] = "--out", ["OutputFolder"] = "--out", ["resume"] = "--resume", ["ShorterSideScales"] = "--scales",
+        ["outputDirectory"] = "--out", ["OutputFolder"] = "--out", ["resume"] = "--resume", ["ShorterSideScales"] = "--scales", ["TrainMinSizes"] = "--scales",
         ["MinSize"] = "--min-size", ["MaxSize"] = "--max-size", ["FpnChannels"] = "--fpn-channels",
         ["TrainableBackboneLayers"] = "--trainable-layers", ["trainableLayers"] = "--trainable-layers",
         ["ScoreThreshold"] = "--score-threshold", ["scoreThreshold"] = "--score-threshold",
         ["DetectionsPerImage"] = "--max-detections", ["detectionsPerImage"] = "--max-detections",
         ["TrainImages"] = "--train", ["ValImages"] = "--val",
+        ["Alpha"] = "--alpha", ["Gamma"] = "--gamma", ["PriorProbability"] = "--prior", ["FgIouThreshold"] = "--fg-iou", ["BgIouThreshold"] = "--bg-iou",
+        ["AnchorSizes"] = "--anchor-sizes", ["AspectRatios"] = "--aspect-ratios", ["SmoothL1Beta"] = "--smooth-l1-beta", ["NormWeightDecay"] = "--norm-weight-decay",
+        ["StepMilestones"] = "--lr-steps", ["milestoneFractions"] = "--lr-steps",
     };
 
     /// <summary>

@@ -48,6 +48,8 @@ internal static class ResumeCheck
             bool hasOld = before.TryGetValue(key, out var old);
             bool hasNew = now.TryGetValue(key, out var cur);
             if (hasOld && hasNew && JsonElement.DeepEquals(old, cur)) continue;
+            // A field added since the checkpoint was written, at its "not given" value (null), is the same run.
+            if ((!hasOld || old.ValueKind == JsonValueKind.Null) && (!hasNew || cur.ValueKind == JsonValueKind.Null)) continue;
             var field = fields.TryGetValue(key, out var f) ? f : new ResumeField(key);
             if (!seen.Add(field.Option)) continue;
             string line = $"{field.Option}: checkpoint {Show(field, hasOld ? old : null)}, now {Show(field, hasNew ? cur : null)}";
@@ -72,7 +74,8 @@ internal static class ResumeCheck
             throw new ArgumentException(
                 $"--resume: the run in '{Path.GetDirectoryName(checkpointPath)}' was started with other settings that change the result; " +
                 "resume with the checkpoint's values or train into another --out:\n  " + string.Join("\n  ", blocking) + LengthHint(blocking, checkpointPath));
-        if (free.Count > 0)
+        // Also when only the text differs (fields added since, at null): the trainer then finds the options it expects.
+        if (free.Count > 0 || state.ConfigurationJson != configuration || state.OptionsJson != options)
             TrainingCheckpoint.Save(checkpointPath, state with { ConfigurationJson = configuration, OptionsJson = options });
         return free;
     }

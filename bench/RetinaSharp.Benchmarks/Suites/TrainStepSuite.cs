@@ -1,6 +1,11 @@
-// Benchmark `train-step`: one SGD step of RetinaNet R50-FPN (forward with losses, backward, step; frozen BN, 3 trainable
-// stages, 91 classes, random weights) on 2 images of 3x512x512 with 3 boxes each, 2 threads, against torchvision 0.14.
+// Benchmark `train-step`: one training step of RetinaNet R50-FPN (forward with losses, backward, step; 91 classes) on
+// 2 images of 3x512x512 with 3 boxes each, 2 threads, against torchvision 0.14, in one of three modes:
+//   pretrained (default): frozen BN, 3 trainable stages, SGD: the step of a run started from ImageNet weights
+//                         (torchvision's weights_backbone); the weights are random, which does not change the work;
+//   scratch:              trainable BN, all 5 stages, SGD: what torchvision builds without weights_backbone;
+//   v2:                   TrainingRecipe.TorchvisionV2 (trainable BN, 3 stages, GroupNorm heads, GIoU, P6/P7 from C5), AdamW.
 using RetinaSharp.Modeling;
+using RetinaSharp.Recipes;
 using static TorchSharp.torch;
 
 namespace RetinaSharp.Benchmarks.Suites;
@@ -12,19 +17,28 @@ public sealed class TrainStepSuite : IBenchmarkSuite
     public string Name => "train-step";
 
     /// <inheritdoc />
-    /// <remarks>Options: --size S (default 512), --repeats N (default 5).</remarks>
+    /// <remarks>Options: --size S (default 512), --repeats N (default 5), --mode pretrained|scratch|v2 (default pretrained).</remarks>
     public void Run(string[] args)
     {
         int size = InferenceSuite.IntArg(args, "--size", 512);
         int repeats = InferenceSuite.IntArg(args, "--repeats", 5);
+        string mode = InferenceSuite.StrArg(args, "--mode") ?? "pretrained";
+        var options = mode switch
+        {
+            "pretrained" => new RetinaNetOptions(91),
+            "scratch" => new RetinaNetOptions(91) { BackboneNorm = BackboneNormKind.BatchNorm, TrainableBackboneLayers = 5 },
+            "v2" => TrainingRecipe.TorchvisionV2.ModelOptions(91) with { TrainMinSizes = null },
+            _ => throw new ArgumentException($"--mode: '{mode}' is not pretrained, scratch or v2"),
+        };
+        Console.WriteLine($"mode {mode}: backbone norm {options.BackboneNorm}, {options.TrainableBackboneLayers} trainable stages, head GroupNorm {options.HeadGroupNorm}, box loss {options.BoxLoss}, P6 from {(options.P6FromC5 ? "C5" : "P5")}, {(mode == "v2" ? "AdamW" : "SGD")}");
         set_num_threads(2);
         manual_seed(0);
         GC.Collect();
         Measure.ResetPeakRss();
-        using var model = new RetinaNet(new RetinaNetOptions(91) { MinSize = size });
+        using var model = new RetinaNet(options with { MinSize = size });
         model.train();
         var parameters = model.parameters().Where(p => p.requires_grad).ToList();
-        using var opt = optim.SGD(parameters, 0.001, momentum: 0.9, weight_decay: 1e-4);
+        using var opt = mode == "v2" ? (optim.Optimizer)optim.AdamW(parameters, 1e-4, weight_decay: 0.05) : optim.SGD(parameters, 0.001, momentum: 0.9, weight_decay: 1e-4);
         var images = new[] { rand(3, size, size), rand(3, size, size) };
         var boxes = tensor(new[] { 10f, 20, 200, 220, 250, 40, 480, 300, 60, 300, 160, 500 }).reshape(3, 4);
         var targets = new[] { new DetectionTarget(boxes, tensor(new[] { 1L, 5, 17 })), new DetectionTarget(boxes, tensor(new[] { 1L, 5, 17 })) };
@@ -44,9 +58,9 @@ public sealed class TrainStepSuite : IBenchmarkSuite
         Console.WriteLine($"ours: step {Measure.F(step)} s (median of {repeats}), peak RSS {Measure.F(peakMb)} MB (after building {Measure.F(rssBuilt / 1048576.0)} MB)");
 
         string? script = InferenceSuite.FindScript("train_step_ref.py");
-        string? output = script == null ? null : Measure.RunPythonReference(script, size.ToString(System.Globalization.CultureInfo.InvariantCulture), repeats.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        string? output = script == null ? null : Measure.RunPythonReference(script, size.ToString(System.Globalization.CultureInfo.InvariantCulture), repeats.ToString(System.Globalization.CultureInfo.InvariantCulture), mode);
         string? refLine = output?.Split('\n').FirstOrDefault(l => l.StartsWith("REF ", StringComparison.Ordinal));
-        string extra = $"ours_step_s={Measure.F(step)} ours_peak_mb={Measure.F(peakMb)}";
+        string extra = $"mode={mode} ours_step_s={Measure.F(step)} ours_peak_mb={Measure.F(peakMb)}";
         if (refLine == null)
         {
             Console.WriteLine(output?.Trim() ?? "reference skipped: train_step_ref.py not found");

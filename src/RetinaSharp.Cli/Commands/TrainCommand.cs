@@ -5,107 +5,232 @@ using System.CommandLine;
 using System.Text.Json;
 using RetinaSharp.Data;
 using RetinaSharp.Modeling;
+using RetinaSharp.Recipes;
 using RetinaSharp.Training;
 using Spectre.Console;
 using TorchSharp;
 
 namespace RetinaSharp.Cli.Commands;
 
-/// <summary>Everything `retina train` was asked to do; stored as the configuration of each checkpoint.</summary>
+/// <summary>Everything `retina train` was asked to do, each value resolved (given, or the recipe's); stored as the configuration of each checkpoint.</summary>
+/// <remarks>Backbone, TrainableLayers and BackboneNorm stay null when not given: they follow the backbone weights and the recipe
+/// (<see cref="TrainingRecipe.ModelFor"/>); BackboneWeights null = the recipe's (random for paper and v2, ImageNet for demo).</remarks>
 internal sealed record TrainSettings(
-    string Data, string? Val, string Out, ResNetDepth? Backbone, int BatchSize, int MinSize, int MaxSize,
+    string Data, string? Val, string Out, string Recipe, ResNetDepth? Backbone, int BatchSize, int MinSize, int MaxSize,
     int FpnChannels, bool HeadGroupNorm, int? TrainableLayers, string? Init, bool Flip, int[]? Scales, int Seed, bool Repair,
-    string? BackboneWeights = null, BackboneNormKind? BackboneNorm = null, string? Anchors = null);
+    double? Alpha, double Gamma, double Prior, BoxLossKind BoxLoss, double SmoothL1Beta, bool P6FromC5,
+    int[][]? AnchorSizes, double[] AspectRatios, double FgIou, double BgIou,
+    string? BackboneWeights = null, BackboneNormKind? BackboneNorm = null, string? Anchors = null)
+{
+    /// <summary>The recipe with every model value of these settings (the backbone's depth, norm and stages are resolved by <see cref="ModelOptions"/>).</summary>
+    public TrainingRecipe ResolvedRecipe()
+    {
+        var r = TrainingRecipe.Named(Recipe);
+        return r with
+        {
+            Model = r.Model with
+            {
+                MinSize = MinSize, MaxSize = MaxSize, FpnChannels = FpnChannels, HeadGroupNorm = HeadGroupNorm,
+                TrainMinSizes = Scales, Alpha = Alpha, Gamma = Gamma, PriorProbability = Prior, BoxLoss = BoxLoss,
+                SmoothL1Beta = SmoothL1Beta, P6FromC5 = P6FromC5, AnchorSizes = AnchorSizes, AspectRatios = AspectRatios, FgIouThreshold = FgIou, BgIouThreshold = BgIou,
+            },
+        };
+    }
+
+    /// <summary>The backbone weights: --backbone-weights, else the recipe's.</summary>
+    public Pretrained.BackboneWeights Weights() => BackboneWeights is null ? TrainingRecipe.Named(Recipe).BackboneWeights : Pretrained.BackboneWeights.Parse(BackboneWeights);
+
+    /// <summary>The model configuration for <paramref name="numClasses"/> classes: the recipe's with every value of these settings,
+    /// the backbone configured for its weights (<see cref="TrainingRecipe.ModelFor"/>); with --init the backbone's depth, norm and
+    /// stages are the recipe's pretrained ones (the whole detector comes from that checkpoint).</summary>
+    /// <exception cref="ArgumentException">A refused combination of weights, norm and stages, or --init with --backbone-weights.</exception>
+    public RetinaNetOptions ModelOptions(int numClasses)
+    {
+        var recipe = ResolvedRecipe();
+        if (Init != null)
+        {
+            if (BackboneWeights != null && Pretrained.BackboneWeights.Parse(BackboneWeights).IsPretrained)
+                throw new ArgumentException("--init and --backbone-weights: --init already sets every weight, the backbone's included; give one of them.");
+            var m = recipe.Model with { NumClasses = numClasses };
+            return m with
+            {
+                Backbone = Backbone ?? (m.Backbone == ResNetDepth.ResNet18Cntk && recipe.BackboneWeights.Kind != Pretrained.BackboneWeightsKind.ImageNet ? ResNetDepth.ResNet18 : m.Backbone),
+                BackboneNorm = BackboneNorm ?? m.BackboneNorm, TrainableBackboneLayers = TrainableLayers ?? m.TrainableBackboneLayers,
+            };
+        }
+        return recipe.ModelFor(numClasses, Weights(), Backbone, BackboneNorm, TrainableLayers);
+    }
+}
 
 /// <summary>`retina train`.</summary>
 public static class TrainCommand
 {
-    /// <summary>Builds the `train` command.</summary>
-    public static Command Create()
+    /// <summary>The options of `retina train`; values not given come from the recipe (<see cref="TrainingRecipe"/>).</summary>
+    private sealed class TrainOptions
     {
-        var data = new Option<string>("--data") { Description = "Training dataset: COCO instances .json, VOC folder or .csv", Required = true };
-        var val = new Option<string?>("--val") { Description = "Validation dataset (COCO AP every --val-every iterations and at the end)" };
-        var backbone = new Option<string?>("--backbone") { Description = "resnet18, resnet34, resnet50 or resnet101 [default: resnet50; with --backbone-weights: the weights' depth]" };
-        var backboneWeights = new Option<string?>("--backbone-weights") { Description = "Start the backbone from pretrained weights: 'imagenet' (ML.NET's ImageNet ResNet-18, shipped with RetinaSharp) or a torchvision ResNet classification checkpoint (resnet50-0676ba61.pth, ...; fc.* ignored) [default: random weights]" };
-        var backboneNorm = new Option<string?>("--backbone-norm") { Description = "frozen, batch or group [default: frozen with --backbone-weights (the checkpoint's statistics), batch from random weights]" };
-        var outDir = new Option<string>("--out") { Description = "Run folder (checkpoint, log.csv with the loss of each logged step, loss_curve.png, model.rsnet)", Required = true };
-        var iterations = new Option<long?>("--iterations") { Description = "Run length in iterations [default: 90000, the paper's, unless --epochs is given]" };
-        var epochs = new Option<int?>("--epochs") { Description = "Run length in epochs (instead of --iterations)" };
-        var batch = new Option<int>("--batch-size") { Description = "Images per iteration", DefaultValueFactory = _ => 16 };
-        var lr = new Option<double?>("--lr") { Description = "Base learning rate [default: 0.01 x batch / 16]" };
-        var optimizer = new Option<string>("--optimizer") { Description = "sgd or adamw", DefaultValueFactory = _ => "sgd" };
-        var schedule = new Option<string>("--schedule") { Description = "step (x0.1 at 2/3 and 8/9) or cosine", DefaultValueFactory = _ => "step" };
-        var warmup = new Option<long>("--warmup") { Description = "Linear warm-up iterations from lr/1000 (a fifth of the run at most unless given)", DefaultValueFactory = _ => 500 };
-        var wd = new Option<double>("--weight-decay") { Description = "Weight decay", DefaultValueFactory = _ => 1e-4 };
-        var clip = new Option<double?>("--clip-grad") { Description = "Clip the gradient L2 norm to this value [default: no clipping]" };
-        var minSize = new Option<int>("--min-size") { Description = "Shorter image side after resize, pixels", DefaultValueFactory = _ => 800 };
-        var maxSize = new Option<int>("--max-size") { Description = "Longer image side limit, pixels", DefaultValueFactory = _ => 1333 };
-        var fpn = new Option<int>("--fpn-channels") { Description = "FPN and head width", DefaultValueFactory = _ => 256 };
-        var gn = new Option<bool>("--head-groupnorm") { Description = "GroupNorm in the heads (torchvision v2)" };
-        var trainable = new Option<int?>("--trainable-layers") { Description = "ResNet stages trained, counted from layer4, 0..5 [default: 3 with --backbone-weights (the paper), 5 from random weights]" };
-        var init = new Option<string?>("--init") { Description = "Start from a model.rsnet or torchvision .pth (the classification layer is replaced when class counts differ)" };
-        var resume = new Option<bool>("--resume") { Description = "Continue the run in --out exactly where it stopped (needs its checkpoint.rstrain; the run length cannot change)" };
-        var seed = new Option<int>("--seed") { Description = "Seed of initialisation, data order and augmentation", DefaultValueFactory = _ => 0 };
-        var noFlip = new Option<bool>("--no-flip") { Description = "Disable horizontal flip augmentation" };
-        var scales = new Option<string?>("--scales") { Description = "Multi-scale training: comma-separated shorter sides, e.g. 640,672,704,736,768,800" };
-        var ckptEvery = new Option<long>("--checkpoint-every") { Description = "Checkpoint interval in iterations", DefaultValueFactory = _ => 1000 };
-        var logEvery = new Option<long>("--log-every") { Description = "Log interval in iterations", DefaultValueFactory = _ => 20 };
-        var valEvery = new Option<long?>("--val-every") { Description = "Validation interval in iterations [default: only at the end]" };
-        var device = CliApp.DeviceOption();
-        var modelOnly = new Option<bool>("--model-only") { Description = $"When the run completes keep model.rsnet and delete {TrainingCheckpoint.FileName} (weights + optimiser state, about 3x the model): the run can then not be resumed or extended" };
-        var repair = new Option<bool>("--repair") { Description = "Repair dataset problems (clip boxes, drop degenerate ones) instead of refusing" };
-        var anchors = new Option<string?>("--anchors") { HelpName = "anchors.json", Description = "Anchor sizes per level and aspect ratios from a file written by 'retina data anchors --fit' [default: torchvision's 3 sizes x 3 ratios]" };
-
-        var command = new Command("train", "Train RetinaNet on your own labelled images.");
-        foreach (var o in new Option[] { data, val, backbone, outDir, iterations, epochs, batch, lr, optimizer, schedule, warmup, wd, clip, minSize, maxSize,
-                     fpn, gn, trainable, init, resume, seed, noFlip, scales, ckptEvery, logEvery, valEvery, repair, device, modelOnly, backboneWeights, backboneNorm, anchors })
-            command.Options.Add(o);
-        command.SetAction(p =>
+        public readonly Option<string> Data = new("--data") { Description = "Training dataset: COCO instances .json, VOC folder or .csv", Required = true };
+        public readonly Option<string?> Val = new("--val") { Description = "Validation dataset (COCO AP every --val-every iterations and at the end)" };
+        public readonly Option<string> Out = new("--out") { Description = "Run folder (checkpoint, log.csv with the loss of each logged step, loss_curve.png, model.rsnet)", Required = true };
+        public readonly Option<string> Recipe = new("--recipe")
         {
-            var dev = CliApp.ResolveDevice(p.GetValue(device));
+            Description = "Where the values of the options not given come from: paper (the paper / torchvision v1: ResNet-50-FPN, frozen BN, SGD 0.01 per 16 images, 90k iterations, L1 box loss, P6 from P5), " +
+                          "v2 (torchvision retinanet_resnet50_fpn_v2: GroupNorm heads, GIoU box loss, P6/P7 from C5, trainable BN, AdamW 1e-4, weight decay 0.05 and 0 on norm layers, 26 epochs with steps at 16/26 and 22/26, shorter side 480..800 px) " +
+                          "or demo (retina demo's small from-scratch model); options given override it",
+            DefaultValueFactory = _ => "paper",
+        };
+        public readonly Option<string?> Backbone = new("--backbone") { Description = "resnet18, resnet34, resnet50 or resnet101 [default: with --backbone-weights the weights' depth, else the recipe's: paper, v2 resnet50]" };
+        public readonly Option<string?> BackboneWeights = new("--backbone-weights") { Description = "Start the backbone from pretrained weights: 'imagenet' (ML.NET's ImageNet ResNet-18, shipped with RetinaSharp) or a torchvision ResNet classification checkpoint (resnet50-0676ba61.pth, ...; fc.* ignored) [default: random weights; --recipe demo: imagenet]" };
+        public readonly Option<string?> BackboneNorm = new("--backbone-norm") { Description = "frozen, batch or group [default: with --backbone-weights the recipe's (paper frozen, v2 batch), from random weights batch]" };
+        public readonly Option<long?> Iterations = new("--iterations") { Description = "Run length in iterations [default: the recipe's: paper 90000 iterations, v2 26 epochs, unless --epochs is given]" };
+        public readonly Option<int?> Epochs = new("--epochs") { Description = "Run length in epochs (instead of --iterations)" };
+        public readonly Option<int?> Batch = new("--batch-size") { Description = "Images per iteration [default: 16]" };
+        public readonly Option<double?> Lr = new("--lr") { Description = "Base learning rate [default: paper 0.01 x batch / 16; v2 1e-4]" };
+        public readonly Option<string?> Optimizer = new("--optimizer") { Description = "sgd or adamw [default: paper sgd (momentum 0.9); v2 adamw]" };
+        public readonly Option<string?> Schedule = new("--schedule") { Description = "step (x0.1 at each --lr-steps fraction) or cosine [default: step]" };
+        public readonly Option<string?> LrSteps = new("--lr-steps") { Description = "Step decay points as comma-separated fractions of the run, e.g. 0.667,0.889 [default: paper 2/3,8/9; v2 16/26,22/26]" };
+        public readonly Option<long?> Warmup = new("--warmup") { Description = "Linear warm-up iterations from lr/1000 (a fifth of the run at most unless given) [default: paper 500; v2 1000]" };
+        public readonly Option<double?> Wd = new("--weight-decay") { Description = "Weight decay [default: paper 1e-4; v2 0.05]" };
+        public readonly Option<double?> NormWd = new("--norm-weight-decay") { Description = "Weight decay of the BatchNorm/GroupNorm weights and biases [default: paper --weight-decay; v2 0]" };
+        public readonly Option<double?> Clip = new("--clip-grad") { Description = "Clip the gradient L2 norm to this value [default: no clipping]" };
+        public readonly Option<int?> MinSize = new("--min-size") { Description = "Shorter image side after resize, pixels (inference, and training without --scales) [default: 800]" };
+        public readonly Option<int?> MaxSize = new("--max-size") { Description = "Longer image side limit, pixels [default: 1333]" };
+        public readonly Option<string?> Scales = new("--scales")
+        {
+            Description = "Multi-scale training: comma-separated shorter sides in pixels, one drawn per image at each step (at most --max-size), e.g. 640,672,704,736,768,800; " +
+                          "evaluation and the saved model use --min-size [default: paper --min-size only; v2 480,512,...,800]",
+        };
+        public readonly Option<int?> Fpn = new("--fpn-channels") { Description = "FPN and head width [default: 256]" };
+        public readonly Option<bool> Gn = new("--head-groupnorm") { Description = "GroupNorm in the heads (torchvision v2; on with --recipe v2 and demo)" };
+        public readonly Option<int?> Trainable = new("--trainable-layers") { Description = "ResNet stages trained, counted from layer4, 0..5 [default: 3 with --backbone-weights (the paper, v2), 5 from random weights]" };
+        public readonly Option<string?> Alpha = new("--alpha") { Description = "Focal loss alpha in [0, 1], the weight of positives, or none [default: 0.25]" };
+        public readonly Option<double?> Gamma = new("--gamma") { Description = "Focal loss gamma >= 0 (0 with --alpha none is cross-entropy) [default: 2]" };
+        public readonly Option<double?> Prior = new("--prior") { Description = "Prior probability pi in (0, 1): the classification bias starts at -log((1 - pi) / pi) [default: 0.01]" };
+        public readonly Option<string?> BoxLoss = new("--box-loss") { Description = "Box regression loss: l1, smooth-l1 (the paper) or giou [default: paper l1 (torchvision v1); v2 giou]" };
+        public readonly Option<double?> Beta = new("--smooth-l1-beta") { Description = "Beta of --box-loss smooth-l1, >= 0 [default: 1 (torchvision); detectron2 uses 0.1]" };
+        public readonly Option<string?> P6From = new("--p6-from") { Description = "Input of the P6 convolution: p5 (torchvision v1) or c5 (the paper, torchvision v2) [default: paper p5; v2 c5]" };
+        public readonly Option<string?> AnchorSizes = new("--anchor-sizes")
+        {
+            Description = "Anchor sizes in pixels for P3..P7: 5 comma-separated base sizes, each level getting x, x*2^(1/3), x*2^(2/3) (e.g. 32,64,128,256,512), " +
+                          "or 5 '/'-separated lists of the same length (e.g. 32,40/64,80/128,160/256,320/512,640) [default: 32,64,128,256,512]",
+        };
+        public readonly Option<string?> AspectRatios = new("--aspect-ratios") { Description = "Anchor aspect ratios height/width, comma-separated [default: 0.5,1,2]" };
+        public readonly Option<double?> FgIou = new("--fg-iou") { Description = "Anchors with IoU >= this with a box are foreground, in (0, 1] [default: 0.5]" };
+        public readonly Option<double?> BgIou = new("--bg-iou") { Description = "Anchors with IoU < this with every box are background, in [0, --fg-iou]; in between, ignored [default: 0.4]" };
+        public readonly Option<string?> Init = new("--init") { Description = "Start from a model.rsnet or torchvision .pth (the classification layer is replaced when class counts differ)" };
+        public readonly Option<bool> Resume = new("--resume") { Description = "Continue the run in --out exactly where it stopped (needs its checkpoint.rstrain; the run length cannot change)" };
+        public readonly Option<int> Seed = new("--seed") { Description = "Seed of initialisation, data order and augmentation", DefaultValueFactory = _ => 0 };
+        public readonly Option<bool> NoFlip = new("--no-flip") { Description = "Disable horizontal flip augmentation" };
+        public readonly Option<long> CkptEvery = new("--checkpoint-every") { Description = "Checkpoint interval in iterations", DefaultValueFactory = _ => 1000 };
+        public readonly Option<long> LogEvery = new("--log-every") { Description = "Log interval in iterations", DefaultValueFactory = _ => 20 };
+        public readonly Option<long?> ValEvery = new("--val-every") { Description = "Validation interval in iterations [default: only at the end]" };
+        public readonly Option<bool> Repair = new("--repair") { Description = "Repair dataset problems (clip boxes, drop degenerate ones) instead of refusing" };
+        public readonly Option<string> Device = CliApp.DeviceOption();
+        public readonly Option<bool> ModelOnly = new("--model-only") { Description = $"When the run completes keep model.rsnet and delete {TrainingCheckpoint.FileName} (weights + optimiser state, about 3x the model): the run can then not be resumed or extended" };
+
+        public readonly Option<string?> Anchors = new("--anchors") { HelpName = "anchors.json", Description = "Anchor sizes per level and aspect ratios from a file written by 'retina data anchors --fit' (overrides --anchor-sizes and --aspect-ratios) [default: the recipe's]" };
+
+        public Option[] All => [Data, Val, Recipe, Backbone, Out, Iterations, Epochs, Batch, Lr, Optimizer, Schedule, LrSteps, Warmup, Wd, NormWd, Clip, MinSize, MaxSize,
+            Scales, Fpn, Gn, Trainable, Alpha, Gamma, Prior, BoxLoss, Beta, P6From, AnchorSizes, AspectRatios, FgIou, BgIou, Init, Resume, Seed, NoFlip,
+            CkptEvery, LogEvery, ValEvery, Repair, Device, ModelOnly, BackboneWeights, BackboneNorm, Anchors];
+
+        /// <summary>Resolves every value: given, else the recipe's. Notices are printed once the options, --out and the data are checked.</summary>
+        /// <exception cref="ArgumentException">An unknown name (recipe, backbone, optimiser, ...) or a malformed list; the message names the option.</exception>
+        public (TrainSettings Settings, TrainingOptions Options, List<string> Notices) Bind(ParseResult p)
+        {
+            TrainingRecipe recipe;
+            try { recipe = TrainingRecipe.Named(p.GetValue(Recipe)!); }
+            catch (ArgumentException e) { throw new ArgumentException($"--recipe: {e.Message.Replace(" (Parameter 'name')", "")}"); }
+            var m = recipe.Model;
+            var t = recipe.Training;
+            var notices = new List<string> { $"Recipe {recipe.Name}: {recipe.Description} (options given override it)." };
             var settings = new TrainSettings(
-                Path.GetFullPath(p.GetValue(data)!), p.GetValue(val) is string v ? Path.GetFullPath(v) : null, Path.GetFullPath(p.GetValue(outDir)!),
-                p.GetValue(backbone) is string b ? ParseBackbone(b) : null, p.GetValue(batch), p.GetValue(minSize), p.GetValue(maxSize), p.GetValue(fpn), p.GetValue(gn),
-                p.GetValue(trainable), p.GetValue(init) is string i ? Path.GetFullPath(i) : null, !p.GetValue(noFlip), ParseScales(p.GetValue(scales)),
-                p.GetValue(seed), p.GetValue(repair),
-                p.GetValue(backboneWeights) is string w ? (string.Equals(w, Pretrained.BackboneWeights.ImageNetName, StringComparison.OrdinalIgnoreCase) ? Pretrained.BackboneWeights.ImageNetName : Path.GetFullPath(w)) : null,
-                p.GetValue(backboneNorm) is string bn ? ParseNorm(bn) : null,
-                p.GetValue(anchors) is string af ? Path.GetFullPath(af) : null);
-            long? its = p.GetValue(iterations);
-            int? eps = p.GetValue(epochs);
-            var notices = new List<string>(); // printed once the options, --out and the data have been checked
+                Path.GetFullPath(p.GetValue(Data)!), p.GetValue(Val) is string v ? Path.GetFullPath(v) : null, Path.GetFullPath(p.GetValue(Out)!), recipe.Name,
+                p.GetValue(Backbone) is string b ? ParseBackbone(b) : null, p.GetValue(Batch) ?? recipe.BatchSize,
+                p.GetValue(MinSize) ?? m.MinSize, p.GetValue(MaxSize) ?? m.MaxSize, p.GetValue(Fpn) ?? m.FpnChannels, p.GetValue(Gn) || m.HeadGroupNorm,
+                p.GetValue(Trainable), p.GetValue(Init) is string i ? Path.GetFullPath(i) : null, !p.GetValue(NoFlip),
+                p.GetValue(Scales) is string sc ? ParseScales(sc) : m.TrainMinSizes, p.GetValue(Seed), p.GetValue(Repair),
+                p.GetValue(Alpha) is string a ? ParseAlpha(a) : m.Alpha, p.GetValue(Gamma) ?? m.Gamma, p.GetValue(Prior) ?? m.PriorProbability,
+                p.GetValue(BoxLoss) is string bl ? ParseBoxLoss(bl) : m.BoxLoss, p.GetValue(Beta) ?? m.SmoothL1Beta,
+                p.GetValue(P6From) is string p6 ? ParseP6From(p6) : m.P6FromC5,
+                p.GetValue(AnchorSizes) is string an ? ParseAnchorSizes(an) : m.AnchorSizes,
+                p.GetValue(AspectRatios) is string ar ? ParseNumbers(ar, "--aspect-ratios") : m.AspectRatios,
+                p.GetValue(FgIou) ?? m.FgIouThreshold, p.GetValue(BgIou) ?? m.BgIouThreshold,
+                p.GetValue(BackboneWeights) is string w ? (string.Equals(w, Pretrained.BackboneWeights.ImageNetName, StringComparison.OrdinalIgnoreCase) ? Pretrained.BackboneWeights.ImageNetName : Path.GetFullPath(w)) : null,
+                p.GetValue(BackboneNorm) is string bn ? ParseNorm(bn) : null,
+                p.GetValue(Anchors) is string af ? Path.GetFullPath(af) : null);
+            long? its = p.GetValue(Iterations);
+            int? eps = p.GetValue(Epochs);
             if (its is null && eps is null)
             {
-                its = 90000;
-                notices.Add("No --iterations or --epochs: training the paper's 90000 iterations (give --iterations N for a shorter run).");
+                (its, eps) = (t.Iterations, t.Epochs);
+                notices.Add(its is long n0
+                    ? $"No --iterations or --epochs: training the recipe's {n0} iterations (give --iterations N for a shorter run)."
+                    : $"No --iterations or --epochs: training the recipe's {Plural.Of(eps ?? 0, "epoch")} (give --iterations N for a shorter run).");
             }
-            long warmupIterations = p.GetValue(warmup);
-            bool warmupGiven = p.GetResult(warmup) is { Implicit: false };
-            if (!warmupGiven && its is long n && n > 0 && warmupIterations > n / 5)
+            long warmupIterations = p.GetValue(Warmup) ?? t.WarmupIterations;
+            if (p.GetValue(Warmup) is null && its is long n && n > 0 && warmupIterations > n / 5)
             {
-                // The paper's 500-iteration warm-up would swallow a short run: keep it to a fifth of the run unless asked.
+                // The recipe's warm-up would swallow a short run: keep it to a fifth of the run unless asked.
                 warmupIterations = Math.Max(1, n / 5);
                 notices.Add($"Warm-up shortened to {Plural.Of(warmupIterations, "iteration")} (a fifth of the run; give --warmup to choose).");
             }
-            var options = new TrainingOptions
+            var options = t with
             {
-                Iterations = its, Epochs = eps, BaseLearningRate = p.GetValue(lr),
-                Optimizer = p.GetValue(optimizer)!.ToLowerInvariant() switch
+                Iterations = its, Epochs = eps,
+                BaseLearningRate = p.GetValue(Lr) ?? t.BaseLearningRate,
+                Optimizer = p.GetValue(Optimizer) is string o ? o.ToLowerInvariant() switch
                 {
                     "sgd" => OptimizerKind.Sgd, "adamw" => OptimizerKind.AdamW,
-                    var o => throw new ArgumentException($"--optimizer: unknown optimizer '{o}' (sgd or adamw)"),
-                },
-                Decay = p.GetValue(schedule)!.ToLowerInvariant() switch
+                    _ => throw new ArgumentException($"--optimizer: unknown optimizer '{o}' (sgd or adamw)"),
+                } : t.Optimizer,
+                Decay = p.GetValue(Schedule) is string d ? d.ToLowerInvariant() switch
                 {
                     "step" => LearningRateDecay.Step, "cosine" => LearningRateDecay.Cosine,
-                    var s => throw new ArgumentException($"--schedule: unknown schedule '{s}' (step or cosine)"),
-                },
-                WarmupIterations = warmupIterations, WeightDecay = p.GetValue(wd), GradientClipNorm = p.GetValue(clip),
-                CheckpointEvery = p.GetValue(ckptEvery), LogEvery = p.GetValue(logEvery), ValidateEvery = p.GetValue(valEvery), Seed = settings.Seed,
+                    _ => throw new ArgumentException($"--schedule: unknown schedule '{d}' (step or cosine)"),
+                } : t.Decay,
+                StepMilestones = p.GetValue(LrSteps) is string ls ? ParseNumbers(ls, "--lr-steps") : t.StepMilestones,
+                WarmupIterations = warmupIterations, WeightDecay = p.GetValue(Wd) ?? t.WeightDecay, NormWeightDecay = p.GetValue(NormWd) ?? t.NormWeightDecay,
+                GradientClipNorm = p.GetValue(Clip) ?? t.GradientClipNorm,
+                CheckpointEvery = p.GetValue(CkptEvery), LogEvery = p.GetValue(LogEvery), ValidateEvery = p.GetValue(ValEvery), Seed = settings.Seed,
             };
-            return Run(settings, options, p.GetValue(resume), notices, dev, p.GetValue(modelOnly));
+            return (settings, options, notices);
+        }
+    }
+
+    /// <summary>Builds the `train` command.</summary>
+    public static Command Create()
+    {
+        var o = new TrainOptions();
+        var command = new Command("train", "Train RetinaNet on your own labelled images; options not given take the values of --recipe (the paper unless given).");
+        foreach (var option in o.All) command.Options.Add(option);
+        command.SetAction(p =>
+        {
+            var dev = CliApp.ResolveDevice(p.GetValue(o.Device));
+            var (settings, options, notices) = o.Bind(p);
+            return Run(settings, options, p.GetValue(o.Resume), notices, dev, p.GetValue(o.ModelOnly));
         });
         return command;
+    }
+
+    /// <summary>
+    /// What `retina train ARGS` would train, without reading any data: the settings, the model configuration for
+    /// <paramref name="numClasses"/> classes and the trainer's options, after the same checks as a real run (for tests and tools).
+    /// </summary>
+    /// <param name="numClasses">The class count the data would have.</param>
+    /// <param name="args">The arguments after `train`.</param>
+    /// <exception cref="ArgumentException">A parse error or a refused value; the message names the option.</exception>
+    internal static (TrainSettings Settings, RetinaNetOptions Model, TrainingOptions Options) Resolve(int numClasses, params string[] args)
+    {
+        var o = new TrainOptions();
+        var command = new Command("train");
+        foreach (var option in o.All) command.Options.Add(option);
+        var p = command.Parse(args);
+        if (p.Errors.Count > 0) throw new ArgumentException(string.Join("; ", p.Errors.Select(e => e.Message)));
+        var (settings, options, _) = o.Bind(p);
+        ValidateOptions(settings, options);
+        var model = settings.ModelOptions(numClasses);
+        model.Validate();
+        return (settings, model, options);
     }
 
     private static ResNetDepth ParseBackbone(string s) => s.ToLowerInvariant() switch
@@ -133,9 +258,56 @@ public static class TrainCommand
                 : throw new ArgumentException($"--scales: '{x}' is not a positive number of pixels")).ToArray();
     }
 
+    private static double? ParseAlpha(string s)
+    {
+        if (s.Trim().Equals("none", StringComparison.OrdinalIgnoreCase)) return null;
+        return double.TryParse(s, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double v) ? v
+            : throw new ArgumentException($"--alpha: '{s}' is not a number in [0, 1] or none");
+    }
+
+    private static BoxLossKind ParseBoxLoss(string s) => s.Trim().ToLowerInvariant() switch
+    {
+        "l1" => BoxLossKind.L1,
+        "smooth-l1" or "smooth_l1" or "smoothl1" => BoxLossKind.SmoothL1,
+        "giou" => BoxLossKind.GIoU,
+        _ => throw new ArgumentException($"--box-loss: unknown box loss '{s}' (l1, smooth-l1 or giou)"),
+    };
+
+    private static bool ParseP6From(string s) => s.Trim().ToLowerInvariant() switch
+    {
+        "c5" => true,
+        "p5" => false,
+        _ => throw new ArgumentException($"--p6-from: '{s}' is not c5 or p5"),
+    };
+
+    private static double[] ParseNumbers(string s, string option)
+    {
+        var parts = s.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        if (parts.Length == 0) throw new ArgumentException($"{option}: '{s}' lists no numbers");
+        return [.. parts.Select(x => double.TryParse(x, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double v) ? v
+            : throw new ArgumentException($"{option}: '{x}' is not a number"))];
+    }
+
+    /// <summary>"32,64,128,256,512" (torchvision's three octave scales per base size) or "a,b/c,d/e,f/g,h/i,j" (each level given).</summary>
+    private static int[][] ParseAnchorSizes(string s)
+    {
+        static int Pixels(string x) => int.TryParse(x, System.Globalization.CultureInfo.InvariantCulture, out int v) && v > 0 ? v
+            : throw new ArgumentException($"--anchor-sizes: '{x}' is not a positive number of pixels");
+        var levels = s.Split('/', StringSplitOptions.TrimEntries);
+        if (levels.Length == 1)
+        {
+            var bases = levels[0].Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(Pixels).ToArray();
+            if (bases.Length != 5) throw new ArgumentException($"--anchor-sizes: '{s}' gives {bases.Length} base sizes; give 5, one per level P3..P7 (e.g. 32,64,128,256,512)");
+            return [.. bases.Select(x => new[] { x, (int)(x * Math.Pow(2, 1.0 / 3)), (int)(x * Math.Pow(2, 2.0 / 3)) })];
+        }
+        var sizes = levels.Select(l => l.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(Pixels).ToArray()).ToArray();
+        if (sizes.Length != 5 || sizes.Any(l => l.Length == 0 || l.Length != sizes[0].Length))
+            throw new ArgumentException($"--anchor-sizes: '{s}' must give 5 '/'-separated levels (P3..P7) with the same number of sizes each");
+        return sizes;
+    }
+
     private static int Run(TrainSettings s, TrainingOptions options, bool resume, IReadOnlyList<string> notices, TorchSharp.torch.Device device, bool modelOnly)
     {
-        if (s.BatchSize <= 0) throw new ArgumentException($"--batch-size {s.BatchSize}: must be at least 1.");
         ValidateOptions(s, options);
         RequireCheckpointForResume(s.Out, resume);
         bool created = CliApp.EnsureOutFolder(s.Out);
@@ -148,18 +320,9 @@ public static class TrainCommand
             train = LoadChecked(s.Data, s.Repair, "--data");
             valSet = s.Val is null ? null : LoadChecked(s.Val, s.Repair, "--val");
             if (valSet != null) CategoryMatch.RequireSame(train.Categories, valSet.Categories, "--data", "--val");
-            modelOptions = new RetinaNetOptions(train.Categories.Count)
-            {
-                MinSize = s.MinSize, MaxSize = s.MaxSize, FpnChannels = s.FpnChannels, HeadGroupNorm = s.HeadGroupNorm,
-            };
-            // With --init the whole detector (backbone included) comes from that checkpoint: not random.
-            var weights = Pretrained.BackboneWeights.Parse(s.BackboneWeights);
-            if (s.Init != null && weights.IsPretrained)
-                throw new ArgumentException("--init and --backbone-weights: --init already sets every weight, the backbone's included; give one of them.");
-            modelOptions = s.Init != null
-                ? modelOptions with { Backbone = s.Backbone ?? modelOptions.Backbone, BackboneNorm = s.BackboneNorm ?? BackboneNormKind.Frozen, TrainableBackboneLayers = s.TrainableLayers ?? 3 }
-                : weights.Configure(modelOptions, s.Backbone, s.BackboneNorm, s.TrainableLayers);
-            backboneWeights = weights;
+            modelOptions = s.ModelOptions(train.Categories.Count);
+            // With --init the whole detector (backbone included) comes from that checkpoint: not random, not the recipe's weights.
+            backboneWeights = s.Init != null ? Pretrained.BackboneWeights.Random : s.Weights();
             if (s.Anchors != null) modelOptions = Analysis.AnchorFile.ApplyTo(s.Anchors, modelOptions);
             modelOptions.Validate();
             if (!resume)
@@ -170,7 +333,7 @@ public static class TrainCommand
             CliApp.RemoveIfEmpty(s.Out, created); // bad input found before any output: leave no empty run folder behind
             throw;
         }
-        var augmentation = new AugmentationOptions(HorizontalFlip: s.Flip, ShorterSideScales: s.Scales);
+        var augmentation = new AugmentationOptions(HorizontalFlip: s.Flip); // --scales is the model's TrainMinSizes: the transform draws the size
         using var stop = NewStopSignal();
         var result = TrainAndReport(train, valSet, modelOptions, augmentation, s.BatchSize, s.Seed, options, s.Out,
             JsonSerializer.Serialize(s), resume, s.Init, resumeHint: "the same command with --resume", ResumeFields, out _, stop: stop, device: device, modelOnly: modelOnly, backboneWeights: backboneWeights);
@@ -209,8 +372,23 @@ public static class TrainCommand
         Check(o.ValidateEvery is null or > 0, "--val-every", o.ValidateEvery, "must be at least 1");
         Check(s.MinSize > 0, "--min-size", s.MinSize, "must be at least 1 pixel");
         Check(s.MaxSize >= s.MinSize, "--max-size", s.MaxSize, $"must be at least --min-size ({s.MinSize})");
+        if (s.Scales is { } scales)
+            foreach (int v in scales) Check(v <= s.MaxSize, "--scales", v, $"a shorter side must be at most --max-size ({s.MaxSize})");
         Check(s.FpnChannels > 0, "--fpn-channels", s.FpnChannels, "must be at least 1");
         Check(s.TrainableLayers is null or (>= 0 and <= 5), "--trainable-layers", s.TrainableLayers, "must be in 0..5");
+        Check(s.BatchSize > 0, "--batch-size", s.BatchSize, "must be at least 1");
+        Check(o.NormWeightDecay is null or >= 0, "--norm-weight-decay", o.NormWeightDecay, "must be 0 or more");
+        if (o.StepMilestones is { } steps)
+            Check(steps.All(f => f is > 0 and < 1) && steps.Zip(steps.Skip(1)).All(q => q.Second > q.First), "--lr-steps", string.Join(",", steps),
+                "must be increasing fractions of the run, each in (0, 1)");
+        Check(s.Alpha is null or (>= 0 and <= 1), "--alpha", s.Alpha, "must be in [0, 1], or none");
+        Check(s.Gamma >= 0 && double.IsFinite(s.Gamma), "--gamma", s.Gamma, "must be a number >= 0");
+        Check(s.Prior is > 0 and < 1, "--prior", s.Prior, "must be in (0, 1), the probability every anchor starts with");
+        Check(s.SmoothL1Beta >= 0 && double.IsFinite(s.SmoothL1Beta), "--smooth-l1-beta", s.SmoothL1Beta, "must be a number >= 0");
+        Check(s.AspectRatios.All(r => r > 0 && double.IsFinite(r)), "--aspect-ratios", string.Join(",", s.AspectRatios), "must be positive (height / width)");
+        Check(s.FgIou is > 0 and <= 1, "--fg-iou", s.FgIou, "must be in (0, 1]");
+        Check(s.BgIou >= 0 && s.BgIou <= s.FgIou, "--bg-iou", s.BgIou, $"must be in [0, --fg-iou ({s.FgIou.ToString(System.Globalization.CultureInfo.InvariantCulture)})]");
+        Check(!s.HeadGroupNorm || s.FpnChannels % 32 == 0, "--fpn-channels", s.FpnChannels, "must be a multiple of 32 with GroupNorm heads (--head-groupnorm, --recipe v2)");
     }
 
     /// <summary>How the fields of a `retina train` checkpoint show when they differ on --resume (option names as typed).</summary>
@@ -246,6 +424,21 @@ public static class TrainCommand
         f["config.model.FpnChannels"] = new("--fpn-channels");
         f["config.model.HeadGroupNorm"] = new("--head-groupnorm");
         f["config.model.TrainableBackboneLayers"] = new("--trainable-layers");
+        f["config.model.TrainMinSizes"] = new("--scales");
+        f["config.settings.Recipe"] = new("--recipe");
+        foreach (var (setting, model, option) in new[]
+                 {
+                     ("Alpha", "Alpha", "--alpha"), ("Gamma", "Gamma", "--gamma"), ("Prior", "PriorProbability", "--prior"), ("BoxLoss", "BoxLoss", "--box-loss"),
+                     ("SmoothL1Beta", "SmoothL1Beta", "--smooth-l1-beta"), ("P6FromC5", "P6FromC5", "--p6-from"), ("AnchorSizes", "AnchorSizes", "--anchor-sizes"),
+                     ("AspectRatios", "AspectRatios", "--aspect-ratios"), ("FgIou", "FgIouThreshold", "--fg-iou"), ("BgIou", "BgIouThreshold", "--bg-iou"),
+                 })
+        {
+            var field = option == "--p6-from" ? new ResumeField(option, Format: e => e.ValueKind == JsonValueKind.True ? "c5" : "p5") : new ResumeField(option);
+            f["config.settings." + setting] = field;
+            f["config.model." + model] = field;
+        }
+        f["options.StepMilestones"] = new("--lr-steps");
+        f["options.NormWeightDecay"] = new("--norm-weight-decay");
         return f;
     }
 

@@ -4,7 +4,9 @@ namespace RetinaSharp.Data;
 
 /// <summary>What <see cref="Augmentation.Apply"/> does to each training image; the default is the paper's flip only.</summary>
 /// <param name="HorizontalFlip">Flip left-right with probability <paramref name="FlipProbability"/>.</param>
-/// <param name="ShorterSideScales">Multi-scale resize: the shorter side is resized to one of these lengths (pixels), chosen uniformly; null = no resize.</param>
+/// <param name="ShorterSideScales">Resize in the loader: the shorter side is resized to one of these lengths (pixels), chosen uniformly; null = no resize.
+/// The model's <c>DetectionTransform</c> then resizes every image again to its own size, so this alone does not train at
+/// several scales: for multi-scale training set <c>RetinaNetOptions.TrainMinSizes</c> (what `retina train --scales` does).</param>
 /// <param name="ShorterSideRange">Multi-scale resize from a range: the shorter side is drawn uniformly from [Min, Max] pixels (used when <paramref name="ShorterSideScales"/> is null); null = none.</param>
 /// <param name="MaxLongerSide">When resizing, the scale is reduced so that the longer side stays at most this many pixels; null = no limit.</param>
 /// <param name="FlipProbability">Probability of a flip when <paramref name="HorizontalFlip"/> is on, in [0, 1].</param>

@@ -1,5 +1,5 @@
 // Reference: the ONNX operator specification (opsets 11-17) for the graph, and our own inference path as the
-// behaviour to reproduce: DetectionTransform (normalise, bilinear resize by min(MinSize/short, MaxSize/long),
+// behaviour to reproduce: DetectionTransform (normalise, bilinear resize by min(MinSize/short, MaxSize/long) in float32,
 // zero padding to SizeDivisible), ResNetBody / FeaturePyramidNetwork / RetinaNetHead, AnchorGenerator, BoxCoder
 // (scale clamp ln(1000/16)), RetinaNetPostProcessor (score threshold, top-k per level, clip, class-aware NMS,
 // best DetectionsPerImage) and the box map back to the input image (torchvision GeneralizedRCNNTransform.postprocess).
@@ -166,15 +166,20 @@ public static class OnnxExporter
                 var shape = g.Op("Shape", $"{S}/size/shape", image);                // [3, H, W]
                 _inH = g.Slice($"{S}/size/height", shape, 0, 1, 2);
                 _inW = g.Slice($"{S}/size/width", shape, 0, 2, 3);
-                // scale = min(MinSize / min(h, w), MaxSize / max(h, w)) and side = max(1, floor(side * scale)) in float64,
-                // as DetectionTransform.ResizedSize (floor = truncation of a positive value by Cast).
+                // scale = min(MinSize / min(h, w), MaxSize / max(h, w)) in float32, each quotient float32(1 / side) * size (torchvision's
+                // tensor arithmetic), then side = max(1, floor(side * scale)) in float64, as DetectionTransform.ResizedSize
+                // (floor = truncation of a positive value by Cast).
                 var hd = g.Cast($"{S}/size/height_f64", _inH, DataType.Double);
                 var wd = g.Cast($"{S}/size/width_f64", _inW, DataType.Double);
-                var shortSide = g.Op("Min", $"{S}/size/short_side", hd, wd);
-                var longSide = g.Op("Max", $"{S}/size/long_side", hd, wd);
-                var scale = g.Op("Min", $"{S}/size/scale",
-                    g.Op("Div", $"{S}/size/min_size_ratio", g.DoubleScalar(_o.MinSize), shortSide),
-                    g.Op("Div", $"{S}/size/max_size_ratio", g.DoubleScalar(_o.MaxSize), longSide));
+                var hf = g.Cast($"{S}/size/height_f32", _inH, DataType.Float);
+                var wf = g.Cast($"{S}/size/width_f32", _inW, DataType.Float);
+                var shortSide = g.Op("Min", $"{S}/size/short_side", hf, wf);
+                var longSide = g.Op("Max", $"{S}/size/long_side", hf, wf);
+                var one = g.FloatScalar(1);
+                var scale32 = g.Op("Min", $"{S}/size/scale_f32",
+                    g.Op("Mul", $"{S}/size/min_size_ratio", g.Op("Div", $"{S}/size/inv_short_side", one, shortSide), g.FloatScalar(_o.MinSize)),
+                    g.Op("Mul", $"{S}/size/max_size_ratio", g.Op("Div", $"{S}/size/inv_long_side", one, longSide), g.FloatScalar(_o.MaxSize)));
+                var scale = g.Cast($"{S}/size/scale", scale32, DataType.Double);
                 string Side(string name, string v) => g.Cast($"{S}/size/{name}", g.Op("Max", $"{S}/size/{name}_at_least_1",
                     g.Op("Mul", $"{S}/size/{name}_scaled", v, scale), g.DoubleScalar(1)), DataType.Int64);
                 _resH = Side("resized_height", hd);

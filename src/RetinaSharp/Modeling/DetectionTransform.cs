@@ -1,6 +1,7 @@
 // Reference: torchvision 0.14 GeneralizedRCNNTransform: normalise with mean/std, resize bilinearly
-// (align_corners=False) by scale = min(min_size / shorter side, max_size / longer side) with output size
-// floor(side · scale), scale boxes by float32 ratios new/old, pad the batch with zeros on the right and bottom to a
+// (align_corners=False) by scale = min(min_size / shorter side, max_size / longer side) computed in float32 tensors
+// (`min_size / t` is `t.reciprocal() * min_size`) with output size floor(side · scale) in double precision
+// (interpolate(..., recompute_scale_factor=True)), scale boxes by float32 ratios new/old, pad the batch with zeros on the right and bottom to a
 // multiple of size_divisible; postprocess maps boxes back by old/new ratios. Differences: each resized side is at least
 // 1 pixel (torchvision fails on a 5000x1 image whose height rounds to 0), and images containing NaN/Inf are rejected.
 using static TorchSharp.torch;
@@ -22,18 +23,33 @@ public sealed class DetectionTransform
 {
     private readonly RetinaNetOptions _o;
 
-    /// <summary>Uses <see cref="RetinaNetOptions.MinSize"/>, MaxSize, SizeDivisible, ImageMean, ImageStd.</summary>
+    /// <summary>Uses <see cref="RetinaNetOptions.MinSize"/>, TrainMinSizes, MaxSize, SizeDivisible, ImageMean, ImageStd.</summary>
     public DetectionTransform(RetinaNetOptions options) => _o = options;
 
     /// <summary>
-    /// The resized (H, W) for an image of (h, w) pixels: max(1, floor(side · min(MinSize/min(h,w), MaxSize/max(h,w)))).
-    /// The lower bound of 1 pixel keeps extreme aspect ratios (for example 5000x1 with MaxSize 64) processable; torchvision
-    /// would ask libtorch for a 0-pixel output there and fail.
+    /// The resized (H, W) for an image of (h, w) pixels at the inference size <see cref="RetinaNetOptions.MinSize"/>:
+    /// see <see cref="ResizedSize(long, long, int, int)"/>.
     /// </summary>
-    public (long H, long W) ResizedSize(long h, long w)
+    public (long H, long W) ResizedSize(long h, long w) => ResizedSize(h, w, _o.MinSize, _o.MaxSize);
+
+    /// <summary>
+    /// The resized (H, W) for an image of (h, w) pixels, exactly as torchvision 0.14 computes it: the scale
+    /// s = min(minSize / min(h, w), maxSize / max(h, w)) in float32, each quotient as float32(float32(1 / side) · size)
+    /// (torchvision's <c>size / tensor</c> is <c>tensor.reciprocal() * size</c>), then max(1, floor(side · s)) in double
+    /// precision. The float32 scale is often just below the exact ratio, so the side that meets its target is then one
+    /// pixel short (a 427x640 image becomes 799x1199 at 800/1333, not 800x1199), as in torchvision (checked for every size
+    /// up to 2000x2000 against a table from torchvision 0.14). The lower bound of 1 pixel keeps extreme aspect ratios (for
+    /// example 5000x1 with MaxSize 64) processable; torchvision would ask libtorch for a 0-pixel output there and fail.
+    /// </summary>
+    /// <param name="h">Image height in pixels (at least 1).</param>
+    /// <param name="w">Image width in pixels (at least 1).</param>
+    /// <param name="minSize">Target of the shorter side in pixels.</param>
+    /// <param name="maxSize">Upper bound of the longer side in pixels.</param>
+    public static (long H, long W) ResizedSize(long h, long w, int minSize, int maxSize)
     {
-        double scale = Math.Min((double)_o.MinSize / Math.Min(h, w), (double)_o.MaxSize / Math.Max(h, w));
-        return (Math.Max(1L, (long)Math.Floor(h * scale)), Math.Max(1L, (long)Math.Floor(w * scale)));
+        float shorter = Math.Min(h, w), longer = Math.Max(h, w);
+        float scale = Math.Min(1f / shorter * minSize, 1f / longer * maxSize);
+        return (Math.Max(1L, (long)Math.Floor(h * (double)scale)), Math.Max(1L, (long)Math.Floor(w * (double)scale)));
     }
 
     /// <summary>
@@ -63,11 +79,26 @@ public sealed class DetectionTransform
         return x.shape[0] == 1 ? x.expand(3, -1, -1) : x;
     }
 
+    /// <summary>
+    /// The shorter-side target for the next image: <see cref="RetinaNetOptions.MinSize"/>, or in training with
+    /// <see cref="RetinaNetOptions.TrainMinSizes"/> one of those drawn uniformly with torch's global generator
+    /// (torchvision's <c>torch_choice</c>: floor of a uniform draw in [0, count)).
+    /// </summary>
+    /// <param name="training">Training mode (draw among TrainMinSizes).</param>
+    public int ChooseMinSize(bool training)
+    {
+        if (!training || _o.TrainMinSizes is not { Length: > 0 } sizes) return _o.MinSize;
+        using var draw = empty(1).uniform_(0, sizes.Length);
+        return sizes[Math.Min(sizes.Length - 1, (int)draw.item<float>())];
+    }
+
     /// <summary>Normalises, resizes and pads <paramref name="images"/> into one batch.</summary>
     /// <param name="images">Each (C, H, W), C = 1 or 3, floating point in [0, 1]; sizes may differ.</param>
+    /// <param name="training">Training mode: each image's shorter side is drawn from <see cref="RetinaNetOptions.TrainMinSizes"/>
+    /// when given (<see cref="ChooseMinSize"/>), so the batch's padded size changes with the draw; otherwise <see cref="RetinaNetOptions.MinSize"/>.</param>
     /// <exception cref="ArgumentException">An empty list, a bad image (see <see cref="CheckImage"/>), or an image containing NaN or ±Inf
     /// (one <c>isfinite().all()</c> per image; the message names <c>images[i]</c>).</exception>
-    public PreprocessedBatch Preprocess(IReadOnlyList<Tensor> images)
+    public PreprocessedBatch Preprocess(IReadOnlyList<Tensor> images, bool training = false)
     {
         ArgumentNullException.ThrowIfNull(images);
         if (images.Count == 0) throw new ArgumentException("images is empty", nameof(images));
@@ -86,7 +117,7 @@ public sealed class DetectionTransform
             long h = x.shape[1], w = x.shape[2];
             originals.Add((h, w));
             x = (x - mean) / std;
-            var (nh, nw) = ResizedSize(h, w);
+            var (nh, nw) = ResizedSize(h, w, ChooseMinSize(training), _o.MaxSize);
             x = nn.functional.interpolate(x.unsqueeze(0), size: [nh, nw], mode: InterpolationMode.Bilinear, align_corners: false).squeeze(0);
             resized.Add(x);
             sizes.Add((nh, nw));

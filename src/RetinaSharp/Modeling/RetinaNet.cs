@@ -241,7 +241,8 @@ public sealed class RetinaNet : Module<Tensor, (Tensor ClassLogits, Tensor BoxDe
 
     /// <summary>
     /// The training losses for a batch (torchvision <c>RetinaNet.forward</c> in training mode). Images are resized
-    /// and normalised as in inference; target boxes are scaled with them.
+    /// and normalised as in inference, except that in training mode (<c>train()</c>) each image's shorter side is drawn
+    /// from <see cref="RetinaNetOptions.TrainMinSizes"/> when given (multi-scale training); target boxes are scaled with them.
     /// </summary>
     /// <param name="images">Each (C, H, W), C = 1 or 3, floating point in [0, 1] (float64/float16 are converted to float32; uint8 is rejected, see <see cref="DetectionTransform.CheckImage"/>); sizes may differ.</param>
     /// <param name="targets">One per image: boxes (G, 4) XYXY in that image's pixels (G may be 0), labels (G) in 0..K-1.</param>
@@ -254,7 +255,7 @@ public sealed class RetinaNet : Module<Tensor, (Tensor ClassLogits, Tensor BoxDe
             throw new ArgumentException($"images has {images.Count} entries but targets has {targets.Count}", nameof(targets));
         using var scope = NewDisposeScope();
         for (int i = 0; i < targets.Count; i++) CheckTarget(targets[i], i);
-        var batch = _transform.Preprocess(OnModelDevice(images));
+        var batch = _transform.Preprocess(OnModelDevice(images), training);
         var (cls, box) = forward(batch.Images);
         var anchorsLevels = AnchorsPerLevel(batch.PaddedSize, FeatureSizes(batch.PaddedSize), batch.Images.device);
         var anchors = cat(anchorsLevels, 0);

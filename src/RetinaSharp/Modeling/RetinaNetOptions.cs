@@ -85,6 +85,13 @@ public sealed record RetinaNetOptions(int NumClasses)
     public int FpnChannels { get; init; } = 256;
     /// <summary>Target length in pixels of the shorter image side after resizing. Default 800.</summary>
     public int MinSize { get; init; } = 800;
+    /// <summary>
+    /// Multi-scale training: in training mode each image's shorter-side target is drawn uniformly from these lengths in
+    /// pixels (torchvision's <c>min_size</c> tuple, <c>GeneralizedRCNNTransform.torch_choice</c>, with torch's generator, so a
+    /// resumed run draws the same); inference always uses <see cref="MinSize"/>. Null (the default) = <see cref="MinSize"/>
+    /// in training too. Each must be in 1..<see cref="MaxSize"/>. torchvision v2's recipe: 480, 512, ... 800.
+    /// </summary>
+    public int[]? TrainMinSizes { get; init; }
     /// <summary>Upper bound in pixels of the longer side after resizing. Default 1333.</summary>
     public int MaxSize { get; init; } = 1333;
     /// <summary>The padded batch height and width are multiples of this (pixels). Default 32; 128 aligns P7 exactly.</summary>
@@ -144,6 +151,8 @@ public sealed record RetinaNetOptions(int NumClasses)
         if (FpnChannels < 1 || (HeadGroupNorm && FpnChannels % 32 != 0)) Fail(nameof(FpnChannels), FpnChannels, "must be positive (a multiple of 32 with HeadGroupNorm)");
         if (MinSize < 1) Fail(nameof(MinSize), MinSize, "must be positive");
         if (MaxSize < MinSize) Fail(nameof(MaxSize), MaxSize, $"must be at least MinSize ({MinSize})");
+        if (TrainMinSizes is { } scales && (scales.Length == 0 || scales.Any(v => v < 1 || v > MaxSize)))
+            Fail(nameof(TrainMinSizes), string.Join(",", scales), $"must be a non-empty list of shorter sides in 1..MaxSize ({MaxSize}) pixels, or null");
         if (SizeDivisible < 1) Fail(nameof(SizeDivisible), SizeDivisible, "must be positive");
         if (ImageMean is not { Length: 3 }) Fail(nameof(ImageMean), ImageMean?.Length, "must have 3 values (RGB)");
         if (ImageStd is not { Length: 3 } || ImageStd.Any(s => !(s > 0))) Fail(nameof(ImageStd), ImageStd is null ? null : string.Join(",", ImageStd), "must have 3 positive values");

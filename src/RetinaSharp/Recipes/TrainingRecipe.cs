@@ -61,6 +61,37 @@ public sealed record TrainingRecipe
     }
 
     /// <summary>
+    /// The recipe's model for <paramref name="numClasses"/> classes with the backbone started from <paramref name="weights"/>
+    /// (<see cref="BackboneWeights.Configure"/> checks the combination). A recipe's normalisation and trainable stages describe
+    /// a pretrained start, as torchvision's recipes do (the paper: frozen BN, 3 stages; v2: trainable BN, 3 stages); from random
+    /// weights Configure's rules apply instead (batch norm unless the recipe asks for a trainable norm, all 5 stages trained).
+    /// Values given win. Weights other than the recipe's own drop the recipe's weight-specific image mean/std and CNTK backbone.
+    /// </summary>
+    /// <param name="numClasses">K, the number of object classes.</param>
+    /// <param name="weights">Where the backbone starts from.</param>
+    /// <param name="backbone">The depth asked for, or null (the weights', else the recipe's).</param>
+    /// <param name="norm">The normalisation asked for, or null (see above).</param>
+    /// <param name="trainableLayers">Trainable stages asked for, or null (see above).</param>
+    /// <exception cref="ArgumentException">A refused combination (the message says what to pass instead) or an invalid value.</exception>
+    public RetinaNetOptions ModelFor(int numClasses, BackboneWeights weights, ResNetDepth? backbone = null, BackboneNormKind? norm = null, int? trainableLayers = null)
+    {
+        ArgumentNullException.ThrowIfNull(weights);
+        var o = Model with { NumClasses = numClasses };
+        if (weights.Kind != BackboneWeights.Kind)
+        {
+            var defaults = new RetinaNetOptions(numClasses);
+            o = o with
+            {
+                ImageMean = defaults.ImageMean, ImageStd = defaults.ImageStd,
+                Backbone = o.Backbone == ResNetDepth.ResNet18Cntk ? ResNetDepth.ResNet18 : o.Backbone,
+            };
+        }
+        norm ??= weights.IsPretrained ? o.BackboneNorm : (o.BackboneNorm == BackboneNormKind.Frozen ? null : o.BackboneNorm);
+        trainableLayers ??= weights.IsPretrained ? o.TrainableBackboneLayers : null;
+        return weights.Configure(o, backbone, norm, trainableLayers);
+    }
+
+    /// <summary>
     /// The recipe's training options for a run of <paramref name="iterations"/> instead of its own length: the
     /// same optimiser and schedule shape (decay points are fractions of the run), the warm-up kept to at most a
     /// fifth of the run so that a short run is not all warm-up.
@@ -102,21 +133,26 @@ public sealed record TrainingRecipe
     /// torchvision's <c>retinanet_resnet50_fpn_v2</c> and its training recipe (pytorch/vision #5756): GroupNorm
     /// (32 groups) in the heads, GIoU box loss, P6/P7 from C5, trainable batch norm in the backbone (torchvision's v2
     /// builds <c>resnet50</c> without FrozenBatchNorm2d) with the top 3 stages trained; AdamW LR 1e-4 for 16 images,
-    /// weight decay 0.05, 26 epochs with x0.1 at epochs 16 and 22, torchvision's 1000-iteration linear warm-up from
-    /// LR/1000, horizontal flip. The 41.5 COCO AP of torchvision's weights came from an ImageNet-trained backbone.
+    /// weight decay 0.05 and none on the norm layers' weights (<see cref="TrainingOptions.NormWeightDecay"/> 0), 26 epochs
+    /// with x0.1 at epochs 16 and 22, torchvision's 1000-iteration linear warm-up from LR/1000, horizontal flip, and
+    /// multi-scale training with the shorter side drawn per image from 480, 512, ... 800 px (max 1333; inference at 800).
+    /// torchvision's reference scripts resize with <c>RandomShortestSize</c> in the data pipeline and then the model's
+    /// transform resizes every image back to 800 px; here the sizes go to <see cref="RetinaNetOptions.TrainMinSizes"/>, so
+    /// the network really sees them. The 41.5 COCO AP of torchvision's weights came from an ImageNet-trained backbone.
     /// </summary>
     public static TrainingRecipe TorchvisionV2 { get; } = new()
     {
         Name = "v2",
-        Description = "torchvision retinanet_resnet50_fpn_v2: GroupNorm heads, GIoU box loss, P6/P7 from C5, trainable BN, AdamW 1e-4, weight decay 0.05, 26 epochs with steps at 16 and 22",
+        Description = "torchvision retinanet_resnet50_fpn_v2: GroupNorm heads, GIoU box loss, P6/P7 from C5, trainable BN, AdamW 1e-4, weight decay 0.05 (0 on norm layers), 26 epochs with steps at 16 and 22, shorter side 480..800 px",
         Model = new RetinaNetOptions(91)
         {
             HeadGroupNorm = true, BoxLoss = BoxLossKind.GIoU, P6FromC5 = true, BackboneNorm = BackboneNormKind.BatchNorm,
+            TrainMinSizes = [.. Enumerable.Range(0, 11).Select(i => 480 + 32 * i)],
         },
         Training = new TrainingOptions
         {
-            Epochs = 26, Optimizer = OptimizerKind.AdamW, BaseLearningRate = 1e-4, WeightDecay = 0.05,
-            WarmupIterations = 1000, WarmupFactor = 1e-3, Decay = LearningRateDecay.Step,
+            Epochs = 26, Optimizer = OptimizerKind.AdamW, BaseLearningRate = 1e-4, WeightDecay = 0.05, NormWeightDecay = 0,
+            WarmupIterations = 1000, WarmupFactor = 1e-3, Decay = LearningRateDecay.Step, StepMilestones = [16.0 / 26, 22.0 / 26],
         },
     };
 

@@ -11,10 +11,18 @@ public sealed class AdamWOptimizer : TrainingOptimizer
     private readonly Tensor?[] _v;
 
     /// <summary>Creates the optimiser.</summary>
+    /// <param name="parameters">Named parameters; those without requires_grad are skipped.</param>
+    /// <param name="weightDecay">Decoupled weight decay (&gt;= 0).</param>
+    /// <param name="beta1">First-moment decay in [0, 1).</param>
+    /// <param name="beta2">Second-moment decay in [0, 1).</param>
+    /// <param name="eps">Denominator epsilon.</param>
+    /// <param name="normParameters">Parameter names that get <paramref name="normWeightDecay"/> instead (see <see cref="TrainingOptimizer.NormParameterNames"/>).</param>
+    /// <param name="normWeightDecay">Their weight decay, or null for <paramref name="weightDecay"/>.</param>
     /// <exception cref="ArgumentException">A coefficient is out of range.</exception>
-    public AdamWOptimizer(IEnumerable<(string Name, Tensor Parameter)> parameters, double weightDecay = 1e-2, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8) : base(parameters)
+    public AdamWOptimizer(IEnumerable<(string Name, Tensor Parameter)> parameters, double weightDecay = 1e-2, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8,
+        IReadOnlySet<string>? normParameters = null, double? normWeightDecay = null) : base(parameters)
     {
-        if (!(weightDecay >= 0)) throw new ArgumentException($"Weight decay must be >= 0; got {weightDecay}.", nameof(weightDecay));
+        SetWeightDecay(weightDecay, normParameters, normWeightDecay);
         if (!(beta1 >= 0 && beta1 < 1)) throw new ArgumentException($"beta1 must be in [0, 1); got {beta1}.", nameof(beta1));
         if (!(beta2 >= 0 && beta2 < 1)) throw new ArgumentException($"beta2 must be in [0, 1); got {beta2}.", nameof(beta2));
         WeightDecay = weightDecay; Beta1 = beta1; Beta2 = beta2; Eps = eps;
@@ -22,7 +30,7 @@ public sealed class AdamWOptimizer : TrainingOptimizer
         _v = new Tensor?[Parameters.Count];
     }
 
-    /// <summary>Decoupled weight decay.</summary>
+    /// <summary>Decoupled weight decay (of every parameter not exempted; see <see cref="TrainingOptimizer.ParameterWeightDecay"/>).</summary>
     public double WeightDecay { get; }
     /// <summary>First-moment decay.</summary>
     public double Beta1 { get; }
@@ -38,7 +46,8 @@ public sealed class AdamWOptimizer : TrainingOptimizer
         _v[index] ??= zeros_like(parameter).DetachFromDisposeScope();
         var m = _m[index]!;
         var v = _v[index]!;
-        if (WeightDecay != 0) parameter.mul_(1 - learningRate * WeightDecay);
+        double wd = ParameterWeightDecay[index];
+        if (wd != 0) parameter.mul_(1 - learningRate * wd);
         m.mul_(Beta1).add_(grad, alpha: 1 - Beta1);
         v.mul_(Beta2).addcmul_(grad, grad, value: 1 - Beta2);
         double bc1 = 1 - Math.Pow(Beta1, StepCount);

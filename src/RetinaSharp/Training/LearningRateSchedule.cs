@@ -33,9 +33,12 @@ public sealed class LearningRateSchedule
     /// <param name="warmupFactor">The factor at iteration 0, in (0, 1]. Paper/detectron2: 1/1000.</param>
     /// <param name="decay">Step (paper) or cosine.</param>
     /// <param name="gamma">The factor applied at each step milestone, in (0, 1]. Paper: 0.1.</param>
+    /// <param name="milestoneFractions">The step milestones as fractions of the run, increasing, each in (0, 1); null = the
+    /// paper's 2/3 and 8/9 (torchvision's v2 recipe: 16/26 and 22/26 of its 26 epochs).</param>
     /// <exception cref="ArgumentException">A value is outside the range given above, naming it and its value.</exception>
     public LearningRateSchedule(double baseLearningRate, long totalIterations, long warmupIterations = 500,
-        double warmupFactor = 1e-3, LearningRateDecay decay = LearningRateDecay.Step, double gamma = 0.1)
+        double warmupFactor = 1e-3, LearningRateDecay decay = LearningRateDecay.Step, double gamma = 0.1,
+        IReadOnlyList<double>? milestoneFractions = null)
     {
         if (!(baseLearningRate > 0) || double.IsInfinity(baseLearningRate))
             throw new ArgumentException($"The base learning rate must be a positive finite number; got {baseLearningRate}.", nameof(baseLearningRate));
@@ -53,7 +56,10 @@ public sealed class LearningRateSchedule
         WarmupFactor = warmupFactor;
         Decay = decay;
         Gamma = gamma;
-        Milestones = [(long)Math.Round(totalIterations * 2.0 / 3.0), (long)Math.Round(totalIterations * 8.0 / 9.0)];
+        CheckMilestoneFractions(milestoneFractions, nameof(milestoneFractions));
+        Milestones = milestoneFractions is null
+            ? [(long)Math.Round(totalIterations * 2.0 / 3.0), (long)Math.Round(totalIterations * 8.0 / 9.0)]
+            : [.. milestoneFractions.Select(f => (long)Math.Round(totalIterations * f))];
     }
 
     /// <summary>The learning rate between warm-up and the first decay.</summary>
@@ -68,7 +74,20 @@ public sealed class LearningRateSchedule
     public LearningRateDecay Decay { get; }
     /// <summary>The factor of each step decay.</summary>
     public double Gamma { get; }
-    /// <summary>The iterations (0-based) from which the step decay applies once more: round(2T/3), round(8T/9).</summary>
+    /// <summary>The paper's step milestones as fractions of the run: 2/3 and 8/9 (60k and 80k of 90k iterations).</summary>
+    public static IReadOnlyList<double> PaperMilestoneFractions { get; } = [2.0 / 3.0, 8.0 / 9.0];
+
+    /// <summary>Checks step milestone fractions: null, or increasing values each in (0, 1).</summary>
+    /// <exception cref="ArgumentException">Empty, not increasing, or a value outside (0, 1); names <paramref name="parameterName"/>.</exception>
+    public static void CheckMilestoneFractions(IReadOnlyList<double>? fractions, string parameterName)
+    {
+        if (fractions is null) return;
+        if (fractions.Count == 0 || fractions.Any(f => !(f > 0 && f < 1)) || fractions.Zip(fractions.Skip(1)).Any(p => !(p.Second > p.First)))
+            throw new ArgumentException($"The step milestones must be increasing fractions of the run, each in (0, 1); got {string.Join(", ", fractions.Select(f => f.ToString("R", System.Globalization.CultureInfo.InvariantCulture)))}.", parameterName);
+    }
+
+    /// <summary>The iterations (0-based) from which the step decay applies once more: round(T·f) for each milestone
+    /// fraction f (the paper: round(2T/3), round(8T/9)).</summary>
     public IReadOnlyList<long> Milestones { get; }
 
     /// <summary>

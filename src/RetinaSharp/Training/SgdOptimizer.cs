@@ -10,11 +10,17 @@ public sealed class SgdOptimizer : TrainingOptimizer
     private readonly Tensor?[] _momentum;
 
     /// <summary>Creates the optimiser.</summary>
-    /// <exception cref="ArgumentException"><paramref name="momentum"/> not in [0, 1) or <paramref name="weightDecay"/> negative.</exception>
-    public SgdOptimizer(IEnumerable<(string Name, Tensor Parameter)> parameters, double momentum = 0.9, double weightDecay = 1e-4) : base(parameters)
+    /// <param name="parameters">Named parameters; those without requires_grad are skipped.</param>
+    /// <param name="momentum">Momentum in [0, 1).</param>
+    /// <param name="weightDecay">L2 weight decay (&gt;= 0).</param>
+    /// <param name="normParameters">Parameter names that get <paramref name="normWeightDecay"/> instead (see <see cref="TrainingOptimizer.NormParameterNames"/>).</param>
+    /// <param name="normWeightDecay">Their weight decay, or null for <paramref name="weightDecay"/>.</param>
+    /// <exception cref="ArgumentException"><paramref name="momentum"/> not in [0, 1) or a weight decay negative.</exception>
+    public SgdOptimizer(IEnumerable<(string Name, Tensor Parameter)> parameters, double momentum = 0.9, double weightDecay = 1e-4,
+        IReadOnlySet<string>? normParameters = null, double? normWeightDecay = null) : base(parameters)
     {
         if (!(momentum >= 0 && momentum < 1)) throw new ArgumentException($"Momentum must be in [0, 1); got {momentum}.", nameof(momentum));
-        if (!(weightDecay >= 0)) throw new ArgumentException($"Weight decay must be >= 0; got {weightDecay}.", nameof(weightDecay));
+        SetWeightDecay(weightDecay, normParameters, normWeightDecay);
         Momentum = momentum;
         WeightDecay = weightDecay;
         _momentum = new Tensor?[Parameters.Count];
@@ -22,13 +28,14 @@ public sealed class SgdOptimizer : TrainingOptimizer
 
     /// <summary>The momentum factor.</summary>
     public double Momentum { get; }
-    /// <summary>The L2 weight decay.</summary>
+    /// <summary>The L2 weight decay (of every parameter not exempted; see <see cref="TrainingOptimizer.ParameterWeightDecay"/>).</summary>
     public double WeightDecay { get; }
 
     /// <inheritdoc/>
     protected override void Update(int index, Tensor parameter, Tensor grad, double learningRate)
     {
-        var d = WeightDecay != 0 ? grad.add(parameter, alpha: WeightDecay) : grad;
+        double wd = ParameterWeightDecay[index];
+        var d = wd != 0 ? grad.add(parameter, alpha: wd) : grad;
         if (Momentum != 0)
         {
             var buf = _momentum[index];

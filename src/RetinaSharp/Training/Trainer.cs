@@ -92,7 +92,7 @@ public sealed class Trainer
         Directory.CreateDirectory(OutputDirectory);
         var module = _model.Module;
         var optimizer = TrainingOptimizer.Create(Options.Optimizer, module.named_parameters().Select(p => (p.name, (Tensor)p.parameter)),
-            Options.WeightDecay, Options.Momentum);
+            Options.WeightDecay, Options.Momentum, Options.NormWeightDecay is null ? null : TrainingOptimizer.NormParameterNames(module), Options.NormWeightDecay);
         var log = new TrainingLog();
         long iteration = 0;
         int bad = 0;

@@ -39,14 +39,52 @@ public abstract class TrainingOptimizer
     /// <param name="parameters">Named parameters (for example <c>module.named_parameters()</c>).</param>
     /// <param name="weightDecay">L2 (SGD) or decoupled (AdamW) weight decay, &gt;= 0.</param>
     /// <param name="momentum">SGD momentum in [0, 1) (paper: 0.9); ignored by AdamW.</param>
+    /// <param name="normParameters">Names of the normalisation layers' parameters (<see cref="NormParameterNames"/>), which get
+    /// <paramref name="normWeightDecay"/> instead; null = none.</param>
+    /// <param name="normWeightDecay">Weight decay of <paramref name="normParameters"/> (&gt;= 0), or null for <paramref name="weightDecay"/>.</param>
     /// <exception cref="ArgumentException">A value is out of range.</exception>
-    public static TrainingOptimizer Create(OptimizerKind kind, IEnumerable<(string Name, Tensor Parameter)> parameters, double weightDecay, double momentum = 0.9) =>
+    public static TrainingOptimizer Create(OptimizerKind kind, IEnumerable<(string Name, Tensor Parameter)> parameters, double weightDecay, double momentum = 0.9,
+        IReadOnlySet<string>? normParameters = null, double? normWeightDecay = null) =>
         kind switch
         {
-            OptimizerKind.Sgd => new SgdOptimizer(parameters, momentum, weightDecay),
-            OptimizerKind.AdamW => new AdamWOptimizer(parameters, weightDecay),
+            OptimizerKind.Sgd => new SgdOptimizer(parameters, momentum, weightDecay, normParameters, normWeightDecay),
+            OptimizerKind.AdamW => new AdamWOptimizer(parameters, weightDecay, normParameters: normParameters, normWeightDecay: normWeightDecay),
             _ => throw new ArgumentException($"Unknown optimiser {kind}.", nameof(kind)),
         };
+
+    /// <summary>
+    /// The state_dict names of the parameters of normalisation layers in <paramref name="module"/> (BatchNorm1d/2d/3d,
+    /// GroupNorm, LayerNorm, InstanceNorm1d/2d/3d), the set torchvision's <c>split_normalization_params</c> exempts from
+    /// weight decay with <c>--norm-weight-decay 0</c>. Frozen batch norm has buffers only, so it adds nothing.
+    /// </summary>
+    public static IReadOnlySet<string> NormParameterNames(nn.Module module)
+    {
+        ArgumentNullException.ThrowIfNull(module);
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var (prefix, m) in module.named_modules())
+        {
+            if (m is not (TorchSharp.Modules.BatchNorm1d or TorchSharp.Modules.BatchNorm2d or TorchSharp.Modules.BatchNorm3d or TorchSharp.Modules.GroupNorm
+                or TorchSharp.Modules.LayerNorm or TorchSharp.Modules.InstanceNorm1d or TorchSharp.Modules.InstanceNorm2d or TorchSharp.Modules.InstanceNorm3d))
+                continue;
+            foreach (var (name, _) in m.named_parameters(recurse: false))
+                names.Add(prefix.Length == 0 ? name : prefix + "." + name);
+        }
+        return names;
+    }
+
+    /// <summary>The weight decay of each of <see cref="Parameters"/>, in order.</summary>
+    public IReadOnlyList<double> ParameterWeightDecay => _decay;
+
+    private double[] _decay = [];
+
+    /// <summary>Sets <see cref="ParameterWeightDecay"/>: <paramref name="weightDecay"/>, or <paramref name="normWeightDecay"/> for the names in <paramref name="normParameters"/>.</summary>
+    /// <exception cref="ArgumentException">A weight decay is negative or not a number.</exception>
+    protected void SetWeightDecay(double weightDecay, IReadOnlySet<string>? normParameters, double? normWeightDecay)
+    {
+        if (!(weightDecay >= 0)) throw new ArgumentException($"Weight decay must be >= 0; got {weightDecay}.", nameof(weightDecay));
+        if (normWeightDecay is double nd && !(nd >= 0)) throw new ArgumentException($"Norm weight decay must be >= 0; got {nd}.", nameof(normWeightDecay));
+        _decay = [.. Parameters.Select(p => normWeightDecay is double d && normParameters?.Contains(p.Name) == true ? d : weightDecay)];
+    }
 
     /// <summary>Clears the gradients of all parameters.</summary>
     public void ZeroGrad()

@@ -24,6 +24,13 @@ public sealed record TrainingOptions
     public double WarmupFactor { get; init; } = 1e-3;
     /// <summary>Step decay at 2/3 and 8/9 of the run (paper) or cosine.</summary>
     public LearningRateDecay Decay { get; init; } = LearningRateDecay.Step;
+    /// <summary>The step decay's milestones as increasing fractions of the run, each in (0, 1), or null for the paper's 2/3
+    /// and 8/9. torchvision's v2 recipe: 16/26 and 22/26 (epochs 16 and 22 of 26).</summary>
+    public double[]? StepMilestones { get; init; }
+    /// <summary>Weight decay of the normalisation layers' weights and biases (BatchNorm, GroupNorm, LayerNorm,
+    /// InstanceNorm: torchvision's <c>split_normalization_params</c>), or null for <see cref="WeightDecay"/>.
+    /// torchvision's v2 recipe: 0 (<c>--norm-weight-decay 0.0</c>).</summary>
+    public double? NormWeightDecay { get; init; }
     /// <summary>Clip the global gradient L2 norm to this value, or null for no clipping.</summary>
     public double? GradientClipNorm { get; init; }
     /// <summary>Write a checkpoint every this many iterations (and always at the end and on interruption).</summary>
@@ -51,6 +58,9 @@ public sealed record TrainingOptions
         if (LogEvery <= 0) throw new ArgumentException($"LogEvery must be positive; got {LogEvery}.", nameof(LogEvery));
         if (ValidateEvery is long v && v <= 0) throw new ArgumentException($"ValidateEvery must be positive; got {v}.", nameof(ValidateEvery));
         if (GradientClipNorm is double c && !(c > 0)) throw new ArgumentException($"GradientClipNorm must be positive; got {c}.", nameof(GradientClipNorm));
+        if (!(WeightDecay >= 0)) throw new ArgumentException($"WeightDecay must be >= 0; got {WeightDecay}.", nameof(WeightDecay));
+        if (NormWeightDecay is double nd && !(nd >= 0)) throw new ArgumentException($"NormWeightDecay must be >= 0; got {nd}.", nameof(NormWeightDecay));
+        LearningRateSchedule.CheckMilestoneFractions(StepMilestones, nameof(StepMilestones));
         if (MaxConsecutiveBadSteps <= 0) throw new ArgumentException($"MaxConsecutiveBadSteps must be positive; got {MaxConsecutiveBadSteps}.", nameof(MaxConsecutiveBadSteps));
         return Iterations ?? (long)Epochs!.Value * batchesPerEpoch;
     }
@@ -58,5 +68,5 @@ public sealed record TrainingOptions
     /// <summary>The schedule of a run of <paramref name="totalIterations"/> with batches of <paramref name="batchSize"/> images.</summary>
     public LearningRateSchedule Schedule(long totalIterations, int batchSize) =>
         new(BaseLearningRate ?? LearningRateSchedule.ScaledBaseLearningRate(batchSize), totalIterations,
-            WarmupIterations, WarmupFactor, Decay);
+            WarmupIterations, WarmupFactor, Decay, milestoneFractions: StepMilestones);
 }

@@ -56,7 +56,7 @@ public class HelpTextTests
         CliApp.Invoke(Root(), ["train", "--help"], output, new StringWriter());
         string help = output.ToString();
         Assert.Contains("[default: 16]", help);                       // from the option's default value
-        Assert.Contains("[default: 0.01 x batch / 16]", help);        // a computed default, written the same way
+        Assert.Contains("[default: paper 0.01 x batch / 16; v2 1e-4]", help); // a computed default (per recipe), written the same way
         Assert.DoesNotContain("(default", help);
     }
 }

@@ -37,6 +37,16 @@ public class ResumeCheckTests
     }
 
     [Fact]
+    public void A_field_added_since_the_checkpoint_at_null_is_no_difference_but_one_with_a_value_is()
+    {
+        var (blocking, free) = ResumeCheck.Differences("{}", "{}", """{"Iterations":20}""", """{"Iterations":20,"StepMilestones":null}""", TrainCommand.ResumeFields);
+        Assert.Empty(blocking);
+        Assert.Empty(free);
+        (blocking, _) = ResumeCheck.Differences("{}", "{}", """{"Iterations":20}""", """{"Iterations":20,"StepMilestones":[0.5,0.75]}""", TrainCommand.ResumeFields);
+        Assert.Equal(["--lr-steps: checkpoint not given, now 0.5,0.75"], blocking);
+    }
+
+    [Fact]
     public void Same_configuration_has_no_differences()
     {
         string config = """{"settings":{"Data":"/d/a.json"},"model":{"NumClasses":3}}""";

@@ -70,6 +70,19 @@ public sealed class OnnxExportTests(OnnxFixture onnx, Xunit.Abstractions.ITestOu
     }
 
     [Fact]
+    public void DynamicGraphResizesWithTorchvisionsFloat32Scale()
+    {
+        // A size whose float32 scale (torchvision, DetectionTransform) gives another resized size than float64 would.
+        var o = onnx.Model.Options;
+        var (h, w) = (from hh in Enumerable.Range(100, 100) from ww in Enumerable.Range(150, 50)
+                      let s = Math.Min((double)o.MinSize / Math.Min(hh, ww), (double)o.MaxSize / Math.Max(hh, ww))
+                      where DetectionTransform.ResizedSize(hh, ww, o.MinSize, o.MaxSize) != ((long)Math.Floor(hh * s), (long)Math.Floor(ww * s))
+                      select (hh, ww)).First();
+        var image = RetinaSharp.Data.Augmentation.Resize(onnx.Images[1], [], w, h).Image;
+        AssertSameAsTorchSharp(onnx.Model, onnx.Detector, [image]);
+    }
+
+    [Fact]
     public void FixedSizeOpset11GraphMatchesTorchSharp()
     {
         using var dir = new TempDir();
