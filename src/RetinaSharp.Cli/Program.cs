@@ -11,5 +11,6 @@ root.Subcommands.Add(DataCommand.Create());
 root.Subcommands.Add(TrainCommand.Create());
 root.Subcommands.Add(EvalCommand.Create());
 root.Subcommands.Add(DetectCommand.Create());
+root.Subcommands.Add(ExportCommand.Create());
 CliApp.UniformHelp(root);
 return CliApp.Invoke(root, args);
