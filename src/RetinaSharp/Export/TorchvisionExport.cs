@@ -117,7 +117,7 @@ public static class TorchvisionExport
         };
         // The stock builder that yields exactly this architecture (weights=None, num_classes=K, **kwargs), when one does.
         string? builder = null;
-        if (o.Backbone == ResNetDepth.ResNet50 && o.FpnChannels == 256 && o.BackboneNorm != BackboneNormKind.GroupNorm)
+        if (o.Backbone == ResNetDepth.ResNet50 && o.FpnChannels == 256 && o.BackboneNorm != BackboneNormKind.GroupNorm && o.AnchorsPerLocation == 9)
         {
             if (!o.HeadGroupNorm && !o.P6FromC5) builder = "retinanet_resnet50_fpn";
             else if (o.HeadGroupNorm && o.P6FromC5) builder = "retinanet_resnet50_fpn_v2";
