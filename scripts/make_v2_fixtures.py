@@ -1,23 +1,24 @@
 #!/usr/bin/python3
-"""Writes tests/RetinaSharp.Tests/Fixtures/torchvision_v2/: a torchvision 0.14 retinanet_resnet50_fpn_v2 state_dict saved by
-torch.save itself (not by RetinaSharp's writer) and the detections torchvision computes with it on a real committed
-scene (tests/RetinaSharp.Tests/Fixtures/images/fashion_scene.png).
+"""Writes tests/RetinaSharp.Tests/Fixtures/torchvision_v2/retinanet_v2_detections.json: the state_dict keys/shapes of
+torchvision 0.14's retinanet_resnet50_fpn_v2 and the detections it computes on a real committed scene
+(tests/RetinaSharp.Tests/Fixtures/images/fashion_scene.png) with make_model_fixtures.py's deterministic weights (FNV-1a
+of the key, scaled per kind of tensor), which the test rebuilds bit for bit (nothing committed).
 
-Two weight sets: (1) make_model_fixtures.py's deterministic formula, contiguous (the test rebuilds the same weights,
-nothing committed); (2) the strided variant below, written by torch.save and committed. The model is the stock builder's: retinanet_resnet50_fpn_v2(weights=None, weights_backbone=None, num_classes=5,
+The model is the stock builder's: retinanet_resnet50_fpn_v2(weights=None, weights_backbone=None, num_classes=5,
 min_size=160, max_size=256): GroupNorm(32) heads with bias-free convolutions, P6/P7 from C5 (LastLevelP6P7(2048, 256)),
 an FPN without norm layers, nn.BatchNorm2d in the backbone (eval mode: running statistics).
 
-To keep the file small (a full ResNet-50 is 130 MB) every 4-D convolution weight is an overlapping strided view
-(strides 5, 3, 1, 1) of its own small random storage; torch.save keeps the storage and the strides, so the file holds
-about 1 MB of numbers while every key has torchvision's shape. Other tensors are contiguous. The deterministic values
-follow scripts/make_model_fixtures.py's formula (FNV-1a of the key, scaled per kind of tensor).
+It also writes, to a temporary folder only (not committed), a variant whose convolution weights are overlapping strided
+views of small storages, saved by torch.save (1.5 MB instead of 130 MB): torch.save keeps such views, but
+TorchSharp.PyBridge 1.4.4 reads numel elements from the start of each storage and refuses the file, so RetinaSharp
+cannot load torch.save files with non-contiguous tensors today (checkpoints written by model.state_dict() are contiguous).
 Run: /usr/bin/python3 scripts/make_v2_fixtures.py
 """
 import json
 import math
 import os
 import sys
+import tempfile
 
 import numpy as np
 import torch
@@ -67,9 +68,9 @@ def main():
     plain = {k: (fill(k, tuple(v.shape)) if not k.endswith("num_batches_tracked") else torch.tensor(0))
              for k, v in model.state_dict().items()}
     det_plain = detect(model, plain, img)
-    # 2. The strided variant, written by torch.save and committed.
+    # 2. The strided variant (see the docstring), written by torch.save to a temporary folder.
     sd = {k: value(k, tuple(v.shape)) for k, v in model.state_dict().items()}
-    pth = os.path.join(OUT, "retinanet_v2_strided.pth")
+    pth = os.path.join(tempfile.mkdtemp(prefix="retinasharp-v2-"), "retinanet_v2_strided.pth")
     torch.save(sd, pth)
     det_strided = detect(model, torch.load(pth), img)
     meta = {
