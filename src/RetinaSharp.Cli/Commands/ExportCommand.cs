@@ -1,5 +1,7 @@
-// `retina export`: writes a trained detector as one ONNX graph (RetinaSharp.Export.OnnxExporter: preprocessing,
-// network, anchors, decoding and NMS inside), for ONNX Runtime and other ONNX engines.
+// `retina export`: writes a trained detector for another runtime. --onnx: one ONNX graph (RetinaSharp.Export.OnnxExporter:
+// preprocessing, network, anchors, decoding and NMS inside), for ONNX Runtime and other ONNX engines. --torchvision: a
+// torchvision 0.14 state_dict (.pth) and a JSON of the constructor arguments beside it (RetinaSharp.Export.TorchvisionExport;
+// recipe in docs/scale-out.md).
 using System.CommandLine;
 using System.Globalization;
 using RetinaSharp.Export;
@@ -8,14 +10,14 @@ using Spectre.Console;
 
 namespace RetinaSharp.Cli.Commands;
 
-/// <summary>`retina export --weights W --onnx model.onnx [--opset N] [--size HxW | --dynamic]`.</summary>
+/// <summary>`retina export --weights W [--onnx model.onnx [--opset N] [--size HxW | --dynamic]] [--torchvision out.pth [--out-json out.json]]`.</summary>
 public static class ExportCommand
 {
     /// <summary>Builds the `export` command.</summary>
     public static Command Create()
     {
         var weights = new Option<string>("--weights") { HelpName = "model", Description = "Model: model.rsnet from retina train or a torchvision .pth", Required = true };
-        var onnx = new Option<string>("--onnx") { HelpName = "model.onnx", Description = "Write the whole detector (resize, network, anchors, decoding, NMS) as this ONNX file", Required = true };
+        var onnx = new Option<string>("--onnx") { HelpName = "model.onnx", Description = "Write the whole detector (resize, network, anchors, decoding, NMS) as this ONNX file" };
         var opset = new Option<int>("--opset")
         {
             Description = $"ONNX opset, {OnnxExportOptions.MinOpset} to {OnnxExportOptions.MaxOpset}",
@@ -23,11 +25,20 @@ public static class ExportCommand
         };
         var size = new Option<string?>("--size") { HelpName = "HxW", Description = "Build the graph for input images of exactly H x W pixels (sizes and anchors become constants)" };
         var dynamic = new Option<bool>("--dynamic") { Description = "Build the graph for images of any size (the default)" };
+        var torchvisionPth = new Option<string?>("--torchvision") { HelpName = "out.pth", Description = "Write a torchvision 0.14 RetinaNet state_dict (loads with strict=True) and its constructor arguments as JSON beside it (to train on with PyTorch DDP, see docs/scale-out.md)" };
+        var outJson = new Option<string?>("--out-json") { HelpName = "out.json", Description = "Where --torchvision writes the constructor-arguments JSON [default: the .pth path with .json]" };
         var numClasses = new Option<int?>("--num-classes") { Description = "Classes of a .pth checkpoint [default: inferred from its weights]" };
-        var command = new Command("export", "Export a trained RetinaNet to ONNX, NMS included (run it with ONNX Runtime: retina detect --engine onnxruntime).");
-        foreach (var o in new Option[] { weights, onnx, opset, size, dynamic, numClasses }) command.Options.Add(o);
+        var command = new Command("export", "Export a trained RetinaNet: to ONNX, NMS included (run it with ONNX Runtime: retina detect --engine onnxruntime), or to a torchvision state_dict.");
+        foreach (var o in new Option[] { weights, onnx, opset, size, dynamic, torchvisionPth, outJson, numClasses }) command.Options.Add(o);
         command.SetAction(p =>
         {
+            if (p.GetValue(onnx) is null && p.GetValue(torchvisionPth) is null)
+                throw new ArgumentException("retina export: give a target, --onnx model.onnx or --torchvision out.pth (or both).");
+            if (p.GetValue(torchvisionPth) is string pthTarget)
+            {
+                RunTorchvision(p.GetValue(weights)!, pthTarget, p.GetValue(outJson), p.InvocationConfiguration.Output);
+                if (p.GetValue(onnx) is null) return CliApp.Ok;
+            }
             var options = new OnnxExportOptions { Opset = p.GetValue(opset), FixedSize = ParseSize(p.GetValue(size), p.GetValue(dynamic)) };
             if (options.Opset is < OnnxExportOptions.MinOpset or > OnnxExportOptions.MaxOpset)
                 throw new ArgumentException($"--opset {options.Opset}: the exporter writes opsets {OnnxExportOptions.MinOpset} to {OnnxExportOptions.MaxOpset}.");
@@ -53,6 +64,26 @@ public static class ExportCommand
             return CliApp.Ok;
         });
         return command;
+    }
+
+    /// <summary>Exports <paramref name="weightsPath"/> to <paramref name="pthPath"/> (+ JSON) and prints both paths.</summary>
+    /// <returns><see cref="CliApp.Ok"/>.</returns>
+    /// <exception cref="ArgumentException">torchvision cannot hold the model (the message names the option), or the two outputs collide.</exception>
+    /// <exception cref="RetinaSharp.IO.DataFormatException">The weights file is missing or unreadable.</exception>
+    public static int RunTorchvision(string weightsPath, string pthPath, string? jsonPath, TextWriter output)
+    {
+        string src = Path.GetFullPath(weightsPath);
+        string pth = Path.GetFullPath(pthPath);
+        string json = Path.GetFullPath(jsonPath ?? Path.ChangeExtension(pthPath, ".json"));
+        if (string.Equals(pth, json, StringComparison.Ordinal))
+            throw new ArgumentException($"--out-json {json}: must differ from the --torchvision file");
+        using var model = RetinaNetCheckpoint.Load(src);
+        var categories = RetinaNetCheckpoint.ReadCategories(src);
+        try { TorchvisionExport.Export(model, pth, json, categories); }
+        catch (NotSupportedException e) { throw new ArgumentException($"--torchvision: {e.Message}", e); }
+        output.WriteLine($"wrote {pth} (torchvision state_dict, {model.Options.Backbone} RetinaNet, {Plural.Of(model.Options.NumClasses, "class")})");
+        output.WriteLine($"wrote {json} (constructor arguments; load with scripts/torchvision_roundtrip.py or see docs/scale-out.md)");
+        return CliApp.Ok;
     }
 
     /// <summary>"HxW" to (H, W); null with --dynamic or neither.</summary>
