@@ -15,6 +15,7 @@ using RetinaSharp.Modeling;
 using RetinaSharp.Visualization;
 using RetinaSharp.Training;
 using Spectre.Console;
+using TorchSharp;
 
 namespace RetinaSharp.Cli.Commands;
 
@@ -261,7 +262,8 @@ public static class DemoCommand
                 using (var step = TorchSharp.torch.NewDisposeScope())
                 {
                     var losses = trainable.ComputeLosses(batch);
-                    (losses[0].Value + losses[1].Value).backward();
+                    using var one = 1.ToScalar();   // an explicit Scalar: `a + b` would pass an implicit one (issue 17)
+                    losses[0].Value.add(losses[1].Value, one).backward();
                     optimizer.GradientNorm(10);
                     optimizer.Step(1e-5);
                     optimizer.ZeroGrad();

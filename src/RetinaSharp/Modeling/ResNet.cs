@@ -13,12 +13,14 @@ internal static class BackboneNorm
 {
     /// <summary>torchvision's batch-norm epsilon (FrozenBatchNorm2d and nn.BatchNorm2d).</summary>
     public const double Eps = 1e-5;
+    private static readonly Scalar EpsScalar = Eps.ToScalar();
 
-    /// <summary>An identity-initialised FrozenBatchNorm2d, or a trainable nn.BatchNorm2d (weight 1, bias 0, momentum 0.1).</summary>
+    /// <summary>An identity-initialised FrozenBatchNorm2d, or a trainable batch norm (<see cref="TrainableBatchNorm2d"/>,
+    /// nn.BatchNorm2d's keys and behaviour: weight 1, bias 0, momentum 0.1).</summary>
     public static Module<Tensor, Tensor> Create(BackboneNormKind kind, long channels) => kind switch
     {
         BackboneNormKind.Frozen => new FrozenBatchNorm2d(channels, Eps),
-        BackboneNormKind.BatchNorm => BatchNorm2d(channels, eps: Eps, momentum: 0.1),
+        BackboneNormKind.BatchNorm => new TrainableBatchNorm2d(channels, Eps, momentum: 0.1),
         _ => throw new ArgumentException($"unknown backbone norm {kind}", nameof(kind)),
     };
 
@@ -30,8 +32,8 @@ internal static class BackboneNorm
     {
         if (bn is FrozenBatchNorm2d f) return f.ScaleAndShift();
         using var scope = NewDisposeScope();
-        var b = (BatchNorm2d)bn;
-        var scale = b.weight!.detach() * (b.running_mean is null ? throw new InvalidOperationException("BatchNorm2d without running statistics") : (b.running_var! + Eps).rsqrt());
+        var b = (BatchNorm)bn;
+        var scale = b.weight!.detach() * (b.running_mean is null ? throw new InvalidOperationException("BatchNorm2d without running statistics") : b.running_var!.add(EpsScalar, TorchScalars.One).rsqrt());
         var shift = b.bias!.detach() - b.running_mean * scale;
         return (scale.MoveToOuterDisposeScope(), shift.MoveToOuterDisposeScope());
     }
@@ -133,7 +135,7 @@ internal sealed class ResidualBlock : Module<Tensor, Tensor>
             if (i < _layers.Count - 1) y = functional.relu(y, inplace: true);
         }
         var identity = _downsampleUnit is null ? x : _downsampleUnit.Forward(x, training);
-        return functional.relu(y.add_(identity), inplace: true).MoveToOuterDisposeScope();
+        return functional.relu(y.add_(identity, TorchScalars.One), inplace: true).MoveToOuterDisposeScope();
     }
 }
 

@@ -211,7 +211,7 @@ public sealed class Trainer
             var terms = _model.ComputeLosses(batch);
             if (terms.Count == 0) throw new InvalidOperationException("The model returned no loss terms.");
             var total = terms[0].Value;
-            for (int i = 1; i < terms.Count; i++) total = total + terms[i].Value;
+            for (int i = 1; i < terms.Count; i++) total = total.add(terms[i].Value, TorchScalars.One);
             var values = new Dictionary<string, double>();
             foreach (var (name, t) in terms) values[name] = t.detach().item<float>();
             double loss = total.detach().item<float>();

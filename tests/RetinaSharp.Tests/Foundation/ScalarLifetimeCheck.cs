@@ -9,6 +9,7 @@
 using System.Collections.Immutable;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.Diagnostics;
 using Microsoft.CodeAnalysis.Operations;
 
 namespace RetinaSharp.Tests.Foundation;
@@ -86,32 +87,54 @@ internal static class ScalarLifetimeCheck
             .OrderBy(f => f, StringComparer.Ordinal)
             .Select(f => (f, File.ReadAllText(f))), extra);
 
-    /// <summary>The compilation's errors (a check of code that does not compile would miss things).</summary>
-    public static IReadOnlyList<string> Errors(Compilation compilation) =>
-        [.. compilation.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error).Select(d => d.ToString())];
-
-    /// <summary>Every finding in <paramref name="compilation"/>, file paths relative to <paramref name="root"/>.</summary>
-    public static IReadOnlyList<ScalarFinding> Check(Compilation compilation, string root = "")
+    /// <summary>
+    /// Binds <paramref name="compilation"/> once, with the check as an analyzer: its compiler errors (a check of code that
+    /// does not compile would miss things) and every finding, file paths relative to <paramref name="root"/>.
+    /// </summary>
+    public static (IReadOnlyList<string> Errors, IReadOnlyList<ScalarFinding> Findings) Analyze(Compilation compilation, string root = "")
     {
-        var scalar = compilation.GetTypeByMetadataName("TorchSharp.Scalar") ?? throw new InvalidOperationException("TorchSharp.Scalar is not referenced");
-        var findings = new List<ScalarFinding>();
-        foreach (var tree in compilation.SyntaxTrees)
+        var analyzer = new Analyzer();
+        var withAnalyzer = compilation.WithAnalyzers([analyzer], new CompilationWithAnalyzersOptions(
+            options: new AnalyzerOptions([]), onAnalyzerException: (e, _, _) => throw new InvalidOperationException("the Scalar check failed", e), concurrentAnalysis: true, logAnalyzerExecutionTime: false));
+        var diagnostics = withAnalyzer.GetAllDiagnosticsAsync().GetAwaiter().GetResult();
+        var errors = diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error && d.Id != Analyzer.Rule.Id).Select(d => d.ToString()).ToList();
+        var findings = diagnostics.Where(d => d.Id == Analyzer.Rule.Id).Select(d =>
         {
-            var model = compilation.GetSemanticModel(tree);
-            var roots = new List<IOperation>();
-            foreach (var node in tree.GetRoot().DescendantNodes())
-                if (model.GetOperation(node) is { Parent: null } op) roots.Add(op);
-            foreach (var op in roots.SelectMany(r => r.DescendantsAndSelf()))
-            {
-                string? reason = Inspect(op, scalar);
-                if (reason == null) continue;
-                var span = op.Syntax.GetLocation().GetLineSpan();
-                string file = root.Length > 0 ? Path.GetRelativePath(root, span.Path) : span.Path;
-                findings.Add(new ScalarFinding(file, span.StartLinePosition.Line + 1, Shorten(op.Syntax.ToString()), reason));
-            }
-        }
-        return [.. findings.Distinct().OrderBy(f => f.File, StringComparer.Ordinal).ThenBy(f => f.Line)];
+            var span = d.Location.GetLineSpan();
+            string file = root.Length > 0 ? Path.GetRelativePath(root, span.Path) : span.Path;
+            return new ScalarFinding(file, span.StartLinePosition.Line + 1, (string)d.Properties["code"]!, (string)d.Properties["reason"]!);
+        }).Distinct().OrderBy(f => f.File, StringComparer.Ordinal).ThenBy(f => f.Line).ThenBy(f => f.Code, StringComparer.Ordinal).ToList();
+        return (errors, findings);
     }
+
+    /// <summary>The check as a Roslyn analyzer over operations (diagnostic RSS17).</summary>
+    // Run in-process by Analyze only, never loaded by a compiler: the analyzer-packaging rules do not apply.
+#pragma warning disable RS1001, RS1036, RS1041, RS2008
+    private sealed class Analyzer : Microsoft.CodeAnalysis.Diagnostics.DiagnosticAnalyzer
+    {
+        public static readonly DiagnosticDescriptor Rule = new("RSS17", "Scalar left to the finaliser", "{0}: {1}", "Reliability", DiagnosticSeverity.Warning, isEnabledByDefault: true);
+
+        public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics => [Rule];
+
+        public override void Initialize(Microsoft.CodeAnalysis.Diagnostics.AnalysisContext context)
+        {
+            context.ConfigureGeneratedCodeAnalysis(Microsoft.CodeAnalysis.Diagnostics.GeneratedCodeAnalysisFlags.None);
+            context.EnableConcurrentExecution();
+            context.RegisterCompilationStartAction(start =>
+            {
+                if (start.Compilation.GetTypeByMetadataName("TorchSharp.Scalar") is not { } scalar) return;
+                start.RegisterOperationAction(op =>
+                {
+                    if (Inspect(op.Operation, scalar) is not string reason) return;
+                    string code = Shorten(op.Operation.Syntax.ToString());
+                    var properties = ImmutableDictionary<string, string?>.Empty.Add("code", code).Add("reason", reason);
+                    op.ReportDiagnostic(Diagnostic.Create(Rule, op.Operation.Syntax.GetLocation(), properties, reason, code));
+                }, OperationKind.Conversion, OperationKind.Invocation, OperationKind.Binary, OperationKind.CompoundAssignment, OperationKind.Unary,
+                   OperationKind.ObjectCreation, OperationKind.PropertyReference, OperationKind.MethodReference);
+            });
+        }
+    }
+#pragma warning restore RS1001, RS1036, RS1041, RS2008
 
     private static string? Inspect(IOperation op, INamedTypeSymbol scalar)
     {

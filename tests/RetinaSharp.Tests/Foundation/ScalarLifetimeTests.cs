@@ -17,12 +17,6 @@ public class ScalarLifetimeTests
         throw new InvalidOperationException($"RetinaSharp.sln not found above {AppContext.BaseDirectory}");
     }
 
-    private static void AssertCompiles(Compilation compilation)
-    {
-        var errors = ScalarLifetimeCheck.Errors(compilation);
-        Assert.True(errors.Count == 0, $"{compilation.AssemblyName} does not compile for the check:\n{string.Join('\n', errors.Take(20))}");
-    }
-
     private static string Report(IReadOnlyList<ScalarFinding> findings) =>
         $"{findings.Count} place{(findings.Count == 1 ? "" : "s")} where a Scalar can be finalised while libtorch reads it:\n" + string.Join('\n', findings);
 
@@ -31,14 +25,16 @@ public class ScalarLifetimeTests
     {
         string root = RepoRoot();
         var library = ScalarLifetimeCheck.CompileFolder(Path.Combine(root, "src", "RetinaSharp"), "RetinaSharp", OutputKind.DynamicallyLinkedLibrary);
-        AssertCompiles(library);
         var cli = ScalarLifetimeCheck.CompileFolder(Path.Combine(root, "src", "RetinaSharp.Cli"), "retina", OutputKind.ConsoleApplication, library.ToMetadataReference());
-        AssertCompiles(cli);
         var harness = ScalarLifetimeCheck.CompileFolder(Path.Combine(root, "tests", "RetinaSharp.GcStress"), "RetinaSharp.GcStress", OutputKind.ConsoleApplication,
             library.ToMetadataReference(), cli.ToMetadataReference());
-        AssertCompiles(harness);
-
-        var findings = new[] { library, cli, harness }.SelectMany(c => ScalarLifetimeCheck.Check(c, root)).ToList();
+        var findings = new List<ScalarFinding>();
+        foreach (var compilation in new Compilation[] { library, cli, harness })
+        {
+            var (errors, found) = ScalarLifetimeCheck.Analyze(compilation, root);
+            Assert.True(errors.Count == 0, $"{compilation.AssemblyName} does not compile for the check:\n{string.Join('\n', errors.Take(20))}");
+            findings.AddRange(found);
+        }
         Assert.True(findings.Count == 0, Report(findings));
     }
 
@@ -57,9 +53,9 @@ public class ScalarLifetimeTests
                 }
             }
             """;
-        var compilation = ScalarLifetimeCheck.Compile("Snippet", [("Snippet.cs", code)]);
-        AssertCompiles(compilation);
-        return ScalarLifetimeCheck.Check(compilation);
+        var (errors, findings) = ScalarLifetimeCheck.Analyze(ScalarLifetimeCheck.Compile("Snippet", [("Snippet.cs", code)]));
+        Assert.True(errors.Count == 0, string.Join('\n', errors));
+        return findings;
     }
 
     [Fact]
