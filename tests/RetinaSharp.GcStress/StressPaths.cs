@@ -142,7 +142,7 @@ internal static class StressPaths
             var (reference, optimizer) = Fresh();
             for (long i = 0; i < steps; i++) optimizer.Step(1e-3);
             for (int i = 0; i < _params.Length; i++)
-                if (!_params[i].detach().equal(reference[i].detach()).item<bool>())
+                if (!_params[i].detach().eq(reference[i].detach()).all().item<bool>())
                     return $"parameter p{i} differs from the run without forced GCs";
             return null;
         }
