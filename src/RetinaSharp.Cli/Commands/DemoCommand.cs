@@ -174,6 +174,8 @@ public static class DemoCommand
             d.TrainingOptions(iterations), runDir, JsonSerializer.Serialize(d with { Resume = false }), d.Resume, init: null,
             resumeHint: $"retina demo{(d.Quick ? " --quick" : "")} --out \"{d.Out}\" --resume", ResumeFields, out var model, stop: stop);
         times.Add(("training", sw.Elapsed));
+        if (result.Status == TrainingStatus.NativeFailure)
+            WriteStoppedReadme(Path.Combine(d.Out, "report"), result, $"retina demo{(d.Quick ? " --quick" : "")} --out \"{d.Out}\" --resume");
         if (result.Status != TrainingStatus.Completed) return stop.ExitCode ?? CliApp.Failed;
 
         // 3. Evaluation.
@@ -201,6 +203,26 @@ public static class DemoCommand
         AnsiConsole.MarkupLineInterpolated($"[bold green]AP {evaluation.Stats.Ap:0.000}, AP50 {evaluation.Stats.Ap50:0.000}[/] on {val.Images.Count} validation scenes after {Plural.Of(result.TotalIterations, "iteration")} ({total.Elapsed:mm\\:ss}).");
         AnsiConsole.MarkupLineInterpolated($"Report: [bold]{report}[/] (README.md, metrics.json, loss_curve.png, pr_curves.png, detections_grid.png)");
         return CliApp.Ok;
+    }
+
+    /// <summary>
+    /// The report of a demo whose training libtorch stopped (<see cref="TrainingStatus.NativeFailure"/>): OUT/report/README.md
+    /// says what failed, which checkpoint holds the training so far and the command that continues it.
+    /// </summary>
+    internal static void WriteStoppedReadme(string report, TrainingResult result, string resumeCommand)
+    {
+        Directory.CreateDirectory(report);
+        var sb = new StringBuilder();
+        sb.AppendLine("# RetinaSharp demo: training stopped");
+        sb.AppendLine();
+        sb.AppendLine(result.Message);
+        sb.AppendLine();
+        if (TrainCommand.CanResume(result))
+            sb.AppendLine($"Nothing is lost: continue the training from that checkpoint with `{resumeCommand}`; the evaluation and the rest of this report follow when it finishes.");
+        else
+            sb.AppendLine("No checkpoint was written yet: run the demo again.");
+        AtomicFile.WriteAllText(Path.Combine(report, "README.md"), sb.ToString());
+        AnsiConsole.MarkupLineInterpolated($"Report: [bold]{Path.Combine(report, "README.md")}[/]");
     }
 
     /// <summary>

@@ -258,10 +258,15 @@ public static class TrainCommand
             RetinaNetCheckpoint.Save(model, Path.Combine(outDir, "model.rsnet"), train.Categories.Categories);
         var colour = result.Status == TrainingStatus.Completed ? "green" : "yellow";
         AnsiConsole.MarkupLineInterpolated($"[{colour}]{result.Message}[/]");
-        if (result.Status == TrainingStatus.Interrupted)
+        if (CanResume(result))
             AnsiConsole.MarkupLineInterpolated($"To continue, run {resumeHint}.");
         return result;
     }
+
+    /// <summary>Whether a stopped run can be continued with --resume: after Ctrl-C / SIGTERM, or after a libtorch failure
+    /// when a checkpoint is on disk (the one saved at the failure, or the last periodic one).</summary>
+    internal static bool CanResume(TrainingResult result) =>
+        result.Status == TrainingStatus.Interrupted || (result.Status == TrainingStatus.NativeFailure && File.Exists(result.CheckpointPath));
 
     /// <summary>A <see cref="StopSignal"/> that prints its notice in yellow.</summary>
     internal static StopSignal NewStopSignal() => new(m => AnsiConsole.MarkupLineInterpolated($"[yellow]{m}[/]"));

@@ -108,7 +108,15 @@ public class ScalarLifetimeTests
             """);
         Assert.Empty(findings);
     }
+}
 
+/// <summary>
+/// No module of the detector runs a TorchSharp forward that leaves a Scalar to the finaliser (issue 17). In the generator
+/// collection: building models draws their initial weights from torch's global generator.
+/// </summary>
+[Collection(RetinaSharp.Tests.Training.TorchRngCollection.Name)]
+public class DetectorModuleScalarTests
+{
     [Fact]
     public void Detector_modules_run_no_torchsharp_forward_that_creates_scalars()
     {
