@@ -26,6 +26,9 @@ if (args[0] != "all")
     }
     chosen.Add(s);
 }
+// The process's libtorch configuration (oneDNN decision, NNPACK off) before any suite; the notice names it on CPUs
+// that report no cache sizes, where channels-last modes run NCHW.
+RetinaSharp.TorchRuntime.Initialize();
 foreach (var suite in chosen)
 {
     Console.WriteLine($"== {suite.Name} ==");

@@ -22,6 +22,7 @@ public static class CliApp
     /// line and returns <see cref="Failed"/> unless <see cref="TraceVariable"/> is 1.</summary>
     public static int Invoke(RootCommand root, string[] args, TextWriter? output = null, TextWriter? error = null)
     {
+        AddRuntimeOptions(root);
         var config = new InvocationConfiguration { EnableDefaultExceptionHandler = false };
         if (output != null) config.Output = output;
         if (error != null) config.Error = error;
@@ -33,10 +34,13 @@ public static class CliApp
                 // A mistyped option value ("--size abc") or an unknown option is bad input too: exit code 2, not
                 // System.CommandLine's 1, one line per error and a pointer to the help instead of the whole help text.
                 var err = error ?? Console.Error;
-                foreach (var e in parsed.Errors) err.WriteLine($"error: {e.Message}");
+                foreach (var e in parsed.Errors) err.WriteLine($"error: {FriendlyParseError(e.Message)}");
                 err.WriteLine($"(run '{string.Join(' ', CommandPath(parsed))} --help' for the options)");
                 return BadInput;
             }
+            // --onednn (any command) overrides RETINA_ONEDNN; applied before any network is built.
+            if (parsed.GetResult(OneDnnOption) is { Implicit: false })
+                TorchRuntime.Initialize(RetinaSharp.Runtime.OneDnnPolicy.Parse(parsed.GetValue(OneDnnOption), "--onednn"), error);
             return parsed.Invoke(config);
         }
         catch (Exception e) when (IsUserError(e))
@@ -54,6 +58,39 @@ public static class CliApp
             return Failed;
         }
     }
+
+    /// <summary>The global <c>--onednn auto|full|forward|off</c> option (see <see cref="RetinaSharp.Runtime.OneDnnPolicy"/>).</summary>
+    internal static readonly Option<string> OneDnnOption = CreateOneDnnOption();
+
+    private static Option<string> CreateOneDnnOption()
+    {
+        var o = new Option<string>("--onednn")
+        {
+            Description = "How much of libtorch's oneDNN runs: auto decides from the CPU (forward-only on CPUs that report " +
+                          "no cache sizes, else full), or full, forward or off. Overrides the RETINA_ONEDNN environment variable",
+            HelpName = "auto|full|forward|off",
+            Recursive = true,
+        };
+        o.AcceptOnlyFromAmong("auto", "full", "forward", "off");
+        return o;
+    }
+
+    private static void AddRuntimeOptions(RootCommand root)
+    {
+        if (!root.Options.Contains(OneDnnOption)) root.Options.Add(OneDnnOption);
+    }
+    /// <summary>
+    /// System.CommandLine's "Cannot parse argument 'abc' for option '--iterations' as expected type 'System.Nullable`1[System.Int64]'."
+    /// with the .NET type replaced by what to type: "... for option '--iterations': expected a whole number."
+    /// </summary>
+    internal static string FriendlyParseError(string message) =>
+        System.Text.RegularExpressions.Regex.Replace(message, @" as expected type '(?:System\.Nullable`1\[)?System\.(\w+)\]?'\.?", m => m.Groups[1].Value switch
+        {
+            "Int16" or "Int32" or "Int64" or "UInt16" or "UInt32" or "UInt64" or "Byte" => ": expected a whole number.",
+            "Single" or "Double" or "Decimal" => ": expected a number (for example 0.5 or 1e-4).",
+            "Boolean" => ": expected true or false.",
+            var t => $": expected a {t.ToLowerInvariant()} value.",
+        });
 
     private static IEnumerable<string> CommandPath(ParseResult parsed)
     {
@@ -138,6 +175,50 @@ public static class CliApp
         if (!created) return;
         try { if (Directory.Exists(folder) && !Directory.EnumerateFileSystemEntries(folder).Any()) Directory.Delete(folder); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+    }
+
+    /// <summary>Placeholders of the options that take a path, the same in every command (<c>--out &lt;dir&gt;</c>, <c>--weights &lt;model&gt;</c>).</summary>
+    internal static IReadOnlyDictionary<string, string> PathPlaceholders { get; } = new Dictionary<string, string>
+    {
+        ["--out"] = "dir", ["--data"] = "dataset", ["--weights"] = "model", ["--init"] = "model", ["--classes"] = "file",
+        ["--gt"] = "instances.json", ["--dt"] = "results.json", ["--fashion-mnist"] = "dir",
+    };
+
+    /// <summary>
+    /// Makes --help read the same in every command: options without a placeholder get one (paths from
+    /// <see cref="PathPlaceholders"/>, whole numbers N, other numbers X, other text the option's own name) and descriptions
+    /// end without a full stop.
+    /// </summary>
+    public static void UniformHelp(Command command)
+    {
+        foreach (var option in command.Options)
+        {
+            if (option.Description is { } d && d.EndsWith('.') && !d.EndsWith("...", StringComparison.Ordinal)) option.Description = d[..^1];
+            if (option.HelpName != null || option.ValueType == typeof(bool)) continue;
+            var t = Nullable.GetUnderlyingType(option.ValueType) ?? option.ValueType;
+            option.HelpName = PathPlaceholders.TryGetValue(option.Name, out var p) && t == typeof(string) ? p
+                : t == typeof(int) || t == typeof(long) ? "N"
+                : t == typeof(double) || t == typeof(float) ? "X"
+                : null;
+        }
+        foreach (var sub in command.Subcommands) UniformHelp(sub);
+    }
+
+    /// <summary>The <c>--device</c> option of train, eval and detect.</summary>
+    public static Option<string> DeviceOption() => new("--device")
+    {
+        HelpName = "cpu|cuda[:N]",
+        Description = "Where the network runs: cpu, cuda or cuda:N (CUDA needs the libtorch-cuda-12.8-linux-x64 package; this build has the CPU libtorch)",
+        DefaultValueFactory = _ => "cpu",
+    };
+
+    /// <summary>Resolves a <c>--device</c> value (<see cref="ComputeDevice.Resolve"/>) before any work; prints what falls back on it.</summary>
+    /// <exception cref="ArgumentException">A malformed value or a device this process cannot use (the message names the CUDA package).</exception>
+    public static TorchSharp.torch.Device ResolveDevice(string? value, TextWriter? notices = null)
+    {
+        var device = ComputeDevice.Resolve(value ?? "cpu", "--device");
+        foreach (var note in ComputeDevice.Fallbacks(device)) (notices ?? Console.Out).WriteLine($"note: {note}");
+        return device;
     }
 
     /// <summary>Errors caused by the user's input, shown as one message without a stack trace.</summary>

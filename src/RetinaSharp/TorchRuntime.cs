@@ -1,9 +1,151 @@
+// The one place where RetinaSharp configures libtorch for the process (oneDNN use, NNPACK), from the machine facts of
+// Runtime/CpuCacheFacts.cs and the RETINA_ONEDNN setting. libtorch's switches are at::Context members
+// (torch.backends.mkldnn.enabled / torch.backends.nnpack in PyTorch); TorchSharp 0.107 does not bind them, so they are
+// called through their exported C++ symbols in libtorch_cpu.so.
+using System.Runtime.InteropServices;
+using RetinaSharp.Runtime;
+
 namespace RetinaSharp;
 
-/// <summary>Process-wide TorchSharp settings shared by the library, the CLI and the tests.</summary>
+/// <summary>
+/// Process-wide TorchSharp settings shared by the library, the CLI and the tests. The first RetinaSharp network
+/// (or an explicit <see cref="Initialize(OneDnnSetting?, TextWriter?)"/>) loads libtorch and decides how much of oneDNN runs
+/// (<see cref="OneDnnPolicy"/>): on CPUs whose CPUID reports no cache sizes, oneDNN's brgemm convolutions crash or return
+/// NaN, so there only forward NCHW convolutions of RetinaSharp's networks use oneDNN and one notice says so.
+/// NNPACK is switched off everywhere (its kernels are never chosen over oneDNN on x86; on CPUs it does not support it
+/// printed "Could not initialize NNPACK" on every convolution).
+/// </summary>
 public static class TorchRuntime
 {
+    /// <summary>Environment variable that overrides the oneDNN decision: auto (default), full, forward or off.</summary>
+    public const string OneDnnVariable = "RETINA_ONEDNN";
+
+    private static readonly object Gate = new();
+    private static OneDnnDecision? _decision;
+    private static int _forwardDepth;
+    private static unsafe delegate* unmanaged<IntPtr, byte, void> _setMkldnn;
+    private static unsafe delegate* unmanaged<IntPtr, byte, void> _setNnpack;
+    private static IntPtr _context;
+
     /// <summary>Returns the libtorch version string once the native library has loaded.</summary>
-    /// <exception cref="System.TypeInitializationException">libtorch or libLibTorchSharp.so failed to load.</exception>
+    /// <exception cref="TypeInitializationException">libtorch or libLibTorchSharp.so failed to load.</exception>
     public static string Version => TorchSharp.torch.__version__;
+
+    /// <summary>The oneDNN decision in force (initialising with the environment's setting on first use).</summary>
+    public static OneDnnDecision OneDnn => _decision ?? Initialize();
+
+    /// <summary>True when networks may run channels-last (oneDNN in <see cref="OneDnnMode.Full"/>).</summary>
+    public static bool ChannelsLastSupported => OneDnn.ChannelsLast;
+
+    /// <summary>
+    /// Loads libtorch and applies the oneDNN decision for <paramref name="setting"/> (null: the
+    /// <see cref="OneDnnVariable"/> environment variable, else auto). Idempotent; a later call with another setting
+    /// applies that one. When the decision is not <see cref="OneDnnMode.Full"/> (or was forced), one line is written to
+    /// <paramref name="notice"/> (default: standard error) the first time it is made.
+    /// </summary>
+    /// <exception cref="ArgumentException"><see cref="OneDnnVariable"/> holds an unknown value.</exception>
+    public static OneDnnDecision Initialize(OneDnnSetting? setting = null, TextWriter? notice = null) =>
+        Initialize(setting, CpuCacheFacts.Read(), notice);
+
+    /// <summary>As <see cref="Initialize(OneDnnSetting?, TextWriter?)"/> with given machine facts (tests inject them).</summary>
+    public static OneDnnDecision Initialize(OneDnnSetting? setting, CpuCacheFacts facts, TextWriter? notice = null)
+    {
+        var wanted = setting ?? OneDnnPolicy.Parse(Environment.GetEnvironmentVariable(OneDnnVariable));
+        var decision = OneDnnPolicy.Decide(facts, wanted);
+        lock (Gate)
+        {
+            if (_decision == decision) return decision;
+            TorchNative.EnsureLoaded(); // loads libtorch (and libtorch_cpu.so), naming the real cause when it cannot
+            string? unbound = BindNative();
+            if (unbound is not null)
+            {
+                // Another libtorch build without these symbols: it keeps its own defaults, and the user is told.
+                if (_decision is null && (decision.Mode != OneDnnMode.Full || decision.Forced))
+                    (notice ?? Console.Error).WriteLine($"warning: {unbound} (wanted: {decision.Mode}, {decision.Reason}).");
+                _decision = decision with { Mode = OneDnnMode.Full, Reason = $"{decision.Reason}; {unbound}" };
+                return _decision;
+            }
+            SetNnpack(false);
+            SetMkldnn(decision.Mode == OneDnnMode.Full || (decision.Mode == OneDnnMode.ForwardOnly && _forwardDepth > 0));
+            _decision = decision;
+            if (decision.Mode != OneDnnMode.Full || decision.Forced)
+                (notice ?? Console.Error).WriteLine(Describe(decision));
+            return decision;
+        }
+    }
+
+    /// <summary>The notice line for <paramref name="d"/>.</summary>
+    internal static string Describe(OneDnnDecision d)
+    {
+        string what = d.Mode switch
+        {
+            OneDnnMode.Full => "oneDNN everywhere",
+            OneDnnMode.ForwardOnly => "oneDNN for forward NCHW convolutions only (backward passes in ATen's kernels, no channels-last)",
+            _ => "oneDNN off (ATen's own kernels everywhere)",
+        };
+        string how = d.Forced ? $"{OneDnnVariable}/--onednn" : $"set {OneDnnVariable}=full to force oneDNN everywhere";
+        return $"note: {what}: {d.Reason} ({how}).";
+    }
+
+    /// <summary>
+    /// Opens a region in which RetinaSharp's network forward passes run: in <see cref="OneDnnMode.ForwardOnly"/> oneDNN is
+    /// enabled inside it (NCHW forward convolutions are safe there) and disabled again when the last region closes; in the
+    /// other modes it changes nothing. libtorch's switch is process-wide: a backward pass on another thread while a region
+    /// is open would use oneDNN.
+    /// </summary>
+    internal static ForwardRegion NetworkForward()
+    {
+        var d = OneDnn;
+        if (d.Mode != OneDnnMode.ForwardOnly) return default;
+        lock (Gate)
+        {
+            if (_forwardDepth++ == 0) SetMkldnn(true);
+        }
+        return new ForwardRegion(true);
+    }
+
+    /// <summary>The end of a <see cref="NetworkForward"/> region (dispose it).</summary>
+    internal readonly struct ForwardRegion(bool active) : IDisposable
+    {
+        /// <summary>Closes the region.</summary>
+        public void Dispose()
+        {
+            if (!active) return;
+            lock (Gate)
+            {
+                if (--_forwardDepth == 0 && _decision?.Mode == OneDnnMode.ForwardOnly) SetMkldnn(false);
+            }
+        }
+    }
+
+    /// <summary>Finds libtorch's switches; null on success, else why not (the caller keeps libtorch's defaults).</summary>
+    private static unsafe string? BindNative()
+    {
+        if (_context != IntPtr.Zero) return null;
+        // Already loaded by TorchSharp: a bare name resolves to that copy (deps.json native folders, then the loader).
+        if (!NativeLibrary.TryLoad("libtorch_cpu.so", typeof(TorchRuntime).Assembly, null, out var lib)
+            && !NativeLibrary.TryLoad("libtorch_cpu.so", out lib)
+            && !NativeLibrary.TryLoad("libtorch_cpu", typeof(TorchRuntime).Assembly, null, out lib))
+            return "libtorch_cpu could not be opened, so oneDNN and NNPACK cannot be configured";
+        // at::globalContext(), at::Context::setUserEnabledMkldnn(bool), at::Context::setUserEnabledNNPACK(bool) (Itanium ABI:
+        // a member function takes `this` as its first argument).
+        if (!NativeLibrary.TryGetExport(lib, "_ZN2at13globalContextEv", out var global)
+            || !NativeLibrary.TryGetExport(lib, "_ZN2at7Context20setUserEnabledMkldnnEb", out var mkldnn)
+            || !NativeLibrary.TryGetExport(lib, "_ZN2at7Context20setUserEnabledNNPACKEb", out var nnpack))
+            return $"libtorch {Version} does not export at::Context::setUserEnabledMkldnn/NNPACK, so oneDNN cannot be configured";
+        _setMkldnn = (delegate* unmanaged<IntPtr, byte, void>)mkldnn;
+        _setNnpack = (delegate* unmanaged<IntPtr, byte, void>)nnpack;
+        _context = ((delegate* unmanaged<IntPtr>)global)();
+        return null;
+    }
+
+    private static unsafe void SetMkldnn(bool on)
+    {
+        if (_context != IntPtr.Zero) _setMkldnn(_context, on ? (byte)1 : (byte)0);
+    }
+
+    private static unsafe void SetNnpack(bool on)
+    {
+        if (_context != IntPtr.Zero) _setNnpack(_context, on ? (byte)1 : (byte)0);
+    }
 }

@@ -27,7 +27,7 @@ public static class DataCommand
         var split = new Option<string?>("--split") { Description = "Pascal VOC: the split (ImageSets/Main/<split>.txt) [default: trainval if present, else all annotations]" };
         var classes = new Option<string?>("--classes") { Description = "VOC/CSV: a class,id mapping file [default: classes.csv beside a .csv dataset]" };
         var repair = new Option<bool>("--repair") { Description = "Clip boxes to the image, drop degenerate boxes, unusable images and unknown categories; print every change" };
-        var output = new Option<string?>("--out") { Description = "With --repair: where to write the repaired dataset as COCO json" };
+        var output = new Option<string?>("--out") { HelpName = "fixed.json", Description = "With --repair: where to write the repaired dataset as COCO json" };
         var headersOnly = new Option<bool>("--headers-only") { Description = "Read only image headers (faster; does not find truncated image data)" };
         var check = new Command("check", "Validate a dataset: list every problem with file, record, field and value; exit code 2 when there are problems.")
         {

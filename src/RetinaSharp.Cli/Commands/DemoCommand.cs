@@ -12,6 +12,7 @@ using RetinaSharp.Data.FashionMnist;
 using RetinaSharp.Evaluation;
 using RetinaSharp.IO;
 using RetinaSharp.Modeling;
+using RetinaSharp.Reporting;
 using RetinaSharp.Visualization;
 using RetinaSharp.Training;
 using Spectre.Console;
@@ -60,7 +61,7 @@ public static class DemoCommand
 {
     /// <summary>The report files the demo writes into OUT/report.</summary>
     public static IReadOnlyList<string> ReportFiles { get; } =
-        ["metrics.json", "loss_curve.png", "pr_curves.png", "detections_grid.png", "README.md", "detections_val.json"];
+        ["metrics.json", "loss_curve.png", "pr_curves.png", "detections_grid.png", "README.md", "detections_val.json", EvaluationReport.FileName];
 
     /// <summary>How the fields of a demo checkpoint show when they differ on --resume (option names as typed).</summary>
     internal static IReadOnlyDictionary<string, ResumeField> ResumeFields { get; } = BuildResumeFields();
@@ -182,10 +183,15 @@ public static class DemoCommand
         sw.Restart();
         string report = Path.Combine(d.Out, "report");
         Directory.CreateDirectory(report);
-        CocoEvaluation evaluation = null!;
         IReadOnlyList<CocoResult> detections = null!;
+        EvaluationReport errorReport = null!;
+        var valCoco = val.ToCoco();
         AnsiConsole.Status().Start($"Evaluating on {val.Images.Count} validation scenes...", _ =>
-            (evaluation, detections) = DetectionValidation.Evaluate(model, val, batchSize: 8));
+        {
+            detections = DetectionValidation.Detect(model, val, batchSize: 8);
+            errorReport = EvaluationReport.Evaluate(valCoco, detections); // the COCO numbers and the matching behind report.html
+        });
+        var evaluation = errorReport.Evaluation;
         CocoJson.WriteResults(Path.Combine(report, "detections_val.json"), detections);
         times.Add(("evaluation", sw.Elapsed));
 
@@ -195,13 +201,16 @@ public static class DemoCommand
         PrCurvePlot.Save(evaluation, Path.Combine(report, "pr_curves.png"));
         WriteGrid(Path.Combine(report, "detections_grid.png"), val, detections, d.DrawThreshold, d.Quick ? 8 : 16);
         WriteMetrics(Path.Combine(report, "metrics.json"), evaluation, d, result, total.Elapsed);
+        AnsiConsole.Status().Start("Writing report.html (every validation scene with its errors)...", _ =>
+            errorReport.Write(Path.Combine(report, EvaluationReport.FileName), anchors: AnchorCoverage.Compute(model, valCoco),
+                options: new EvaluationReportOptions { Title = $"RetinaNet on Fashion-MNIST scenes{(d.Quick ? " (quick run)" : "")}", Source = $"{val.Images.Count} validation scenes, {Plural.Of(result.TotalIterations, "iteration")}" }));
         times.Add(("report", sw.Elapsed));
         WriteReadme(Path.Combine(report, "README.md"), evaluation, d, modelOptions, result, times, total.Elapsed, train, val);
 
         AnsiConsole.WriteLine();
         AnsiConsole.Write(evaluation.Summary());
         AnsiConsole.MarkupLineInterpolated($"[bold green]AP {evaluation.Stats.Ap:0.000}, AP50 {evaluation.Stats.Ap50:0.000}[/] on {val.Images.Count} validation scenes after {Plural.Of(result.TotalIterations, "iteration")} ({total.Elapsed:mm\\:ss}).");
-        AnsiConsole.MarkupLineInterpolated($"Report: [bold]{report}[/] (README.md, metrics.json, loss_curve.png, pr_curves.png, detections_grid.png)");
+        AnsiConsole.MarkupLineInterpolated($"Report: [bold]{report}[/] (report.html: open it in a browser; README.md, metrics.json, loss_curve.png, pr_curves.png, detections_grid.png)");
         return CliApp.Ok;
     }
 
@@ -356,6 +365,8 @@ public static class DemoCommand
             w.WriteNumber("scene_size", d.Size);
             w.WriteBoolean("quick", d.Quick);
             w.WriteNumber("wall_time_seconds", Math.Round(elapsed.TotalSeconds, 1));
+            w.WriteNumber("skipped_steps", r.Log.SkippedSteps);
+            w.WriteString("onednn", TorchRuntime.OneDnn.Mode.ToString());
             w.WriteEndObject();
         });
     }
@@ -380,6 +391,8 @@ public static class DemoCommand
         sb.AppendLine($"| model | RetinaNet, {m.Backbone}-FPN from scratch (no pretrained weights, {m.BackboneNorm} backbone norm), FPN/head width {m.FpnChannels}, GroupNorm heads, input {m.MinSize} px, anchors 16-406 px |");
         sb.AppendLine(string.Create(inv, $"| loss | focal loss alpha {m.Alpha} gamma {m.Gamma}, {m.BoxLoss} box loss |"));
         sb.AppendLine(string.Create(inv, $"| training | {r.TotalIterations} iterations x {d.BatchSize} images, AdamW (weight decay 0.05), LR {d.LearningRate} with {d.WarmupIterations}-iteration warm-up, x0.1 at 2/3 and 8/9, gradient norm clipped at {d.GradientClipNorm}, horizontal flip |"));
+        sb.AppendLine($"| skipped steps | {r.Log.SkippedSteps} (non-finite loss or gradient; 0 on a healthy run) |");
+        sb.AppendLine($"| libtorch | {TorchRuntime.Version}, oneDNN {TorchRuntime.OneDnn.Mode} ({TorchRuntime.OneDnn.Reason}) |");
         sb.AppendLine();
         sb.AppendLine("## Time");
         sb.AppendLine();
@@ -408,6 +421,8 @@ public static class DemoCommand
         sb.AppendLine("![loss curve](loss_curve.png)");
         sb.AppendLine();
         sb.AppendLine("![precision-recall curves](pr_curves.png)");
+        sb.AppendLine();
+        sb.AppendLine("Open `report.html` in a browser (one self-contained file): per-class AP/AR, the precision-recall curves, every validation scene with each detection marked true positive or its error kind (duplicate, wrong class, poor localisation, background) and each missed object, at the IoU and score thresholds you choose, the confusion between classes and the anchor coverage.");
         sb.AppendLine();
         sb.AppendLine("Files: `metrics.json` (the 12 COCO numbers and per-class AP), `detections_val.json` (COCO results), the training log `../train/log.csv` (one row per logged step; `loss_step` and the `*_step` terms are that step's losses, not the running mean of the console progress) the model `../train/model.rsnet` (for `retina detect --weights` and `retina eval --weights`; it keeps the class names) and the training checkpoint `../train/checkpoint.rstrain` (only for `--resume`).");
         AtomicFile.WriteAllText(path, sb.ToString());

@@ -10,6 +10,7 @@ using RetinaSharp.Modeling;
 using RetinaSharp.Visualization;
 using RetinaSharp.Training;
 using Spectre.Console;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace RetinaSharp.Cli.Commands;
@@ -34,18 +35,16 @@ public static class DetectCommand
         var maxDets = new Option<int?>("--max-detections") { Description = "Detections kept per image [default: the model's, 100]" };
         var minSize = new Option<int?>("--min-size") { Description = "Shorter side after resize [default: the model's]" };
         var maxSize = new Option<int?>("--max-size") { Description = "Longer side limit [default: the model's]" };
-        var classes = new Option<string?>("--classes") { Description = "A COCO instances .json whose categories name the classes (and give their ids) and whose images give the image ids [default: the names stored in model.rsnet]" };
+        var classes = new Option<string?>("--classes") { Description = "A COCO instances .json whose categories name the classes (and give their ids) and whose images give the image ids in detections.json [default: the names stored in model.rsnet; image ids 1..N in input order]" };
         var batch = new Option<int>("--batch-size") { Description = "Images per forward pass", DefaultValueFactory = _ => 4 };
-        var bf16 = new Option<bool>("--bf16") { Description = "Run the network in bfloat16 (about 1.7x faster on CPUs with AVX512-BF16; COCO AP within 0.2 points of float32 on the demo)" };
-        var device = new Option<string>("--device") { Description = "Where the network runs: cpu (this build of libtorch has no CUDA)", DefaultValueFactory = _ => "cpu" };
+        var bf16 = new Option<bool>("--bf16") { Description = "Run the network in bfloat16 (about 1.7x faster on CPUs with AVX512-BF16; COCO AP within 0.03 points of float32 on the demo)" };
+        var device = CliApp.DeviceOption();
         var command = new Command("detect", "Detect objects in images with a trained RetinaNet.");
         command.Arguments.Add(inputs);
         foreach (var o in new Option[] { weights, outDir, numClasses, score, draw, maxDets, minSize, maxSize, classes, batch, bf16, device }) command.Options.Add(o);
         command.SetAction(p =>
         {
-            string dev = p.GetValue(device)!;
-            if (dev != "cpu" && !(dev.StartsWith("cuda", StringComparison.Ordinal) && cuda.is_available()))
-                throw new ArgumentException($"--device '{dev}': only 'cpu' is available here.");
+            var dev = CliApp.ResolveDevice(p.GetValue(device));
             int bs = p.GetValue(batch);
             if (bs <= 0) throw new ArgumentException($"--batch-size {bs}: must be at least 1.");
             ValidateOptions(p.GetValue(score), p.GetValue(draw), p.GetValue(maxDets), p.GetValue(minSize), p.GetValue(maxSize));
@@ -69,6 +68,7 @@ public static class DetectCommand
                     MaxSize = p.GetValue(maxSize) ?? Math.Max(mo.MaxSize, p.GetValue(minSize) ?? mo.MinSize),
                 };
                 model.Reconfigure(mo);
+                model.to(dev);
                 model.PrepareForInference(foldBatchNorm: true, bfloat16: p.GetValue(bf16), channelsLast: true);
                 string? classesPath = p.GetValue(classes) is string cj ? Path.GetFullPath(cj) : null;
                 var instances = classesPath != null ? CocoJson.ReadInstances(classesPath) : null;
@@ -88,7 +88,7 @@ public static class DetectCommand
                                                     "give a json whose category ids follow the model's class order, or leave --classes out (the model file has the names).");
                 }
                 var (ids, note) = ImageIds(files, instances, classesPath);
-                AnsiConsole.MarkupLineInterpolated($"[grey]{note}[/]");
+                if (classesPath != null) AnsiConsole.MarkupLineInterpolated($"[grey]{note}[/]"); // without --classes the rule is in --help
                 return Detect(model, categories, files, ids, o, st, p.GetValue(draw), bs);
             }
             catch
@@ -252,7 +252,9 @@ public static class DetectCommand
             foreach (var s in skipped) AnsiConsole.MarkupLineInterpolated($"  {s}");
         }
         if (skipped.Count == files.Count)
-            throw new ArgumentException($"images: none of the {Plural.Of(files.Count, "input file")} could be read (see the warnings above); nothing was written to {outDir}.");
+            throw new ArgumentException(files.Count == 1
+                ? $"images: the input file could not be read (see the warning above); nothing was written to {outDir}."
+                : $"images: none of the {files.Count} input files could be read (see the warnings above); nothing was written to {outDir}.");
         var fileOfId = files.Select((f, i) => (f, i)).ToDictionary(x => imageIds[x.i], x => x.f);
         CocoJson.WriteResults(Path.Combine(outDir, "detections.json"), results, id => fileOfId[id]);
         AtomicFile.WriteAllText(Path.Combine(outDir, "images.json"), JsonSerializer.Serialize(images, new JsonSerializerOptions { WriteIndented = true }));

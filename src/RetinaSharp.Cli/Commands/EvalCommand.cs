@@ -8,6 +8,7 @@ using RetinaSharp.Data;
 using RetinaSharp.Evaluation;
 using RetinaSharp.IO;
 using RetinaSharp.Modeling;
+using RetinaSharp.Reporting;
 using RetinaSharp.Visualization;
 using TorchSharp;
 
@@ -25,6 +26,9 @@ public static class EvalCommand
     /// <summary>File name of the precision-recall plot written under <c>--out</c>.</summary>
     public const string CurvesFileName = "pr_curves.png";
 
+    /// <summary>File name of the HTML report (metrics, PR curves, every image with its errors) written under <c>--out</c>.</summary>
+    public const string ReportFileName = EvaluationReport.FileName;
+
     /// <summary>File name of the model's detections (COCO results format) written under <c>--out</c> by the --data form.</summary>
     public const string DetectionsFileName = "detections.json";
 
@@ -33,10 +37,10 @@ public static class EvalCommand
     {
         var gt = new Option<string?>("--gt") { HelpName = "instances.json", Description = "COCO instances JSON with the ground truth (images, annotations, categories)" };
         var dt = new Option<string?>("--dt") { HelpName = "results.json", Description = "COCO results JSON: [{image_id, category_id, bbox: [x, y, w, h], score}, ...]" };
-        var outDir = new Option<string?>("--out") { HelpName = "dir", Description = $"Folder for {MetricsFileName} (12 stats, per-category AP, PR curves) and {CurvesFileName}" };
+        var outDir = new Option<string?>("--out") { HelpName = "dir", Description = $"Folder for {MetricsFileName} (12 stats, per-category AP, PR curves), {CurvesFileName} and {ReportFileName} (open it in a browser: every image with its errors)" };
         var perCategory = new Option<bool>("--per-category") { Description = "Also print the AP of every category" };
         var data = new Option<string?>("--data") { HelpName = "dataset", Description = "Dataset to run the model on (COCO .json, Pascal VOC folder or .csv), then evaluate against its boxes" };
-        var weights = new Option<string?>("--weights") { HelpName = "checkpoint", Description = "Model for --data: model.rsnet from retina train (not checkpoint.rstrain) or a torchvision .pth" };
+        var weights = new Option<string?>("--weights") { HelpName = "model", Description = "Model for --data: model.rsnet from retina train (not checkpoint.rstrain) or a torchvision .pth" };
         var split = new Option<string?>("--split") { Description = "VOC split for --data (ImageSets/Main/<split>.txt)" };
         var classes = new Option<string?>("--classes") { HelpName = "classes.csv", Description = "VOC/CSV class,id mapping file for --data" };
         var batchSize = new Option<int>("--batch-size") { Description = "Images per forward pass for --data", DefaultValueFactory = _ => 2 };
@@ -44,9 +48,10 @@ public static class EvalCommand
         var minSize = new Option<int?>("--min-size") { Description = "Resize: shorter side for --data [default: the checkpoint's, 800]" };
         var maxSize = new Option<int?>("--max-size") { Description = "Resize: longest side cap for --data [default: the checkpoint's, 1333]" };
         var limit = new Option<int?>("--limit") { Description = "Evaluate only the first N images of --data (a quick check) [default: all]" };
-        var bf16 = new Option<bool>("--bf16") { Description = "Run the network in bfloat16 for --data (about 1.7x faster on CPUs with AVX512-BF16; COCO AP within 0.2 points of float32 on the demo)" };
+        var bf16 = new Option<bool>("--bf16") { Description = "Run the network in bfloat16 for --data (about 1.7x faster on CPUs with AVX512-BF16; COCO AP within 0.03 points of float32 on the demo)" };
+        var device = CliApp.DeviceOption();
         var command = new Command("eval", "COCO box AP (the 12 numbers of pycocotools) of a results file against ground truth, or of a model on a dataset");
-        foreach (var o in new Option[] { gt, dt, outDir, perCategory, data, weights, split, classes, batchSize, scoreThreshold, minSize, maxSize, limit, bf16 })
+        foreach (var o in new Option[] { gt, dt, outDir, perCategory, data, weights, split, classes, batchSize, scoreThreshold, minSize, maxSize, limit, bf16, device })
             command.Options.Add(o);
         command.SetAction(parseResult =>
         {
@@ -57,10 +62,11 @@ public static class EvalCommand
                 if (parseResult.GetValue(gt) != null || parseResult.GetValue(dt) != null)
                     throw new ArgumentException("retina eval: use either --gt/--dt (a results file) or --data/--weights (run a model), not both");
                 var settings = new ModelRunSettings(parseResult.GetValue(split), parseResult.GetValue(batchSize), parseResult.GetValue(scoreThreshold),
-                    parseResult.GetValue(minSize), parseResult.GetValue(maxSize), parseResult.GetValue(limit), parseResult.GetValue(classes), parseResult.GetValue(bf16));
+                    parseResult.GetValue(minSize), parseResult.GetValue(maxSize), parseResult.GetValue(limit), parseResult.GetValue(classes), parseResult.GetValue(bf16),
+                    parseResult.GetValue(device)!);
                 return RunModel(dataPath, weightsPath, settings, parseResult.GetValue(outDir), parseResult.GetValue(perCategory), config.Output, config.Error);
             }
-            return Run(parseResult.GetValue(gt), parseResult.GetValue(dt), parseResult.GetValue(outDir), parseResult.GetValue(perCategory), config.Output);
+            return Run(parseResult.GetValue(gt), parseResult.GetValue(dt), parseResult.GetValue(outDir), parseResult.GetValue(perCategory), config.Output, config.Error);
         });
         return command;
     }
@@ -70,8 +76,10 @@ public static class EvalCommand
     /// <exception cref="ArgumentException">--gt or --dt is missing.</exception>
     /// <exception cref="RetinaSharp.IO.DataFormatException">A file is missing or malformed, the ground truth has duplicate ids,
     /// annotations of unlisted images or categories or negative box sizes, or a result names an unknown image or category.</exception>
-    public static int Run(string? gtPath, string? dtPath, string? outDir, bool perCategory, TextWriter output)
+    public static int Run(string? gtPath, string? dtPath, string? outDir, bool perCategory, TextWriter output, TextWriter? error = null)
     {
+        if (string.IsNullOrEmpty(gtPath) && string.IsNullOrEmpty(dtPath))
+            throw new ArgumentException("retina eval: give --gt <instances.json> --dt <results.json> (score a results file), or --data <dataset> --weights <model.rsnet> (run a model on a dataset, then score it)");
         if (string.IsNullOrEmpty(gtPath))
             throw new ArgumentException("retina eval: --gt <instances.json> is required (with --dt <results.json>)");
         if (string.IsNullOrEmpty(dtPath))
@@ -79,20 +87,22 @@ public static class EvalCommand
         bool created = !string.IsNullOrEmpty(outDir) && CliApp.EnsureOutFolder(outDir);
         CocoInstances groundTruth;
         IReadOnlyList<CocoResult> detections;
-        CocoEvaluation result;
+        EvaluationReport report;
         try
         {
             groundTruth = CocoJson.ReadInstances(gtPath);
             CocoGroundTruthValidation.Validate(groundTruth, gtPath);
             detections = CocoJson.ReadResults(dtPath);
-            result = CocoEvaluator.Evaluate(groundTruth, detections, dtPath);
+            report = EvaluationReport.Evaluate(groundTruth, detections, dtPath);
         }
         catch
         {
             CliApp.RemoveIfEmpty(outDir!, created); // bad input found before any output: no empty --out folder left behind
             throw;
         }
-        Report(result, groundTruth.Annotations.Count, detections.Count, outDir, perCategory, output);
+        Report(report.Evaluation, groundTruth.Annotations.Count, detections.Count, outDir, perCategory, output);
+        if (!string.IsNullOrEmpty(outDir))
+            WriteHtmlReport(report, outDir, EvaluationReport.ImageFilesBeside(gtPath), anchors: null, $"{Path.GetFileName(dtPath)} against {Path.GetFileName(gtPath)}", output, error ?? TextWriter.Null);
         return CliApp.Ok;
     }
 
@@ -105,8 +115,9 @@ public static class EvalCommand
     /// <param name="Limit">Only the first N images, or null for all.</param>
     /// <param name="Classes">VOC/CSV <c>class,id</c> mapping file, or null.</param>
     /// <param name="BFloat16">Run the network in bfloat16 (<see cref="RetinaNet.PrepareForInference"/>); float32 (with batch norm folded) otherwise.</param>
+    /// <param name="Device">Where the network runs: cpu, cuda or cuda:N (<see cref="ComputeDevice.Resolve"/>).</param>
     public sealed record ModelRunSettings(string? Split = null, int BatchSize = 2, double? ScoreThreshold = null, int? MinSize = null, int? MaxSize = null, int? Limit = null, string? Classes = null,
-        bool BFloat16 = false);
+        bool BFloat16 = false, string Device = "cpu");
 
     /// <summary>
     /// Runs the checkpoint on every image of the dataset, evaluates the detections against the dataset's boxes (crowd and
@@ -126,6 +137,7 @@ public static class EvalCommand
             throw new ArgumentException($"--score-threshold {t.ToString(CultureInfo.InvariantCulture)}: must be a score in [0, 1).");
         if (settings.MinSize is < 1) throw new ArgumentException($"--min-size {settings.MinSize}: must be at least 1 pixel.");
         if (settings.MaxSize is < 1) throw new ArgumentException($"--max-size {settings.MaxSize}: must be at least 1 pixel.");
+        var device = CliApp.ResolveDevice(settings.Device, error);
 
         bool created = !string.IsNullOrEmpty(outDir) && CliApp.EnsureOutFolder(outDir);
         DetectionDataset dataset;
@@ -156,6 +168,7 @@ public static class EvalCommand
             throw;
         }
         using var model = loaded;
+        model.to(device);
         model.PrepareForInference(foldBatchNorm: true, bfloat16: settings.BFloat16, channelsLast: true);
 
         var images = dataset.Images.Take(settings.Limit ?? int.MaxValue).ToList();
@@ -184,14 +197,16 @@ public static class EvalCommand
         var full = dataset.ToCoco();
         var groundTruth = settings.Limit is null ? full
             : new CocoInstances(full.Images.Where(i => kept.Contains(i.Id)).ToList(), full.Annotations.Where(a => kept.Contains(a.ImageId)).ToList(), full.Categories);
-        var result = CocoEvaluator.Evaluate(groundTruth, detections, weightsPath);
+        var report = EvaluationReport.Evaluate(groundTruth, detections, weightsPath);
         if (!string.IsNullOrEmpty(outDir))
         {
             string path = Path.Combine(outDir, DetectionsFileName);
             CocoJson.WriteResults(path, detections);
             output.WriteLine($"wrote {path}");
         }
-        Report(result, groundTruth.Annotations.Count, detections.Count, outDir, perCategory, output);
+        Report(report.Evaluation, groundTruth.Annotations.Count, detections.Count, outDir, perCategory, output);
+        if (!string.IsNullOrEmpty(outDir))
+            WriteHtmlReport(report, outDir, imageFile: null, AnchorCoverage.Compute(model, groundTruth), $"{Path.GetFileName(weightsPath)} on {Path.GetFileName(dataPath)}", output, error);
         if (dataset.Format == DatasetFormat.Voc)
             ReportVoc(dataset, kept, detections, output);
         if (skipped.Count == 0) return CliApp.Ok;
@@ -204,7 +219,8 @@ public static class EvalCommand
     private static RetinaNet LoadCheckpoint(string weightsPath)
     {
         if (Directory.Exists(weightsPath))
-            throw new DataFormatException(weightsPath, null, null, "is a folder, expected a checkpoint file (--weights)");
+            throw new DataFormatException(weightsPath, null, null, "is a folder, expected a checkpoint file (--weights)" +
+                (File.Exists(Path.Combine(weightsPath, "model.rsnet")) ? $"; did you mean {Path.Combine(Path.GetFullPath(weightsPath), "model.rsnet")}?" : ""));
         try { return RetinaNetCheckpoint.Load(weightsPath); }
         catch (EndOfStreamException e)
         {
@@ -290,6 +306,8 @@ public static class EvalCommand
     {
         output.WriteLine($"{Plural.Of(result.ImageIds.Count, "image")}, {Plural.Of(groundTruthCount, "ground-truth box")}, {Plural.Of(detectionCount, "detection")}, {Plural.Of(result.CategoryIds.Count, "category")}");
         output.Write(result.Summary());
+        if (result.Stats.ToArray().Any(v => v == -1))
+            output.WriteLine("(-1.000: no ground-truth box in that size range (small < 32², medium < 96², large above, in pixels²), so the number is undefined; pycocotools prints the same)");
         if (perCategory)
         {
             output.WriteLine();
@@ -306,6 +324,19 @@ public static class EvalCommand
             output.WriteLine($"wrote {metrics}");
             output.WriteLine($"wrote {curves}");
         }
+    }
+
+    /// <summary>Writes <see cref="ReportFileName"/> into <paramref name="outDir"/>, with progress while the thumbnails are made.</summary>
+    internal static void WriteHtmlReport(EvaluationReport report, string outDir, Func<CocoImage, string?>? imageFile, AnchorCoverage? anchors, string source,
+        TextWriter output, TextWriter error)
+    {
+        string path = Path.Combine(outDir, ReportFileName);
+        var progress = new CountProgress(error, "report thumbnails", report.Evaluation.ImageIds.Count, "images");
+        var summary = report.Write(path, imageFile, anchors, new EvaluationReportOptions { Title = "Evaluation report", Source = source }, (done, _) => progress.Report(done));
+        progress.Finish();
+        output.WriteLine($"wrote {path}");
+        if (summary.Unreadable > 0 || summary.LeftOut > 0)
+            output.WriteLine($"  ({Plural.Of(summary.Unreadable + summary.LeftOut, "image")} without a picture in the report: {summary.Unreadable} not found or unreadable, {summary.LeftOut} over the size budget)");
     }
 
     private static string Truncate(string s, int n) => s.Length <= n ? s : s[..(n - 1)] + "…";

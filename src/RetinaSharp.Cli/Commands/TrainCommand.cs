@@ -7,6 +7,7 @@ using RetinaSharp.Data;
 using RetinaSharp.Modeling;
 using RetinaSharp.Training;
 using Spectre.Console;
+using TorchSharp;
 
 namespace RetinaSharp.Cli.Commands;
 
@@ -47,14 +48,17 @@ public static class TrainCommand
         var ckptEvery = new Option<long>("--checkpoint-every") { Description = "Checkpoint interval in iterations", DefaultValueFactory = _ => 1000 };
         var logEvery = new Option<long>("--log-every") { Description = "Log interval in iterations", DefaultValueFactory = _ => 20 };
         var valEvery = new Option<long?>("--val-every") { Description = "Validation interval in iterations [default: only at the end]" };
+        var device = CliApp.DeviceOption();
+        var modelOnly = new Option<bool>("--model-only") { Description = $"When the run completes keep model.rsnet and delete {TrainingCheckpoint.FileName} (weights + optimiser state, about 3x the model): the run can then not be resumed or extended" };
         var repair = new Option<bool>("--repair") { Description = "Repair dataset problems (clip boxes, drop degenerate ones) instead of refusing" };
 
         var command = new Command("train", "Train RetinaNet on your own labelled images.");
         foreach (var o in new Option[] { data, val, backbone, outDir, iterations, epochs, batch, lr, optimizer, schedule, warmup, wd, clip, minSize, maxSize,
-                     fpn, gn, trainable, init, resume, seed, noFlip, scales, ckptEvery, logEvery, valEvery, repair })
+                     fpn, gn, trainable, init, resume, seed, noFlip, scales, ckptEvery, logEvery, valEvery, repair, device, modelOnly })
             command.Options.Add(o);
         command.SetAction(p =>
         {
+            var dev = CliApp.ResolveDevice(p.GetValue(device));
             var settings = new TrainSettings(
                 Path.GetFullPath(p.GetValue(data)!), p.GetValue(val) is string v ? Path.GetFullPath(v) : null, Path.GetFullPath(p.GetValue(outDir)!),
                 ParseBackbone(p.GetValue(backbone)!), p.GetValue(batch), p.GetValue(minSize), p.GetValue(maxSize), p.GetValue(fpn), p.GetValue(gn),
@@ -82,7 +86,7 @@ public static class TrainCommand
                 Optimizer = p.GetValue(optimizer)!.ToLowerInvariant() switch
                 {
                     "sgd" => OptimizerKind.Sgd, "adamw" => OptimizerKind.AdamW,
-                    var o => throw new ArgumentException($"--optimizer: unknown optimiser '{o}' (sgd or adamw)"),
+                    var o => throw new ArgumentException($"--optimizer: unknown optimizer '{o}' (sgd or adamw)"),
                 },
                 Decay = p.GetValue(schedule)!.ToLowerInvariant() switch
                 {
@@ -92,7 +96,7 @@ public static class TrainCommand
                 WarmupIterations = warmupIterations, WeightDecay = p.GetValue(wd), GradientClipNorm = p.GetValue(clip),
                 CheckpointEvery = p.GetValue(ckptEvery), LogEvery = p.GetValue(logEvery), ValidateEvery = p.GetValue(valEvery), Seed = settings.Seed,
             };
-            return Run(settings, options, p.GetValue(resume), notices);
+            return Run(settings, options, p.GetValue(resume), notices, dev, p.GetValue(modelOnly));
         });
         return command;
     }
@@ -114,7 +118,7 @@ public static class TrainCommand
                 : throw new ArgumentException($"--scales: '{x}' is not a positive number of pixels")).ToArray();
     }
 
-    private static int Run(TrainSettings s, TrainingOptions options, bool resume, IReadOnlyList<string> notices)
+    private static int Run(TrainSettings s, TrainingOptions options, bool resume, IReadOnlyList<string> notices, TorchSharp.torch.Device device, bool modelOnly)
     {
         if (s.BatchSize <= 0) throw new ArgumentException($"--batch-size {s.BatchSize}: must be at least 1.");
         ValidateOptions(s, options);
@@ -145,7 +149,7 @@ public static class TrainCommand
         var augmentation = new AugmentationOptions(HorizontalFlip: s.Flip, ShorterSideScales: s.Scales);
         using var stop = NewStopSignal();
         var result = TrainAndReport(train, valSet, modelOptions, augmentation, s.BatchSize, s.Seed, options, s.Out,
-            JsonSerializer.Serialize(s), resume, s.Init, resumeHint: "the same command with --resume", ResumeFields, out _, stop: stop);
+            JsonSerializer.Serialize(s), resume, s.Init, resumeHint: "the same command with --resume", ResumeFields, out _, stop: stop, device: device, modelOnly: modelOnly);
         return result.Status == TrainingStatus.Completed ? CliApp.Ok : stop.ExitCode ?? CliApp.Failed;
     }
 
@@ -156,6 +160,9 @@ public static class TrainCommand
         string path = Path.Combine(runDir, TrainingCheckpoint.FileName);
         if (resume && !File.Exists(path))
             throw new ArgumentException($"--resume: no training checkpoint in '{runDir}' (expected {path}); check --out, or drop --resume to start a new run.");
+        // Checked before any banner: the trainer would refuse the folder only after "Training ... ->" was printed.
+        if (!resume && File.Exists(path))
+            throw new ArgumentException($"--out '{runDir}' already holds a training checkpoint ({TrainingCheckpoint.FileName}); continue it with --resume or choose another --out.");
     }
 
     /// <summary>Checks the numeric options before any data is read; each message names the option as typed.</summary>
@@ -236,12 +243,14 @@ public static class TrainCommand
     /// </summary>
     internal static TrainingResult TrainAndReport(DetectionDataset train, DetectionDataset? val, RetinaNetOptions modelOptions,
         AugmentationOptions augmentation, int batchSize, int seed, TrainingOptions options, string outDir, string configurationJson,
-        bool resume, string? init, string resumeHint, IReadOnlyDictionary<string, ResumeField> resumeFields, out RetinaNet model, Action<RetinaNet>? prepareModel = null, int? maxValImages = null, StopSignal? stop = null)
+        bool resume, string? init, string resumeHint, IReadOnlyDictionary<string, ResumeField> resumeFields, out RetinaNet model, Action<RetinaNet>? prepareModel = null, int? maxValImages = null, StopSignal? stop = null,
+        TorchSharp.torch.Device? device = null, bool modelOnly = false)
     {
         TorchSharp.torch.manual_seed(seed);
         model = new RetinaNet(modelOptions);
         prepareModel?.Invoke(model);
         if (init != null) AnsiConsole.WriteLine(WeightInitialization.InitFrom(model, init));
+        if (device != null) model.to(device); // before the trainer: the optimiser's state is made beside the parameters
         using var loader = new DetectionDataLoader(train, batchSize, shuffle: true, seed: seed, augmentation: augmentation, dropLast: train.Images.Count >= batchSize);
         string stored = "{\"settings\":" + configurationJson + ",\"model\":" + modelOptions.ToJson() + "}";
         var trainer = new Trainer(new RetinaNetTrainable(model), new DataLoaderTrainingData(loader), options, outDir, stored);
@@ -255,9 +264,14 @@ public static class TrainCommand
         AnsiConsole.MarkupLineInterpolated($"[grey]{LossLegend(outDir)}[/]");
         var result = RunWithProgress(trainer, resume, stop);
         if (result.Status == TrainingStatus.Completed)
-            RetinaNetCheckpoint.Save(model, Path.Combine(outDir, "model.rsnet"), train.Categories.Categories);
-        var colour = result.Status == TrainingStatus.Completed ? "green" : "yellow";
-        AnsiConsole.MarkupLineInterpolated($"[{colour}]{result.Message}[/]");
+        {
+            string modelPath = Path.Combine(outDir, "model.rsnet");
+            RetinaNetCheckpoint.Save(model, modelPath, train.Categories.Categories);
+            if (modelOnly && File.Exists(trainer.CheckpointPath)) File.Delete(trainer.CheckpointPath);
+            AnsiConsole.MarkupLineInterpolated($"[green]{FinishedMessage(result.TotalIterations, modelPath, trainer.CheckpointPath)}[/]");
+        }
+        else
+            AnsiConsole.MarkupLineInterpolated($"[yellow]{result.Message}[/]");
         if (CanResume(result))
             AnsiConsole.MarkupLineInterpolated($"To continue, run {resumeHint}.");
         return result;
@@ -267,6 +281,19 @@ public static class TrainCommand
     /// when a checkpoint is on disk (the one saved at the failure, or the last periodic one).</summary>
     internal static bool CanResume(TrainingResult result) =>
         result.Status == TrainingStatus.Interrupted || (result.Status == TrainingStatus.NativeFailure && File.Exists(result.CheckpointPath));
+
+    /// <summary>
+    /// The closing line of a completed run: the model file for eval/detect first, then what else the run folder keeps and
+    /// its size (the training checkpoint holds the weights plus the optimiser state, about 3x the model with SGD momentum).
+    /// </summary>
+    internal static string FinishedMessage(long iterations, string modelPath, string checkpointPath)
+    {
+        static string Mb(string f) => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{new FileInfo(f).Length / 1e6:0} MB");
+        string kept = File.Exists(checkpointPath)
+            ? $"; also kept: {checkpointPath} ({Mb(checkpointPath)}, weights + optimiser state, for --resume or a longer run: delete it, or train with --model-only, when you need neither)"
+            : "";
+        return $"Finished {Plural.Of(iterations, "iteration")}. Model for retina eval/detect --weights: {modelPath} ({Mb(modelPath)}){kept}.";
+    }
 
     /// <summary>A <see cref="StopSignal"/> that prints its notice in yellow.</summary>
     internal static StopSignal NewStopSignal() => new(m => AnsiConsole.MarkupLineInterpolated($"[yellow]{m}[/]"));

@@ -94,12 +94,12 @@ public static class DatasetCheck
             string where = $"{src.File}: {src.Record}";
             if (probes[i].Error != null)
             {
-                changes.Add($"{where}: dropped the image ({(probes[i].Missing ? "file not found" : "unreadable")}: '{im.FilePath}') and its {im.Boxes.Count} boxes");
+                changes.Add($"{where}: dropped the image ({(probes[i].Missing ? "file not found" : "unreadable")}: '{im.FilePath}'){ItsBoxes(im.Boxes.Count)}");
                 continue;
             }
             if (!seenImages.Add(im.Id))
             {
-                changes.Add($"{where}: dropped the image (duplicate image id {im.Id}) and its {im.Boxes.Count} boxes");
+                changes.Add($"{where}: dropped the image (duplicate image id {im.Id}){ItsBoxes(im.Boxes.Count)}");
                 continue;
             }
             int w = im.Width, h = im.Height;
@@ -200,4 +200,7 @@ public static class DatasetCheck
 
     /// <summary>"[x1, y1, x2, y2]" of a box.</summary>
     internal static string BoxText(DetectionBox b) => $"[x1 {F(b.X1)}, y1 {F(b.Y1)}, x2 {F(b.X2)}, y2 {F(b.Y2)}]";
+
+    // " and its box", " and its 3 boxes", "" for an image without boxes.
+    private static string ItsBoxes(int count) => count switch { 0 => "", 1 => " and its box", _ => $" and its {count} boxes" };
 }

@@ -112,8 +112,12 @@ public sealed class DetectionDataset
         {
             if (Directory.Exists(Path.Combine(full, "Annotations")))
                 return VocDatasetReader.Read(full, split, classesPath);
+            var jsons = Directory.EnumerateFiles(full, "*.json").Select(Path.GetFileName).Order(StringComparer.Ordinal).ToList();
+            var instances = jsons.Where(n => n!.StartsWith("instances", StringComparison.OrdinalIgnoreCase)).ToList();
+            string hint = (instances.Count > 0 ? instances : jsons).Take(2).Select(n => Path.Combine(full, n!)).ToList() is { Count: > 0 } guess
+                ? $"; did you mean {string.Join(" or ", guess)}?" : "";
             throw new DataFormatException(full, null, null,
-                "is a folder without Annotations/ (expected a COCO .json file, a Pascal VOC folder or a .csv file)");
+                $"is a folder without Annotations/ (expected a COCO .json file, a Pascal VOC folder or a .csv file){hint}");
         }
         if (!File.Exists(full))
             throw new DataFormatException(full, null, null, "dataset not found (expected a COCO .json file, a Pascal VOC folder or a .csv file)");

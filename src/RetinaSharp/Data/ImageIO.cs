@@ -12,7 +12,7 @@ namespace RetinaSharp.Data;
 /// <summary>Reads images (JPEG, PNG, WebP, BMP, GIF) into <see cref="RgbImage"/>, converts them to tensors, writes PNG.</summary>
 public static class ImageIO
 {
-    /// <summary>Largest image <see cref="Load"/> decodes, in pixels (2^28, e.g. 16384x16384): its 8-bit RGBA buffer
+    /// <summary>Largest image <see cref="Load(string)"/> decodes, in pixels (2^28, e.g. 16384x16384): its 8-bit RGBA buffer
     /// (1 GiB) must fit one .NET array. Larger headers are refused instead of overflowing the buffer size.</summary>
     public const long MaxPixels = 1L << 28;
 
@@ -27,6 +27,55 @@ public static class ImageIO
     public static RgbImage Load(string path)
     {
         using var codec = OpenCodec(path);
+        return Decode(codec, path);
+    }
+
+    /// <summary>
+    /// Decodes an encoded image (JPEG, PNG, WebP, BMP, GIF) read from <paramref name="stream"/> to 8-bit RGB, as
+    /// <see cref="Load(string)"/> does for a file (EXIF orientation applied, grey expanded, alpha dropped). The stream is
+    /// read to its end and left open.
+    /// </summary>
+    /// <param name="stream">The encoded image bytes.</param>
+    /// <param name="name">What to call the image in error messages (a file name or URL) [default: "(stream)"].</param>
+    /// <exception cref="DataFormatException">The stream is empty, not a supported image, truncated or above <see cref="MaxPixels"/>
+    /// pixels; the message names <paramref name="name"/>.</exception>
+    public static RgbImage Load(Stream stream, string? name = null)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        name ??= "(stream)";
+        using var buffer = new MemoryStream();
+        stream.CopyTo(buffer);
+        using var codec = OpenCodec(buffer.ToArray(), name);
+        return Decode(codec, name);
+    }
+
+    /// <summary>
+    /// The pixels of a SkiaSharp bitmap as 8-bit RGB (any colour type; alpha dropped, premultiplied colours un-premultiplied).
+    /// </summary>
+    /// <param name="bitmap">The bitmap (not modified).</param>
+    /// <exception cref="ArgumentException">The bitmap is empty or above <see cref="MaxPixels"/> pixels, or SkiaSharp cannot convert its pixels.</exception>
+    public static RgbImage FromBitmap(SKBitmap bitmap)
+    {
+        ArgumentNullException.ThrowIfNull(bitmap);
+        if (bitmap.Width <= 0 || bitmap.Height <= 0)
+            throw new ArgumentException($"bitmap is {bitmap.Width}x{bitmap.Height} pixels; expected a non-empty image", nameof(bitmap));
+        if ((long)bitmap.Width * bitmap.Height > MaxPixels)
+            throw new ArgumentException($"bitmap is {bitmap.Width}x{bitmap.Height} pixels, above the limit of {MaxPixels} pixels", nameof(bitmap));
+        var info = new SKImageInfo(bitmap.Width, bitmap.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
+        var rgba = new byte[info.BytesSize];
+        var handle = GCHandle.Alloc(rgba, GCHandleType.Pinned);
+        try
+        {
+            using var image = SKImage.FromBitmap(bitmap);
+            if (image is null || !image.ReadPixels(info, handle.AddrOfPinnedObject(), info.RowBytes, 0, 0))
+                throw new ArgumentException($"SkiaSharp cannot convert the {bitmap.ColorType} bitmap to RGBA", nameof(bitmap));
+        }
+        finally { handle.Free(); }
+        return Orient(rgba, info.Width, info.Height, SKEncodedOrigin.TopLeft);
+    }
+
+    private static RgbImage Decode(SKCodec codec, string path)
+    {
         long pixels = (long)codec.Info.Width * codec.Info.Height;
         if (pixels > MaxPixels)
             throw new DataFormatException(path, null, null,
@@ -146,6 +195,11 @@ public static class ImageIO
         {
             throw new DataFormatException(path, null, null, $"cannot read the image file: {e.Message}", e);
         }
+        return OpenCodec(bytes, path);
+    }
+
+    private static SKCodec OpenCodec(byte[] bytes, string path)
+    {
         if (bytes.Length == 0)
             throw new DataFormatException(path, null, null, "image file is empty (0 bytes)");
         using var data = SKData.CreateCopy(bytes);

@@ -227,8 +227,14 @@ internal sealed class StreamingJsonFile : IDisposable
         }
     }
 
-    private DataFormatException NotJson(JsonException e) =>
-        new(Path, e.LineNumber is long l ? $"line {l + 1}" : null, null, $"not valid JSON (truncated or corrupt): {e.Message}", e);
+    // System.Text.Json's message ends in " LineNumber: 0 | BytePositionInLine: 5." (0-based): the record says "line 1" instead,
+    // and the message keeps only the column (1-based), so one error shows one line number.
+    private DataFormatException NotJson(JsonException e)
+    {
+        string message = System.Text.RegularExpressions.Regex.Replace(e.Message, @"\s*Path: \S*\s*\|?\s*LineNumber: \d+ \| BytePositionInLine: \d+\.?$|\s*LineNumber: \d+ \| BytePositionInLine: \d+\.?$", "").TrimEnd();
+        if (e.BytePositionInLine is long col) message += $" (column {col + 1})";
+        return new(Path, e.LineNumber is long l ? $"line {l + 1}" : null, null, $"not valid JSON (truncated or corrupt): {message}", e);
+    }
 
     private void Commit(ref Utf8JsonReader reader)
     {

@@ -24,11 +24,15 @@ public sealed class CocoEvaluation
     private readonly Shape _shape;
     private readonly double[] _precision;
     private readonly double[] _recall;
+    private readonly int[] _groundTruthCounts, _truePositives, _falsePositives;
 
     internal CocoEvaluation(long[] imageIds, long[] categoryIds, string[] categoryNames, int[] groundTruthCounts,
         double[] iouThresholds, double[] recallThresholds, CocoAreaRange[] areaRanges, int[] maxDetections,
-        Shape shape, double[] precision, double[] recall)
+        Shape shape, double[] precision, double[] recall, int[] truePositives, int[] falsePositives)
     {
+        _groundTruthCounts = groundTruthCounts;
+        _truePositives = truePositives;
+        _falsePositives = falsePositives;
         ImageIds = imageIds;
         CategoryIds = categoryIds;
         CategoryNames = categoryNames;
@@ -88,6 +92,28 @@ public sealed class CocoEvaluation
     /// <summary>Recall reached at IoU threshold t, category k, area range a, limit m; -1 when undefined.</summary>
     /// <exception cref="IndexOutOfRangeException">An index is out of range.</exception>
     public double Recall(int t, int k, int a, int m) => _recall[_shape.RecallIndex(t, k, a, m)];
+
+    /// <summary>
+    /// True positives, false positives and false negatives at IoU threshold index <paramref name="t"/> for area range "all"
+    /// and 100 detections per image, of category index <paramref name="category"/> or summed over all categories: the
+    /// counts from which recall (TP / (TP + FN)) and the last point of the precision curve (TP / (TP + FP)) are computed.
+    /// </summary>
+    /// <param name="t">IoU threshold index (0 = 0.50).</param>
+    /// <param name="category">A category index k, or null for the sum.</param>
+    /// <exception cref="ArgumentOutOfRangeException">An index is out of range.</exception>
+    public CocoCounts Counts(int t, int? category = null)
+    {
+        if ((uint)t >= (uint)_shape.T) throw new ArgumentOutOfRangeException(nameof(t), t, $"IoU threshold indices are 0..{_shape.T - 1}");
+        if (category is int c && (uint)c >= (uint)_shape.K) throw new ArgumentOutOfRangeException(nameof(category), c, $"category indices are 0..{_shape.K - 1}");
+        int tp = 0, fp = 0, gt = 0;
+        for (int k = category ?? 0; k < (category + 1 ?? _shape.K); k++)
+        {
+            tp += _truePositives[t * _shape.K + k];
+            fp += _falsePositives[t * _shape.K + k];
+            gt += _groundTruthCounts[k];
+        }
+        return new CocoCounts(tp, fp, gt - tp);
+    }
 
     /// <summary>
     /// The precision-recall curve at IoU threshold index <paramref name="t"/>: for each of the 101 recall points, the

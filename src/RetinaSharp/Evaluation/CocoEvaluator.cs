@@ -58,7 +58,30 @@ public static class CocoEvaluator
     /// not have, or has a non-finite or negative box size or a non-finite score; the message names the record
     /// ("result #i (image_id N)") and the field.</exception>
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
-    public static CocoEvaluation Evaluate(CocoInstances groundTruth, IReadOnlyList<CocoResult> detections, string detectionsSource = "detections")
+    public static CocoEvaluation Evaluate(CocoInstances groundTruth, IReadOnlyList<CocoResult> detections, string detectionsSource = "detections") =>
+        Run(groundTruth, detections, detectionsSource, recordMatches: false).Evaluation;
+
+    /// <summary>
+    /// As <see cref="Evaluate"/>, and also returns the matching the numbers were computed from: for area range "all" and
+    /// 100 detections per image, at each of the 10 IoU thresholds, which ground-truth annotation each detection was
+    /// greedily matched to (and the reverse). The same pass produces both, so an analysis built on the matches (true and
+    /// false positives, missed objects) agrees with the evaluator's numbers by construction.
+    /// </summary>
+    /// <param name="groundTruth">As for <see cref="Evaluate"/>; annotation indices of the matches refer to its
+    /// <see cref="CocoInstances.Annotations"/> list.</param>
+    /// <param name="detections">As for <see cref="Evaluate"/>; detection indices of the matches refer to this list.</param>
+    /// <param name="detectionsSource">Name of the detections' file, used in error messages.</param>
+    /// <exception cref="DataFormatException">As for <see cref="Evaluate"/>.</exception>
+    /// <exception cref="ArgumentNullException">An argument is null.</exception>
+    public static (CocoEvaluation Evaluation, CocoMatches Matches) EvaluateWithMatches(CocoInstances groundTruth, IReadOnlyList<CocoResult> detections,
+        string detectionsSource = "detections")
+    {
+        var (evaluation, matches) = Run(groundTruth, detections, detectionsSource, recordMatches: true);
+        return (evaluation, matches!);
+    }
+
+    private static (CocoEvaluation Evaluation, CocoMatches? Matches) Run(CocoInstances groundTruth, IReadOnlyList<CocoResult> detections,
+        string detectionsSource, bool recordMatches)
     {
         ArgumentNullException.ThrowIfNull(groundTruth);
         ArgumentNullException.ThrowIfNull(detections);
@@ -92,16 +115,22 @@ public static class CocoEvaluator
         Array.Fill(precision, -1.0);
         Array.Fill(recall, -1.0);
         var gtCounts = new int[numCategories];
+        var truePositives = new int[shape.T * numCategories];
+        var falsePositives = new int[shape.T * numCategories];
+        var recorder = recordMatches ? new MatchRecorder(detections.Count, groundTruth.Annotations.Count, shape.T) : null;
 
         Parallel.For(0, numCategories, k =>
         {
-            var matches = MatchCategory(k, numImages, gt, dt, iouThresholds, areas);
+            var matches = MatchCategory(k, numImages, gt, dt, iouThresholds, areas, recorder);
             gtCounts[k] = matches.NotIgnoredCount[0];
+            CountOutcomes(k, matches, shape, maxDets[^1], truePositives, falsePositives);
             Accumulate(k, matches, shape, recallThresholds, maxDets, precision, recall);
         });
 
         var names = categoryIds.Select(id => categoryNames[id]).ToArray();
-        return new CocoEvaluation(imageIds, categoryIds, names, gtCounts, iouThresholds, recallThresholds, areas, maxDets, shape, precision, recall);
+        var evaluation = new CocoEvaluation(imageIds, categoryIds, names, gtCounts, iouThresholds, recallThresholds, areas, maxDets, shape, precision, recall,
+            truePositives, falsePositives);
+        return (evaluation, recorder?.ToMatches(iouThresholds));
     }
 
     /// <summary>The per-detection outcome of greedy matching for one category, over all images.</summary>
@@ -119,18 +148,42 @@ public static class CocoEvaluator
 
     private const byte Matched = 1, Ignored = 2;
 
+    /// <summary>
+    /// Where <see cref="EvaluateWithMatches"/> keeps the matching of area range "all" (index 0) at the largest detection
+    /// limit: per original detection and annotation index. Categories write disjoint entries, so the parallel loop needs
+    /// no lock.
+    /// </summary>
+    private sealed class MatchRecorder(int numDetections, int numAnnotations, int numThresholds)
+    {
+        public readonly byte[] DetectionOutcome = new byte[numDetections * numThresholds]; // CocoMatchOutcome
+        public readonly int[] DetectionMatch = Filled(numDetections * numThresholds);
+        public readonly int[] AnnotationMatch = Filled(numAnnotations * numThresholds);
+        public readonly bool[] AnnotationCounted = new bool[numAnnotations];
+
+        private static int[] Filled(int n)
+        {
+            var a = new int[n];
+            Array.Fill(a, -1);
+            return a;
+        }
+
+        public CocoMatches ToMatches(double[] iouThresholds) =>
+            new(iouThresholds, DetectionOutcome, DetectionMatch, AnnotationMatch, AnnotationCounted);
+    }
+
     /// <summary>pycocotools computeIoU + evaluateImg for all images of category <paramref name="k"/>.</summary>
     private static CategoryMatches MatchCategory(int k, int numImages, GroundTruthArrays gt, DetectionArrays dt,
-        double[] iouThresholds, CocoAreaRange[] areas)
+        double[] iouThresholds, CocoAreaRange[] areas, MatchRecorder? recorder)
     {
         int numT = iouThresholds.Length, numA = areas.Length, flagsPerDet = numA * numT;
         var result = new CategoryMatches { NotIgnoredCount = new int[numA] };
         var thresholds = new double[numT];
-        for (int t = 0; t < numT; t++) thresholds[t] = Math.Min(iouThresholds[t], 1 - 1e-10);
+        for (int t = 0; t < numT; t++) thresholds[t] = MatchThreshold(iouThresholds[t]);
         int[] order = new int[16];
         double[] iou = new double[256];
-        bool[] gtIgnored = new bool[16], gtMatched = new bool[16];
+        bool[] gtIgnored = new bool[16], gtMatched = new bool[16], gtCrowd = new bool[16];
         int[] gtOrder = new int[16];
+        int[] detectionMatch = new int[MaxDetectionsPerImage];
         Comparison<int> byScoreThenFileOrder = (x, y) =>
         {
             int c = dt.Score[y].CompareTo(dt.Score[x]);
@@ -164,8 +217,9 @@ public static class CocoEvaluator
             if (gtIgnored.Length < numG)
             {
                 int n = Math.Max(numG, 2 * gtIgnored.Length);
-                gtIgnored = new bool[n]; gtMatched = new bool[n]; gtOrder = new int[n];
+                gtIgnored = new bool[n]; gtMatched = new bool[n]; gtCrowd = new bool[n]; gtOrder = new int[n];
             }
+            for (int g = 0; g < numG; g++) gtCrowd[g] = gt.Crowd[gt.Order[g0 + g]];
 
             int entryBase = result.Scores.Count;
             for (int d = 0; d < nd; d++)
@@ -181,7 +235,12 @@ public static class CocoEvaluator
                 // its own area is outside the range.
                 for (int a = 0; a < numA; a++)
                     for (int d = 0; d < nd; d++)
-                        flags.Slice(d * flagsPerDet + a * numT, numT).Fill(areas[a].Excludes(dt.Area[order[d]]) ? Ignored : (byte)0);
+                    {
+                        byte f = areas[a].Excludes(dt.Area[order[d]]) ? Ignored : (byte)0;
+                        flags.Slice(d * flagsPerDet + a * numT, numT).Fill(f);
+                        if (a == 0 && recorder != null)
+                            for (int t = 0; t < numT; t++) Record(recorder, numT, t, order[d], -1, f);
+                    }
                 continue;
             }
             for (int a = 0; a < numA; a++)
@@ -192,8 +251,9 @@ public static class CocoEvaluator
                 for (int g = 0; g < numG; g++)
                 {
                     int gi = gt.Order[g0 + g];
-                    gtIgnored[g] = gt.Crowd[gi] || range.Excludes(gt.Area[gi]);
+                    gtIgnored[g] = gtCrowd[g] || range.Excludes(gt.Area[gi]);
                     if (!gtIgnored[g]) gtOrder[kept++] = g;
+                    if (a == 0 && recorder != null) recorder.AnnotationCounted[gi] = !gtIgnored[g];
                 }
                 result.NotIgnoredCount[a] += kept;
                 for (int g = 0, p = kept; g < numG; g++)
@@ -201,38 +261,96 @@ public static class CocoEvaluator
 
                 for (int t = 0; t < numT; t++)
                 {
-                    Array.Clear(gtMatched, 0, numG);
+                    GreedyMatch(iou.AsSpan(0, nd * numG), nd, numG, gtOrder.AsSpan(0, numG), gtIgnored.AsSpan(0, numG), gtCrowd.AsSpan(0, numG),
+                        thresholds[t], gtMatched.AsSpan(0, numG), detectionMatch.AsSpan(0, nd));
                     for (int d = 0; d < nd; d++)
                     {
-                        double best = thresholds[t];
-                        int m = -1;
-                        int row = d * numG;
-                        for (int p = 0; p < numG; p++)
-                        {
-                            int g = gtOrder[p];
-                            if (gtMatched[g] && !gt.Crowd[gt.Order[g0 + g]]) continue;
-                            if (m > -1 && !gtIgnored[m] && gtIgnored[g]) break;
-                            double v = iou[row + g];
-                            if (v < best) continue;
-                            best = v;
-                            m = g;
-                        }
-                        byte f;
-                        if (m >= 0)
-                        {
-                            gtMatched[m] = true;
-                            f = gtIgnored[m] ? (byte)(Matched | Ignored) : Matched;
-                        }
-                        else
-                        {
-                            f = range.Excludes(dt.Area[order[d]]) ? Ignored : (byte)0;
-                        }
+                        int m = detectionMatch[d];
+                        byte f = m >= 0
+                            ? (gtIgnored[m] ? (byte)(Matched | Ignored) : Matched)
+                            : (range.Excludes(dt.Area[order[d]]) ? Ignored : (byte)0);
                         flags[d * flagsPerDet + a * numT + t] = f;
+                        if (a == 0 && recorder != null) Record(recorder, numT, t, order[d], m >= 0 ? gt.Order[g0 + m] : -1, f);
                     }
                 }
             }
         }
         return result;
+    }
+
+    /// <summary>The IoU a match needs at threshold <paramref name="iouThreshold"/>: pycocotools caps it at 1 - 1e-10, so
+    /// that threshold 1.0 still accepts a perfect overlap.</summary>
+    internal static double MatchThreshold(double iouThreshold) => Math.Min(iouThreshold, 1 - 1e-10);
+
+    /// <summary>
+    /// The greedy matching of pycocotools' evaluateImg for one image, one category, one area range and one IoU threshold:
+    /// detections in the order given (decreasing score), each takes the not-yet-taken ground truth of highest IoU (at
+    /// least <paramref name="threshold"/>; the last one wins a tie), visiting <paramref name="gtOrder"/> (non-ignored
+    /// ground truth first) and stopping at the first ignored one once a non-ignored one is held; crowd ground truth can
+    /// be taken many times.
+    /// </summary>
+    /// <param name="iou">IoU [detection d, ground truth g] at d * numGroundTruth + g.</param>
+    /// <param name="numDetections">Detections (rows of <paramref name="iou"/>).</param>
+    /// <param name="numGroundTruth">Ground-truth boxes (columns of <paramref name="iou"/>).</param>
+    /// <param name="gtOrder">The ground-truth indices g, non-ignored first.</param>
+    /// <param name="gtIgnored">Per g: crowd, or outside the area range.</param>
+    /// <param name="gtCrowd">Per g: a crowd region.</param>
+    /// <param name="threshold">The IoU a match needs (see <see cref="MatchThreshold"/>).</param>
+    /// <param name="gtMatched">Work space of <paramref name="numGroundTruth"/> flags; on return, which g were taken.</param>
+    /// <param name="detectionMatch">On return, per detection the g it took, or -1.</param>
+    internal static void GreedyMatch(ReadOnlySpan<double> iou, int numDetections, int numGroundTruth, ReadOnlySpan<int> gtOrder,
+        ReadOnlySpan<bool> gtIgnored, ReadOnlySpan<bool> gtCrowd, double threshold, Span<bool> gtMatched, Span<int> detectionMatch)
+    {
+        gtMatched[..numGroundTruth].Clear();
+        for (int d = 0; d < numDetections; d++)
+        {
+            double best = threshold;
+            int m = -1;
+            int row = d * numGroundTruth;
+            for (int p = 0; p < numGroundTruth; p++)
+            {
+                int g = gtOrder[p];
+                if (gtMatched[g] && !gtCrowd[g]) continue;
+                if (m > -1 && !gtIgnored[m] && gtIgnored[g]) break;
+                double v = iou[row + g];
+                if (v < best) continue;
+                best = v;
+                m = g;
+            }
+            if (m >= 0) gtMatched[m] = true;
+            detectionMatch[d] = m;
+        }
+    }
+
+    private static void Record(MatchRecorder recorder, int numT, int t, int detection, int annotation, byte flags)
+    {
+        recorder.DetectionOutcome[detection * numT + t] = (byte)((flags & Ignored) != 0 ? CocoMatchOutcome.Ignored
+            : (flags & Matched) != 0 ? CocoMatchOutcome.TruePositive : CocoMatchOutcome.FalsePositive);
+        recorder.DetectionMatch[detection * numT + t] = annotation;
+        if (annotation >= 0 && (flags & Ignored) == 0) recorder.AnnotationMatch[annotation * numT + t] = detection;
+    }
+
+    /// <summary>
+    /// True and false positives of category <paramref name="k"/> per IoU threshold at area range "all" and the largest
+    /// detection limit, counted from the match flags as accumulate() does (ignored detections left out).
+    /// </summary>
+    private static void CountOutcomes(int k, CategoryMatches matches, CocoEvaluation.Shape s, int maxDets, int[] truePositives, int[] falsePositives)
+    {
+        int flagsPerDet = s.A * s.T;
+        for (int t = 0; t < s.T; t++)
+        {
+            int tp = 0, fp = 0;
+            for (int j = 0; j < matches.Ranks.Count; j++)
+            {
+                if (matches.Ranks[j] >= maxDets) continue;
+                byte f = matches.Flags[j * flagsPerDet + t]; // area index 0: all
+                if ((f & Ignored) != 0) continue;
+                if ((f & Matched) != 0) tp++;
+                else fp++;
+            }
+            truePositives[t * s.K + k] = tp;
+            falsePositives[t * s.K + k] = fp;
+        }
     }
 
     /// <summary>pycocotools accumulate() for category <paramref name="k"/>: precision envelope at the recall points.</summary>

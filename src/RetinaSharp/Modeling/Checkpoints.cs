@@ -91,7 +91,8 @@ public static class RetinaNetCheckpoint
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         if (Directory.Exists(path))
-            throw new DataFormatException(path, null, null, "is a folder, expected a checkpoint file (a RetinaSharp model.rsnet or a PyTorch .pth)");
+            throw new DataFormatException(path, null, null, "is a folder, expected a checkpoint file (a RetinaSharp model.rsnet or a PyTorch .pth)" +
+                (File.Exists(Path.Combine(path, "model.rsnet")) ? $"; did you mean {Path.Combine(Path.GetFullPath(path), "model.rsnet")}?" : ""));
         if (!File.Exists(path)) throw new FileNotFoundException($"checkpoint '{path}' does not exist", path);
         using var fs = File.OpenRead(path);
         var head = new byte[Magic.Length];

@@ -103,6 +103,7 @@ public sealed class RetinaNet : Module<Tensor, (Tensor ClassLogits, Tensor BoxDe
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         Options = options;
+        _ = TorchRuntime.OneDnn; // the process's libtorch configuration is decided before the first network exists
         backbone = new ResNetFpnBackbone(options.Backbone, options.FpnChannels, options.P6FromC5, options.BackboneNorm);
         head = new RetinaNetHead(options.FpnChannels, options.AnchorsPerLocation, options.NumClasses, options.PriorProbability, options.HeadGroupNorm);
         register_module("backbone", backbone);
@@ -117,6 +118,19 @@ public sealed class RetinaNet : Module<Tensor, (Tensor ClassLogits, Tensor BoxDe
 
     /// <summary>The current configuration (architecture fixed at construction; the rest see <see cref="Reconfigure"/>).</summary>
     public RetinaNetOptions Options { get; private set; }
+
+    /// <summary>
+    /// The device the parameters live on (move the model with <c>to(device)</c>, PyTorch's <c>model.to(device)</c>).
+    /// <see cref="Detect"/> and <see cref="ComputeLosses"/> move images and targets there; detections come back on it.
+    /// </summary>
+    public Device Device => parameters().FirstOrDefault()?.device ?? CPU;
+
+    // The images on the model's device: a caller's CPU tensors (ImageIO.ToTensor) follow a model moved to a GPU.
+    private List<Tensor> OnModelDevice(IReadOnlyList<Tensor> images)
+    {
+        var device = Device;
+        return images.Select(i => i is null || (i.device_type == device.type && i.device_index == device.index) ? i! : i.to(device)).ToList();
+    }
 
     /// <summary>
     /// Replaces the settings that do not change the weights: transform sizes, mean/std, anchor sizes (same count per
@@ -156,11 +170,14 @@ public sealed class RetinaNet : Module<Tensor, (Tensor ClassLogits, Tensor BoxDe
     /// <param name="foldBatchNorm">Fold frozen batch norm into the convolutions (forced on with bfloat16 or channels-last).</param>
     /// <param name="bfloat16">Run convolutions in bfloat16 (AVX512-BF16 CPUs gain most).</param>
     /// <param name="channelsLast">Run the network channels-last (<see cref="MemoryLayout"/>; PyTorch's
-    /// <c>model.to(memory_format=torch.channels_last)</c>). On by default: measured 0.70x torchvision's network time in
+    /// <c>model.to(memory_format=torch.channels_last)</c>); ignored (NCHW) where <see cref="TorchRuntime.ChannelsLastSupported"/>
+    /// is false (CPUs that report no cache sizes, see <see cref="Runtime.OneDnnPolicy"/>). On by default: measured 0.70x torchvision's network time in
     /// float32 and 0.26x with bfloat16 at 800x800, against 0.81x and 0.60x without it (docs/benchmarks.md, inference).</param>
     public void PrepareForInference(bool foldBatchNorm = true, bool bfloat16 = false, bool channelsLast = true)
     {
         eval();
+        // Channels-last reaches oneDNN's brgemm kernels, which crash on CPUs that report no cache sizes (TorchRuntime).
+        channelsLast &= TorchRuntime.ChannelsLastSupported;
         var dtype = bfloat16 ? ScalarType.BFloat16 : (ScalarType?)null;
         backbone.Body.SetFoldedBatchNorm(foldBatchNorm || bfloat16 || channelsLast, dtype, channelsLast);
         if (bfloat16)
@@ -177,7 +194,8 @@ public sealed class RetinaNet : Module<Tensor, (Tensor ClassLogits, Tensor BoxDe
         _channelsLast = channelsLast;
     }
 
-    /// <summary>True after <see cref="PrepareForInference"/>(channelsLast: true): eval-mode forwards run channels-last.</summary>
+    /// <summary>True after <see cref="PrepareForInference"/>(channelsLast: true) on a machine where channels-last is
+    /// supported (<see cref="TorchRuntime.ChannelsLastSupported"/>): eval-mode forwards run channels-last.</summary>
     public bool ChannelsLast => _channelsLast;
 
     /// <summary>The dtype inference runs in: null = float32, or bfloat16 after <see cref="PrepareForInference"/>(bfloat16: true).</summary>
@@ -192,9 +210,14 @@ public sealed class RetinaNet : Module<Tensor, (Tensor ClassLogits, Tensor BoxDe
         using var scope = NewDisposeScope();
         if (_inferenceDtype is { } d && !training) batch = batch.to(d);
         if (_channelsLast && !training) batch = MemoryLayout.ToChannelsLast(batch);
-        var features = backbone.forward(batch);
+        else if (!TorchRuntime.ChannelsLastSupported && MemoryLayout.IsChannelsLast(batch)) batch = batch.contiguous();
+        Tensor[] features, cls, box;
+        using (TorchRuntime.NetworkForward())
+        {
+            features = backbone.forward(batch);
+            (cls, box) = head.forward(features);
+        }
         var sizes = features.Select(f => (f.shape[2], f.shape[3])).ToArray();
-        var (cls, box) = head.forward(features);
         if (_inferenceDtype is not null && !training)
         {
             cls = [.. cls.Select(c => c.to(ScalarType.Float32))];
@@ -231,7 +254,7 @@ public sealed class RetinaNet : Module<Tensor, (Tensor ClassLogits, Tensor BoxDe
             throw new ArgumentException($"images has {images.Count} entries but targets has {targets.Count}", nameof(targets));
         using var scope = NewDisposeScope();
         for (int i = 0; i < targets.Count; i++) CheckTarget(targets[i], i);
-        var batch = _transform.Preprocess(images);
+        var batch = _transform.Preprocess(OnModelDevice(images));
         var (cls, box) = forward(batch.Images);
         var anchorsLevels = AnchorsPerLevel(batch.PaddedSize, FeatureSizes(batch.PaddedSize), batch.Images.device);
         var anchors = cat(anchorsLevels, 0);
@@ -341,7 +364,8 @@ public sealed class RetinaNet : Module<Tensor, (Tensor ClassLogits, Tensor BoxDe
     {
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
-        var batch = _transform.Preprocess(images);
+        ArgumentNullException.ThrowIfNull(images);
+        var batch = _transform.Preprocess(OnModelDevice(images));
         var (cls, box, sizes) = HeadOutputsPerLevel(batch.Images);
         var anchors = AnchorsPerLevel(batch.PaddedSize, sizes, batch.Images.device);
         var post = new RetinaNetPostProcessor(_boxCoder, Options.ScoreThreshold, Options.TopkCandidates, Options.NmsThreshold, Options.DetectionsPerImage);

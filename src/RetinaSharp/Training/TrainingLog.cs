@@ -36,6 +36,11 @@ public sealed class TrainingLog
     /// <summary>The validations, by iteration.</summary>
     public List<ValidationLogRow> Validations { get; init; } = [];
 
+    /// <summary>Steps the non-finite guard skipped (every skipped step is logged, whatever the log interval); 0 on a
+    /// healthy run.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public int SkippedSteps => Steps.Count(s => s.Skipped);
+
     /// <summary>Serialises the log for a checkpoint.</summary>
     public string ToJson() => JsonSerializer.Serialize(this, Json);
 
@@ -60,7 +65,7 @@ public sealed class TrainingLog
         {
             sb.Append(r.Iteration.ToString(CultureInfo.InvariantCulture)).Append(',')
               .Append(r.Epoch.ToString(CultureInfo.InvariantCulture)).Append(',')
-              .Append(F(r.LearningRate)).Append(',').Append(F(r.Loss));
+              .Append(r.LearningRate.ToString("G12", CultureInfo.InvariantCulture)).Append(',').Append(F(r.Loss));
             foreach (var t in terms) sb.Append(',').Append(r.Terms.TryGetValue(t, out var v) ? F(v) : "");
             sb.Append(',').Append(F(r.GradientNorm)).Append(',').Append(F(r.ImagesPerSecond)).Append(',')
               .Append(F(r.ElapsedSeconds)).Append(',').Append(r.Skipped ? "1" : "0").Append('\n');

@@ -129,7 +129,7 @@ public class DetectCommandTests
         var err = new StringWriter();
         int code = CliApp.Invoke(new RootCommand { DetectCommand.Create() }, ["detect", "--weights", ckpt, bad, "--out", outDir], new StringWriter(), err);
         Assert.Equal(CliApp.BadInput, code);
-        Assert.Contains("none of the 1 input file could be read", err.ToString());
+        Assert.Contains("images: the input file could not be read (see the warning above)", err.ToString());
         Assert.False(File.Exists(Path.Combine(outDir, "detections.json")));
         Assert.False(Directory.Exists(outDir));
     }
@@ -145,18 +145,30 @@ public class DetectCommandTests
     [Fact]
     public void Bf16_option_runs_the_network_in_bfloat16_with_scores_close_to_float32()
     {
-        // Larger head weights spread the scores (the initial head gives every anchor the prior's 0.5).
-        var (ckpt, image, dir) = TinyModelAndImage(headWeightScale: 20);
+        // Larger head weights spread the scores (the initial head gives every anchor the prior's 0.5); much larger ones
+        // saturate many scores at 1, and the 20 best are then an arbitrary pick among ties.
+        var (ckpt, image, dir) = TinyModelAndImage(headWeightScale: 3);
         string fp32 = Path.Combine(dir, "fp32"), bf16 = Path.Combine(dir, "bf16");
         Assert.Equal(CliApp.Ok, Run("detect", "--weights", ckpt, image, "--out", fp32));
         Assert.Equal(CliApp.Ok, Run("detect", "--weights", ckpt, image, "--out", bf16, "--bf16"));
-        var a = CocoJson.ReadResults(Path.Combine(fp32, "detections.json")).Select(r => r.Score).OrderDescending().Take(20).ToList();
-        var b = CocoJson.ReadResults(Path.Combine(bf16, "detections.json")).Select(r => r.Score).OrderDescending().Take(20).ToList();
+        var a = CocoJson.ReadResults(Path.Combine(fp32, "detections.json")).OrderByDescending(r => r.Score).Take(20).ToList();
+        var b = CocoJson.ReadResults(Path.Combine(bf16, "detections.json")).ToList();
         Assert.Equal(20, a.Count);
-        Assert.Equal(20, b.Count);
-        // bfloat16 keeps 8 bits of mantissa: the scores move (so the option took effect) but by far less than 0.02.
-        Assert.Contains(a.Zip(b), p => p.First != p.Second);
-        Assert.All(a.Zip(b), p => Assert.InRange(Math.Abs(p.First - p.Second), 0, 0.02));
+        Assert.True(b.Count >= 20);
+        // bfloat16 keeps 8 bits of mantissa: the scores move (so the option took effect) but by far less than 0.02. Each
+        // float32 detection is compared with the bfloat16 detection of its class on the same box (IoU >= 0.9): comparing
+        // ranks instead breaks when near-tied saturated scores swap places or NMS keeps the other of two overlapping boxes.
+        static double Iou(CocoResult p, CocoResult q)
+        {
+            double iw = Math.Min(p.X + p.Width, q.X + q.Width) - Math.Max(p.X, q.X), ih = Math.Min(p.Y + p.Height, q.Y + q.Height) - Math.Max(p.Y, q.Y);
+            double inter = Math.Max(0, iw) * Math.Max(0, ih);
+            return inter / (p.Width * p.Height + q.Width * q.Height - inter);
+        }
+        var pairs = a.Select(p => (p, q: b.Where(q => q.CategoryId == p.CategoryId && Iou(p, q) >= 0.9).OrderBy(q => Math.Abs(q.Score - p.Score)).FirstOrDefault()))
+                     .Where(t => t.q is not null).ToList();
+        Assert.True(pairs.Count >= 15, $"only {pairs.Count} of the 20 best float32 detections have a bfloat16 twin");
+        Assert.Contains(pairs, t => t.p.Score != t.q!.Score);
+        Assert.All(pairs, t => Assert.InRange(Math.Abs(t.p.Score - t.q!.Score), 0, 0.02));
     }
 }
 

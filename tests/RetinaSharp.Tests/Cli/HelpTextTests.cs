@@ -8,7 +8,31 @@ namespace RetinaSharp.Tests.Cli;
 /// <summary>--help states every default one way: System.CommandLine's "[default: X]".</summary>
 public class HelpTextTests
 {
-    private static RootCommand Root() => new("test") { DemoCommand.Create(), DataCommand.Create(), TrainCommand.Create(), EvalCommand.Create(), DetectCommand.Create() };
+    private static RootCommand Root()
+    {
+        var root = new RootCommand("test") { DemoCommand.Create(), DataCommand.Create(), TrainCommand.Create(), EvalCommand.Create(), DetectCommand.Create() };
+        CliApp.UniformHelp(root);
+        return root;
+    }
+
+    [Fact]
+    public void Every_command_writes_placeholders_and_descriptions_alike()
+    {
+        foreach (var command in All(Root()))
+            foreach (var option in command.Options.Where(o => o.Description != null && o.Name != "--help" && o.Name != "--version"))
+            {
+                string what = $"{command.Name} {option.Name}: '{option.Description}'";
+                Assert.False(option.Description!.EndsWith('.'), what);
+                if (option.ValueType == typeof(int) || option.ValueType == typeof(int?) || option.ValueType == typeof(long) || option.ValueType == typeof(long?))
+                    Assert.Equal("N", option.HelpName);
+                if (option.Name == "--weights" || option.Name == "--init") Assert.Equal("model", option.HelpName);
+                if (option.Name == "--out" && command.Name != "check") Assert.Equal("dir", option.HelpName);
+            }
+        var help = new StringWriter();
+        CliApp.Invoke(Root(), ["detect", "--help"], help, new StringWriter());
+        Assert.Contains("--weights <model> (REQUIRED)", help.ToString());
+        Assert.Contains("--device <cpu|cuda[:N]>", help.ToString());
+    }
 
     private static IEnumerable<Command> All(Command c) => c.Subcommands.SelectMany(All).Prepend(c);
 

@@ -29,6 +29,30 @@ public class QuickDemoTests
         foreach (var png in new[] { "loss_curve.png", "pr_curves.png", "detections_grid.png" })
             Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], File.ReadAllBytes(Path.Combine(report, png))[..4]);
         Assert.Contains("AP", File.ReadAllText(Path.Combine(report, "README.md")));
+
+        // report.html on the demo's validation set: the error kinds add up to the evaluator's TP/FP/FN at every IoU threshold,
+        // in the library and in the page's data; the anchors of the demo model are known.
+        var gt = RetinaSharp.Data.CocoJson.ReadInstances(Path.Combine(outDir, "scenes", "instances_val.json"));
+        var dt = RetinaSharp.Data.CocoJson.ReadResults(Path.Combine(report, "detections_val.json"));
+        var (evaluation, matches) = RetinaSharp.Evaluation.CocoEvaluator.EvaluateWithMatches(gt, dt);
+        var errors = RetinaSharp.Reporting.DetectionErrors.Classify(gt, dt, matches);
+        string html = File.ReadAllText(Path.Combine(report, "report.html"));
+        const string open = "<script type=\"application/json\" id=\"report-data\">";
+        int start = html.IndexOf(open, StringComparison.Ordinal) + open.Length;
+        using var data = JsonDocument.Parse(html[start..html.IndexOf("</script>", start, StringComparison.Ordinal)]);
+        var images = data.RootElement.GetProperty("images").EnumerateArray().ToList();
+        Assert.Equal(16, images.Count);
+        Assert.Equal(16, data.RootElement.GetProperty("thumbnails").GetProperty("embedded").GetInt32());
+        Assert.True(data.RootElement.GetProperty("anchors").GetProperty("total").GetInt32() > 0);
+        for (int t = 0; t < 10; t++)
+        {
+            var c = errors.Counts(t);
+            Assert.Equal(evaluation.Counts(t), new RetinaSharp.Evaluation.CocoCounts(c.TruePositives, c.FalsePositives, c.Missed));
+            int embeddedFp = images.Sum(im => im.GetProperty("d").EnumerateArray().Count(d => "DCLB".Contains(d[6].GetString()![t])));
+            int embeddedMissed = images.Sum(im => im.GetProperty("g").EnumerateArray().Count(g => g[5].GetInt32() == 0 && g[7 + t].GetInt32() < 0));
+            Assert.Equal(c.FalsePositives, embeddedFp);
+            Assert.Equal(c.Missed, embeddedMissed);
+        }
     }
 }
 

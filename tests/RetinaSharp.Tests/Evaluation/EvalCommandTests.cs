@@ -49,6 +49,11 @@ public sealed class EvalCommandTests : IDisposable
         byte[] png = File.ReadAllBytes(Path.Combine(outDir, EvalCommand.CurvesFileName));
         Assert.True(png.Length > 1000);
         Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, png[..4]);
+        // The HTML report: a.jpg and b.jpg do not exist, so no thumbnails (drawn on grey), and no anchors without a model.
+        string html = File.ReadAllText(Path.Combine(outDir, EvalCommand.ReportFileName));
+        Assert.Contains($"wrote {Path.Combine(outDir, EvalCommand.ReportFileName)}", stdout);
+        Assert.Contains("2 images without a picture in the report: 2 not found or unreadable", stdout);
+        Assert.Contains("\"anchors\":null", html);
         Assert.Empty(Directory.GetFiles(outDir, "*.tmp"));
     }
 
@@ -141,6 +146,11 @@ public sealed class EvalCommandModelTests(EvalModelFixture fx) : IClassFixture<E
         Assert.All(written, r => Assert.Contains(r.CategoryId, new long[] { 3, 8 }));
         Assert.True(written.Count(r => r.ImageId == 1) <= 100);
         Assert.True(File.Exists(Path.Combine(outDir, EvalCommand.MetricsFileName)));
+        // The HTML report knows the model's anchors: every box is counted for the coverage, and both images are embedded.
+        string html = File.ReadAllText(Path.Combine(outDir, EvalCommand.ReportFileName));
+        Assert.Contains("\"anchors\":{\"fgIou\":0.5,", html);
+        Assert.Contains("\"total\":2,", html);
+        Assert.Contains("<script type=\"text/plain\" id=\"thumb-1\">", html);
     }
 
     [Fact]

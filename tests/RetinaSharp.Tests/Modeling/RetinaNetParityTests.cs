@@ -188,7 +188,8 @@ public sealed class RetinaNetParityTests(ParityModelFixture f) : IClassFixture<P
         using var model = new RetinaNet(f.Model.Options);
         DeterministicWeights.Fill(model);
         model.PrepareForInference(channelsLast: true);
-        Assert.True(model.ChannelsLast);
+        // Channels-last where this machine's oneDNN handles it (TorchRuntime); NCHW elsewhere, same tolerances.
+        Assert.Equal(TorchRuntime.ChannelsLastSupported, model.ChannelsLast);
         using (no_grad())
         {
             var (cls, box) = model.forward(f.ReadF32("batch.bin", "batch_shape"));
