@@ -17,7 +17,7 @@ public class GcStressTests
     [InlineData("sgd", 600)]
     [InlineData("losses", 20)]
     [InlineData("detect", 100)]
-    [InlineData("train", 20)]
+    [InlineData("train", 8)]
     public void Hot_path_survives_forced_garbage_collections(string path, int steps)
     {
         var (exitCode, output) = GcStressProcess.Run(path, "--steps", steps.ToString(System.Globalization.CultureInfo.InvariantCulture));
