@@ -11,6 +11,7 @@ using RetinaSharp.Data;
 using RetinaSharp.Data.FashionMnist;
 using RetinaSharp.IO;
 using RetinaSharp.Modeling;
+using RetinaSharp.Recipes;
 using RetinaSharp.Training;
 using static TorchSharp.torch;
 
@@ -132,7 +133,7 @@ public sealed class TrainMemorySuite : IBenchmarkSuite
     }
 
     /// <summary>
-    /// The `retina demo` training run (DemoSettings.ModelOptions / TrainingOptions of the CLI, seed 0, horizontal flip,
+    /// The `retina demo` training run (TrainingRecipe.Demo, as the CLI's demo uses it; seed 0, horizontal flip,
     /// no validation) through <see cref="Trainer"/> with a progress callback that samples the memory counters.
     /// The last row is taken after <see cref="Trainer.Run"/> returned (final checkpoint, log and loss curve written).
     /// </summary>
@@ -140,21 +141,15 @@ public sealed class TrainMemorySuite : IBenchmarkSuite
     {
         string runDir = Path.Combine(Path.GetTempPath(), $"retinasharp-bench-train-memory-run-{Environment.ProcessId}");
         if (Directory.Exists(runDir)) Directory.Delete(runDir, recursive: true);
-        var modelOptions = new RetinaNetOptions(train.Categories.Count)
+        var recipe = TrainingRecipe.Demo(size) with { BatchSize = batch };
+        var modelOptions = recipe.ModelOptions(train.Categories.Count);
+        var options = recipe.TrainingFor(iterations) with
         {
-            Backbone = ResNetDepth.ResNet18, MinSize = size, MaxSize = size, FpnChannels = 64, HeadGroupNorm = true,
-            TrainableBackboneLayers = 5, SizeDivisible = 32, BackboneNorm = BackboneNormKind.BatchNorm,
-            AnchorSizes = [.. new[] { 16, 32, 64, 128, 256 }.Select(x => new[] { x, (int)(x * Math.Pow(2, 1.0 / 3)), (int)(x * Math.Pow(2, 2.0 / 3)) })],
-        };
-        var options = new TrainingOptions
-        {
-            Iterations = iterations, Optimizer = OptimizerKind.AdamW, WeightDecay = 0.05, BaseLearningRate = 5e-4,
-            WarmupIterations = Math.Min(100, Math.Max(1, iterations / 5)), WarmupFactor = 0.001, Decay = LearningRateDecay.Step,
-            GradientClipNorm = 1, Seed = 0, CheckpointEvery = Math.Max(50, iterations / 8), LogEvery = Math.Max(1, iterations / 200),
+            Seed = 0, CheckpointEvery = Math.Max(50, iterations / 8), LogEvery = Math.Max(1, iterations / 200),
         };
         manual_seed(0);
         using var model = new RetinaNet(modelOptions);
-        using var loader = new DetectionDataLoader(train, batch, shuffle: true, seed: 0, augmentation: new AugmentationOptions(HorizontalFlip: true), dropLast: true);
+        using var loader = new DetectionDataLoader(train, batch, shuffle: true, seed: 0, augmentation: recipe.Augmentation, dropLast: true);
         var trainer = new Trainer(new RetinaNetTrainable(model), new DataLoaderTrainingData(loader), options, runDir);
         if (trimEvery is long t) trainer.TrimNativeHeapEvery = t == 0 ? null : t;
         Console.WriteLine($"  Trainer.TrimNativeHeapEvery = {trainer.TrimNativeHeapEvery?.ToString(CultureInfo.InvariantCulture) ?? "null (never)"}");

@@ -7,12 +7,14 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using RetinaSharp.Data;
 using RetinaSharp.Data.FashionMnist;
 using RetinaSharp.Evaluation;
 using RetinaSharp.IO;
 using RetinaSharp.Modeling;
 using RetinaSharp.Reporting;
+using RetinaSharp.Recipes;
 using RetinaSharp.Visualization;
 using RetinaSharp.Training;
 using Spectre.Console;
@@ -20,39 +22,39 @@ using TorchSharp;
 
 namespace RetinaSharp.Cli.Commands;
 
-/// <summary>The demo's configuration: the data, the model and the training budget.</summary>
+/// <summary>The demo's configuration: the data, the training budget and the user's overrides of <see cref="TrainingRecipe.Demo"/>.</summary>
 internal sealed record DemoSettings(
     bool Quick, string Out, string ScenesFolder, int TrainImages, int ValImages, int Size, int Seed,
-    long? Iterations, double TrainingMinutes, int BatchSize, double LearningRate, long WarmupIterations, int FpnChannels, double GradientClipNorm,
-    double DrawThreshold, bool Resume)
+    long? Iterations, double TrainingMinutes, int BatchSize, double LearningRate, double DrawThreshold, bool Resume, bool FromScratch = false)
 {
     /// <summary>The default demo (at most 15 minutes on a quiet 2-core CPU) or the quick one (well under 3 minutes).</summary>
-    public static DemoSettings Defaults(bool quick, string outDir) => quick
-        ? new DemoSettings(true, outDir, Path.Combine(outDir, "scenes"), TrainImages: 64, ValImages: 16, Size: 64, Seed: 0,
-            Iterations: null, TrainingMinutes: 0.4, BatchSize: 4, LearningRate: 5e-4, WarmupIterations: 4, FpnChannels: 32, GradientClipNorm: 1, DrawThreshold: 0.2, Resume: false)
-        : new DemoSettings(false, outDir, Path.Combine(outDir, "scenes"), TrainImages: 2000, ValImages: 300, Size: 128, Seed: 0,
-            Iterations: null, TrainingMinutes: 12, BatchSize: 8, LearningRate: 5e-4, WarmupIterations: 100, FpnChannels: 64, GradientClipNorm: 1, DrawThreshold: 0.3, Resume: false);
-
-    /// <summary>The RetinaNet configuration: ResNet-18-FPN with trainable BatchNorm (frozen BN is the identity from scratch)
-    /// trained end to end from scratch at the scene size, GroupNorm heads,
-    /// anchors one octave smaller than the paper's (16..256 px on P3..P7) because the glyphs are 15 to 112 px.</summary>
-    public RetinaNetOptions ModelOptions(int numClasses) => new(numClasses)
+    public static DemoSettings Defaults(bool quick, string outDir)
     {
-        Backbone = ResNetDepth.ResNet18, MinSize = Size, MaxSize = Size, FpnChannels = FpnChannels, HeadGroupNorm = true,
-        TrainableBackboneLayers = 5, SizeDivisible = 32, BackboneNorm = BackboneNormKind.BatchNorm,
-        AnchorSizes = [.. new[] { 16, 32, 64, 128, 256 }.Select(x => new[] { x, (int)(x * Math.Pow(2, 1.0 / 3)), (int)(x * Math.Pow(2, 2.0 / 3)) })],
-    };
+        int size = quick ? 64 : 128;
+        var recipe = TrainingRecipe.Demo(size, quick);
+        return new DemoSettings(quick, outDir, Path.Combine(outDir, "scenes"), TrainImages: quick ? 64 : 2000, ValImages: quick ? 16 : 300, Size: size, Seed: 0,
+            Iterations: null, TrainingMinutes: quick ? 0.4 : 12, BatchSize: recipe.BatchSize, LearningRate: recipe.Training.BaseLearningRate!.Value,
+            DrawThreshold: quick ? 0.2 : 0.3, Resume: false);
+    }
 
-    /// <summary>
-    /// The trainer's configuration for a run of <paramref name="iterations"/>: AdamW rather than the paper's SGD, because
-    /// the backbone trains from scratch in a few hundred steps (measured on the scenes at 128 px, batch 8: after 20 steps
-    /// the loss was 1.645 with AdamW 5e-4 and 1.720 with SGD 0.02); warm-up, x0.1 at 2/3 and 8/9, gradient norm clipped at 1.
-    /// </summary>
-    public TrainingOptions TrainingOptions(long iterations) => new()
+    /// <summary>The demo's recipe (<see cref="TrainingRecipe.Demo"/> at the scene size) with the batch size and learning rate given.</summary>
+    public TrainingRecipe Recipe
     {
-        Iterations = iterations, Optimizer = OptimizerKind.AdamW, WeightDecay = 0.05, BaseLearningRate = LearningRate, WarmupIterations = Math.Min(WarmupIterations, Math.Max(1, iterations / 5)), WarmupFactor = 0.001,
-        Decay = LearningRateDecay.Step, GradientClipNorm = GradientClipNorm, Seed = Seed,
-        CheckpointEvery = Quick ? iterations : Math.Max(50, iterations / 8), LogEvery = Math.Max(1, iterations / 200),
+        get
+        {
+            var r = TrainingRecipe.Demo(Size, Quick, pretrained: !FromScratch);
+            return r with { BatchSize = BatchSize, Training = r.Training with { BaseLearningRate = LearningRate } };
+        }
+    }
+
+    /// <summary>The RetinaNet configuration of <see cref="Recipe"/> for <paramref name="numClasses"/> classes.</summary>
+    public RetinaNetOptions ModelOptions(int numClasses) => Recipe.ModelOptions(numClasses);
+
+    /// <summary>The trainer's configuration of <see cref="Recipe"/> for a run of <paramref name="iterations"/>, with the demo's
+    /// seed, checkpoint interval (8 per run, at least 50 iterations apart; only at the end of a quick run) and log interval (200 rows per run).</summary>
+    public TrainingOptions TrainingOptions(long iterations) => Recipe.TrainingFor(iterations) with
+    {
+        Seed = Seed, CheckpointEvery = Quick ? iterations : Math.Max(50, iterations / 8), LogEvery = Math.Max(1, iterations / 200),
     };
 }
 
@@ -61,7 +63,7 @@ public static class DemoCommand
 {
     /// <summary>The report files the demo writes into OUT/report.</summary>
     public static IReadOnlyList<string> ReportFiles { get; } =
-        ["metrics.json", "loss_curve.png", "pr_curves.png", "detections_grid.png", "README.md", "detections_val.json", EvaluationReport.FileName];
+        [CocoEvaluation.MetricsFileName, "loss_curve.png", "pr_curves.png", "detections_grid.png", "README.md", "detections_val.json", EvaluationReport.FileName];
 
     /// <summary>How the fields of a demo checkpoint show when they differ on --resume (option names as typed).</summary>
     internal static IReadOnlyDictionary<string, ResumeField> ResumeFields { get; } = BuildResumeFields();
@@ -80,16 +82,13 @@ public static class DemoCommand
         f["config.settings.TrainingMinutes"] = new("--minutes", ChangesResult: false); // only chooses the run length, which a resume takes from the checkpoint
         f["config.settings.BatchSize"] = new("--batch-size");
         f["config.settings.LearningRate"] = new("--lr");
-        f["config.settings.WarmupIterations"] = new("warm-up iterations (set by --quick)");
-        f["options.WarmupIterations"] = f["config.settings.WarmupIterations"];
-        f["config.settings.FpnChannels"] = new("FPN width (set by --quick)");
-        f["config.settings.GradientClipNorm"] = new("gradient clipping (set by --quick)");
-        f["options.GradientClipNorm"] = f["config.settings.GradientClipNorm"];
+        f["options.WarmupIterations"] = new("warm-up iterations (set by --quick)");
+        f["options.GradientClipNorm"] = new("gradient clipping (set by --quick)");
         f["options.BaseLearningRate"] = new("--lr");
         f["config.settings.DrawThreshold"] = new("score threshold of the drawn detections", ChangesResult: false);
         f["config.model.MinSize"] = new("--size");
         f["config.model.MaxSize"] = new("--size");
-        f["config.model.FpnChannels"] = f["config.settings.FpnChannels"];
+        f["config.model.FpnChannels"] = new("FPN width (set by --quick)");
         return f;
     }
 
@@ -108,8 +107,9 @@ public static class DemoCommand
         var seed = new Option<int>("--seed") { Description = "Seed of the scenes, the initialisation and the data order", DefaultValueFactory = _ => 0 };
         var scenes = new Option<string?>("--scenes") { Description = "Where the scenes are built [default: OUT/scenes]" };
         var resume = new Option<bool>("--resume") { Description = "Continue an interrupted demo in --out" };
+        var scratch = new Option<bool>("--from-scratch") { Description = "Start the backbone from random weights (trainable batch norm) instead of ML.NET's ImageNet ResNet-18, for comparison" };
         var command = new Command("demo", "Train, evaluate and show RetinaNet on Fashion-MNIST detection scenes (the main demo).");
-        foreach (var o in new Option[] { quick, outDir, train, val, size, iterations, minutes, batch, lr, seed, scenes, resume }) command.Options.Add(o);
+        foreach (var o in new Option[] { quick, outDir, train, val, size, iterations, minutes, batch, lr, seed, scenes, resume, scratch }) command.Options.Add(o);
         command.SetAction(p =>
         {
             string o = Path.GetFullPath(p.GetValue(outDir)!);
@@ -119,6 +119,7 @@ public static class DemoCommand
                 TrainImages = p.GetValue(train) ?? d.TrainImages, ValImages = p.GetValue(val) ?? d.ValImages, Size = p.GetValue(size) ?? d.Size,
                 Iterations = p.GetValue(iterations) ?? d.Iterations, TrainingMinutes = p.GetValue(minutes) ?? d.TrainingMinutes, BatchSize = p.GetValue(batch) ?? d.BatchSize, LearningRate = p.GetValue(lr) ?? d.LearningRate,
                 Seed = p.GetValue(seed), ScenesFolder = p.GetValue(scenes) is string s ? Path.GetFullPath(s) : d.ScenesFolder, Resume = p.GetValue(resume),
+                FromScratch = p.GetValue(scratch),
             };
             return Run(d);
         });
@@ -171,9 +172,10 @@ public static class DemoCommand
         long iterations = d.Iterations ?? PreviousIterations(runDir, d.Resume) ?? Calibrate(d, modelOptions, train);
         d = d with { Iterations = iterations };
         using var stop = TrainCommand.NewStopSignal();
-        var result = TrainCommand.TrainAndReport(train, null, modelOptions, new AugmentationOptions(HorizontalFlip: true), d.BatchSize, d.Seed,
+        var result = TrainCommand.TrainAndReport(train, null, modelOptions, d.Recipe.Augmentation, d.BatchSize, d.Seed,
             d.TrainingOptions(iterations), runDir, JsonSerializer.Serialize(d with { Resume = false }), d.Resume, init: null,
-            resumeHint: $"retina demo{(d.Quick ? " --quick" : "")} --out \"{d.Out}\" --resume", ResumeFields, out var model, stop: stop);
+            resumeHint: $"retina demo{(d.Quick ? " --quick" : "")}{(d.FromScratch ? " --from-scratch" : "")} --out \"{d.Out}\" --resume", ResumeFields, out var model, stop: stop,
+            backboneWeights: d.Recipe.BackboneWeights);
         times.Add(("training", sw.Elapsed));
         if (result.Status == TrainingStatus.NativeFailure)
             WriteStoppedReadme(Path.Combine(d.Out, "report"), result, $"retina demo{(d.Quick ? " --quick" : "")} --out \"{d.Out}\" --resume");
@@ -193,6 +195,14 @@ public static class DemoCommand
         });
         var evaluation = errorReport.Evaluation;
         CocoJson.WriteResults(Path.Combine(report, "detections_val.json"), detections);
+        // Generalisation: new scenes built the same way from glyphs the model never saw in training (the validation
+        // glyph pool), which no setting of the demo was chosen on.
+        string testJson = Path.Combine(d.ScenesFolder, "instances_test.json");
+        if (!File.Exists(testJson)) FashionScenes.BuildTestSplit(scenesOptions, d.ValImages);
+        var test = DetectionDataset.Load(testJson);
+        CocoEvaluation testEvaluation = null!;
+        AnsiConsole.Status().Start($"Evaluating on {test.Images.Count} test scenes (glyphs never seen in training)...", _ =>
+            testEvaluation = DetectionValidation.Evaluate(model, test, batchSize: 8).Evaluation);
         times.Add(("evaluation", sw.Elapsed));
 
         // 4. Report.
@@ -200,16 +210,17 @@ public static class DemoCommand
         File.Copy(Path.Combine(runDir, "loss_curve.png"), Path.Combine(report, "loss_curve.png"), overwrite: true);
         PrCurvePlot.Save(evaluation, Path.Combine(report, "pr_curves.png"));
         WriteGrid(Path.Combine(report, "detections_grid.png"), val, detections, d.DrawThreshold, d.Quick ? 8 : 16);
-        WriteMetrics(Path.Combine(report, "metrics.json"), evaluation, d, result, total.Elapsed);
+        WriteMetrics(Path.Combine(report, CocoEvaluation.MetricsFileName), evaluation, d, result, total.Elapsed, testEvaluation);
         AnsiConsole.Status().Start("Writing report.html (every validation scene with its errors)...", _ =>
             errorReport.Write(Path.Combine(report, EvaluationReport.FileName), anchors: AnchorCoverage.Compute(model, valCoco),
                 options: new EvaluationReportOptions { Title = $"RetinaNet on Fashion-MNIST scenes{(d.Quick ? " (quick run)" : "")}", Source = $"{val.Images.Count} validation scenes, {Plural.Of(result.TotalIterations, "iteration")}" }));
         times.Add(("report", sw.Elapsed));
-        WriteReadme(Path.Combine(report, "README.md"), evaluation, d, modelOptions, result, times, total.Elapsed, train, val);
+        WriteReadme(Path.Combine(report, "README.md"), evaluation, d, modelOptions, d.TrainingOptions(iterations), result, times, total.Elapsed, train, val);
 
         AnsiConsole.WriteLine();
         AnsiConsole.Write(evaluation.Summary());
         AnsiConsole.MarkupLineInterpolated($"[bold green]AP {evaluation.Stats.Ap:0.000}, AP50 {evaluation.Stats.Ap50:0.000}[/] on {val.Images.Count} validation scenes after {Plural.Of(result.TotalIterations, "iteration")} ({total.Elapsed:mm\\:ss}).");
+        AnsiConsole.MarkupLineInterpolated($"Generalisation: AP {testEvaluation.Stats.Ap:0.000}, AP50 {testEvaluation.Stats.Ap50:0.000} on {test.Images.Count} test scenes of unseen glyphs ({testEvaluation.Stats.Ap - evaluation.Stats.Ap:+0.000;-0.000} AP against validation).");
         AnsiConsole.MarkupLineInterpolated($"Report: [bold]{report}[/] (report.html: open it in a browser; README.md, metrics.json, loss_curve.png, pr_curves.png, detections_grid.png)");
         return CliApp.Ok;
     }
@@ -335,43 +346,28 @@ public static class DemoCommand
         DetectionDrawing.WriteGrid(path, cells, columns: 4, scale: scale);
     }
 
-    private static void WriteMetrics(string path, CocoEvaluation e, DemoSettings d, TrainingResult r, TimeSpan elapsed)
-    {
-        AtomicFile.Write(path, s =>
+    /// <summary>The evaluation in the one metrics schema (<see cref="CocoEvaluation.ToJson"/>), with the demo's run under <c>run</c>.</summary>
+    private static void WriteMetrics(string path, CocoEvaluation e, DemoSettings d, TrainingResult r, TimeSpan elapsed, CocoEvaluation test) =>
+        e.WriteJson(path, new JsonObject
         {
-            using var w = new Utf8JsonWriter(s, new JsonWriterOptions { Indented = true });
-            w.WriteStartObject();
-            w.WriteStartObject("stats");
-            var values = e.Stats.ToArray();
-            for (int i = 0; i < values.Length; i++) w.WriteNumber(CocoStats.Names[i], values[i]);
-            w.WriteEndObject();
-            w.WriteStartArray("per_class");
-            foreach (var c in e.PerCategory)
+            ["command"] = "demo",
+            ["backbone_weights"] = d.FromScratch ? "random" : "imagenet",
+            ["skipped_steps"] = r.Log.Steps.Count(s => s.Skipped),
+            ["test_unseen_glyphs"] = new JsonObject
             {
-                w.WriteStartObject();
-                w.WriteNumber("category_id", c.CategoryId);
-                w.WriteString("name", c.Name);
-                w.WriteNumber("ground_truth", c.GroundTruthCount);
-                w.WriteNumber("AP", c.Ap);
-                w.WriteNumber("AP50", c.Ap50);
-                w.WriteNumber("AP75", c.Ap75);
-                w.WriteEndObject();
-            }
-            w.WriteEndArray();
-            w.WriteNumber("validation_images", e.ImageIds.Count);
-            w.WriteNumber("iterations", r.TotalIterations);
-            w.WriteNumber("training_minutes_budget", d.TrainingMinutes);
-            w.WriteNumber("batch_size", d.BatchSize);
-            w.WriteNumber("scene_size", d.Size);
-            w.WriteBoolean("quick", d.Quick);
-            w.WriteNumber("wall_time_seconds", Math.Round(elapsed.TotalSeconds, 1));
-            w.WriteNumber("skipped_steps", r.Log.SkippedSteps);
-            w.WriteString("onednn", TorchRuntime.OneDnn.Mode.ToString());
-            w.WriteEndObject();
+                ["images"] = test.ImageIds.Count, ["ap"] = test.Stats.Ap, ["ap50"] = test.Stats.Ap50, ["ap75"] = test.Stats.Ap75,
+                ["ap_minus_val_ap"] = test.Stats.Ap - e.Stats.Ap,
+            },
+            ["iterations"] = r.TotalIterations,
+            ["training_minutes_budget"] = d.TrainingMinutes,
+            ["batch_size"] = d.BatchSize,
+            ["scene_size"] = d.Size,
+            ["quick"] = d.Quick,
+            ["wall_time_seconds"] = Math.Round(elapsed.TotalSeconds, 1),
+            ["onednn"] = TorchRuntime.OneDnn.Mode.ToString(),
         });
-    }
 
-    private static void WriteReadme(string path, CocoEvaluation e, DemoSettings d, RetinaNetOptions m, TrainingResult r,
+    private static void WriteReadme(string path, CocoEvaluation e, DemoSettings d, RetinaNetOptions m, TrainingOptions trainingOptions, TrainingResult r,
         List<(string Phase, TimeSpan Time)> times, TimeSpan elapsed, DetectionDataset train, DetectionDataset val)
     {
         var inv = CultureInfo.InvariantCulture;
@@ -388,9 +384,9 @@ public static class DemoCommand
         sb.AppendLine("| setting | value |");
         sb.AppendLine("| --- | --- |");
         sb.AppendLine($"| data | {train.Images.Count} training / {val.Images.Count} validation scenes of {d.Size}x{d.Size} px, {train.BoxCount} / {val.BoxCount} objects, 10 classes, seed {d.Seed} (`{d.ScenesFolder}`) |");
-        sb.AppendLine($"| model | RetinaNet, {m.Backbone}-FPN from scratch (no pretrained weights, {m.BackboneNorm} backbone norm), FPN/head width {m.FpnChannels}, GroupNorm heads, input {m.MinSize} px, anchors 16-406 px |");
+        sb.AppendLine($"| model | RetinaNet, {m.Backbone}-FPN {(d.FromScratch ? "from scratch (no pretrained weights" : "from ImageNet weights (ML.NET's ResNet-18")}, {m.BackboneNorm} backbone norm), FPN/head width {m.FpnChannels}, GroupNorm heads, input {m.MinSize} px, anchors 16-406 px |");
         sb.AppendLine(string.Create(inv, $"| loss | focal loss alpha {m.Alpha} gamma {m.Gamma}, {m.BoxLoss} box loss |"));
-        sb.AppendLine(string.Create(inv, $"| training | {r.TotalIterations} iterations x {d.BatchSize} images, AdamW (weight decay 0.05), LR {d.LearningRate} with {d.WarmupIterations}-iteration warm-up, x0.1 at 2/3 and 8/9, gradient norm clipped at {d.GradientClipNorm}, horizontal flip |"));
+        sb.AppendLine(string.Create(inv, $"| training | {r.TotalIterations} iterations x {d.BatchSize} images, AdamW (weight decay 0.05), LR {d.LearningRate} with {trainingOptions.WarmupIterations}-iteration warm-up, x0.1 at 2/3 and 8/9, gradient norm clipped at {trainingOptions.GradientClipNorm}, horizontal flip |"));
         sb.AppendLine($"| skipped steps | {r.Log.SkippedSteps} (non-finite loss or gradient; 0 on a healthy run) |");
         sb.AppendLine($"| libtorch | {TorchRuntime.Version}, oneDNN {TorchRuntime.OneDnn.Mode} ({TorchRuntime.OneDnn.Reason}) |");
         sb.AppendLine();

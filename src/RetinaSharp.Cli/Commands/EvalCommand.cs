@@ -21,7 +21,7 @@ namespace RetinaSharp.Cli.Commands;
 public static class EvalCommand
 {
     /// <summary>File name of the metrics report written under <c>--out</c>.</summary>
-    public const string MetricsFileName = "metrics.json";
+    public const string MetricsFileName = CocoEvaluation.MetricsFileName;
 
     /// <summary>File name of the precision-recall plot written under <c>--out</c>.</summary>
     public const string CurvesFileName = "pr_curves.png";

@@ -13,8 +13,9 @@ namespace RetinaSharp.Cli.Commands;
 
 /// <summary>Everything `retina train` was asked to do; stored as the configuration of each checkpoint.</summary>
 internal sealed record TrainSettings(
-    string Data, string? Val, string Out, ResNetDepth Backbone, int BatchSize, int MinSize, int MaxSize,
-    int FpnChannels, bool HeadGroupNorm, int TrainableLayers, string? Init, bool Flip, int[]? Scales, int Seed, bool Repair);
+    string Data, string? Val, string Out, ResNetDepth? Backbone, int BatchSize, int MinSize, int MaxSize,
+    int FpnChannels, bool HeadGroupNorm, int? TrainableLayers, string? Init, bool Flip, int[]? Scales, int Seed, bool Repair,
+    string? BackboneWeights = null, BackboneNormKind? BackboneNorm = null);
 
 /// <summary>`retina train`.</summary>
 public static class TrainCommand
@@ -24,7 +25,9 @@ public static class TrainCommand
     {
         var data = new Option<string>("--data") { Description = "Training dataset: COCO instances .json, VOC folder or .csv", Required = true };
         var val = new Option<string?>("--val") { Description = "Validation dataset (COCO AP every --val-every iterations and at the end)" };
-        var backbone = new Option<string>("--backbone") { Description = "resnet18, resnet34, resnet50 or resnet101", DefaultValueFactory = _ => "resnet50" };
+        var backbone = new Option<string?>("--backbone") { Description = "resnet18, resnet34, resnet50 or resnet101 [default: resnet50; with --backbone-weights: the weights' depth]" };
+        var backboneWeights = new Option<string?>("--backbone-weights") { Description = "Start the backbone from pretrained weights: 'imagenet' (ML.NET's ImageNet ResNet-18, shipped with RetinaSharp) or a torchvision ResNet classification checkpoint (resnet50-0676ba61.pth, ...; fc.* ignored) [default: random weights]" };
+        var backboneNorm = new Option<string?>("--backbone-norm") { Description = "frozen, batch or group [default: frozen with --backbone-weights (the checkpoint's statistics), batch from random weights]" };
         var outDir = new Option<string>("--out") { Description = "Run folder (checkpoint, log.csv with the loss of each logged step, loss_curve.png, model.rsnet)", Required = true };
         var iterations = new Option<long?>("--iterations") { Description = "Run length in iterations [default: 90000, the paper's, unless --epochs is given]" };
         var epochs = new Option<int?>("--epochs") { Description = "Run length in epochs (instead of --iterations)" };
@@ -39,7 +42,7 @@ public static class TrainCommand
         var maxSize = new Option<int>("--max-size") { Description = "Longer image side limit, pixels", DefaultValueFactory = _ => 1333 };
         var fpn = new Option<int>("--fpn-channels") { Description = "FPN and head width", DefaultValueFactory = _ => 256 };
         var gn = new Option<bool>("--head-groupnorm") { Description = "GroupNorm in the heads (torchvision v2)" };
-        var trainable = new Option<int>("--trainable-layers") { Description = "ResNet stages trained, 0..5", DefaultValueFactory = _ => 3 };
+        var trainable = new Option<int?>("--trainable-layers") { Description = "ResNet stages trained, counted from layer4, 0..5 [default: 3 with --backbone-weights (the paper), 5 from random weights]" };
         var init = new Option<string?>("--init") { Description = "Start from a model.rsnet or torchvision .pth (the classification layer is replaced when class counts differ)" };
         var resume = new Option<bool>("--resume") { Description = "Continue the run in --out exactly where it stopped (needs its checkpoint.rstrain; the run length cannot change)" };
         var seed = new Option<int>("--seed") { Description = "Seed of initialisation, data order and augmentation", DefaultValueFactory = _ => 0 };
@@ -54,16 +57,18 @@ public static class TrainCommand
 
         var command = new Command("train", "Train RetinaNet on your own labelled images.");
         foreach (var o in new Option[] { data, val, backbone, outDir, iterations, epochs, batch, lr, optimizer, schedule, warmup, wd, clip, minSize, maxSize,
-                     fpn, gn, trainable, init, resume, seed, noFlip, scales, ckptEvery, logEvery, valEvery, repair, device, modelOnly })
+                     fpn, gn, trainable, init, resume, seed, noFlip, scales, ckptEvery, logEvery, valEvery, repair, device, modelOnly, backboneWeights, backboneNorm })
             command.Options.Add(o);
         command.SetAction(p =>
         {
             var dev = CliApp.ResolveDevice(p.GetValue(device));
             var settings = new TrainSettings(
                 Path.GetFullPath(p.GetValue(data)!), p.GetValue(val) is string v ? Path.GetFullPath(v) : null, Path.GetFullPath(p.GetValue(outDir)!),
-                ParseBackbone(p.GetValue(backbone)!), p.GetValue(batch), p.GetValue(minSize), p.GetValue(maxSize), p.GetValue(fpn), p.GetValue(gn),
+                p.GetValue(backbone) is string b ? ParseBackbone(b) : null, p.GetValue(batch), p.GetValue(minSize), p.GetValue(maxSize), p.GetValue(fpn), p.GetValue(gn),
                 p.GetValue(trainable), p.GetValue(init) is string i ? Path.GetFullPath(i) : null, !p.GetValue(noFlip), ParseScales(p.GetValue(scales)),
-                p.GetValue(seed), p.GetValue(repair));
+                p.GetValue(seed), p.GetValue(repair),
+                p.GetValue(backboneWeights) is string w ? (string.Equals(w, Pretrained.BackboneWeights.ImageNetName, StringComparison.OrdinalIgnoreCase) ? Pretrained.BackboneWeights.ImageNetName : Path.GetFullPath(w)) : null,
+                p.GetValue(backboneNorm) is string bn ? ParseNorm(bn) : null);
             long? its = p.GetValue(iterations);
             int? eps = p.GetValue(epochs);
             var notices = new List<string>(); // printed once the options, --out and the data have been checked
@@ -110,6 +115,14 @@ public static class TrainCommand
         _ => throw new ArgumentException($"--backbone: unknown backbone '{s}' (resnet18, resnet34, resnet50 or resnet101)"),
     };
 
+    private static BackboneNormKind ParseNorm(string s) => s.ToLowerInvariant() switch
+    {
+        "frozen" => BackboneNormKind.Frozen,
+        "batch" => BackboneNormKind.BatchNorm,
+        "group" => BackboneNormKind.GroupNorm,
+        _ => throw new ArgumentException($"--backbone-norm: unknown normalisation '{s}' (frozen, batch or group)"),
+    };
+
     private static int[]? ParseScales(string? s)
     {
         if (string.IsNullOrWhiteSpace(s)) return null;
@@ -127,6 +140,7 @@ public static class TrainCommand
         DetectionDataset train;
         DetectionDataset? valSet;
         RetinaNetOptions modelOptions;
+        Pretrained.BackboneWeights backboneWeights;
         try
         {
             train = LoadChecked(s.Data, s.Repair, "--data");
@@ -134,9 +148,16 @@ public static class TrainCommand
             if (valSet != null) CategoryMatch.RequireSame(train.Categories, valSet.Categories, "--data", "--val");
             modelOptions = new RetinaNetOptions(train.Categories.Count)
             {
-                Backbone = s.Backbone, MinSize = s.MinSize, MaxSize = s.MaxSize, FpnChannels = s.FpnChannels, HeadGroupNorm = s.HeadGroupNorm,
-                TrainableBackboneLayers = s.TrainableLayers,
+                MinSize = s.MinSize, MaxSize = s.MaxSize, FpnChannels = s.FpnChannels, HeadGroupNorm = s.HeadGroupNorm,
             };
+            // With --init the whole detector (backbone included) comes from that checkpoint: not random.
+            var weights = Pretrained.BackboneWeights.Parse(s.BackboneWeights);
+            if (s.Init != null && weights.IsPretrained)
+                throw new ArgumentException("--init and --backbone-weights: --init already sets every weight, the backbone's included; give one of them.");
+            modelOptions = s.Init != null
+                ? modelOptions with { Backbone = s.Backbone ?? modelOptions.Backbone, BackboneNorm = s.BackboneNorm ?? BackboneNormKind.Frozen, TrainableBackboneLayers = s.TrainableLayers ?? 3 }
+                : weights.Configure(modelOptions, s.Backbone, s.BackboneNorm, s.TrainableLayers);
+            backboneWeights = weights;
             modelOptions.Validate();
             if (!resume)
                 foreach (var notice in notices) AnsiConsole.MarkupLineInterpolated($"{notice}");
@@ -149,7 +170,7 @@ public static class TrainCommand
         var augmentation = new AugmentationOptions(HorizontalFlip: s.Flip, ShorterSideScales: s.Scales);
         using var stop = NewStopSignal();
         var result = TrainAndReport(train, valSet, modelOptions, augmentation, s.BatchSize, s.Seed, options, s.Out,
-            JsonSerializer.Serialize(s), resume, s.Init, resumeHint: "the same command with --resume", ResumeFields, out _, stop: stop, device: device, modelOnly: modelOnly);
+            JsonSerializer.Serialize(s), resume, s.Init, resumeHint: "the same command with --resume", ResumeFields, out _, stop: stop, device: device, modelOnly: modelOnly, backboneWeights: backboneWeights);
         return result.Status == TrainingStatus.Completed ? CliApp.Ok : stop.ExitCode ?? CliApp.Failed;
     }
 
@@ -186,7 +207,7 @@ public static class TrainCommand
         Check(s.MinSize > 0, "--min-size", s.MinSize, "must be at least 1 pixel");
         Check(s.MaxSize >= s.MinSize, "--max-size", s.MaxSize, $"must be at least --min-size ({s.MinSize})");
         Check(s.FpnChannels > 0, "--fpn-channels", s.FpnChannels, "must be at least 1");
-        Check(s.TrainableLayers is >= 0 and <= 5, "--trainable-layers", s.TrainableLayers, "must be in 0..5");
+        Check(s.TrainableLayers is null or (>= 0 and <= 5), "--trainable-layers", s.TrainableLayers, "must be in 0..5");
     }
 
     /// <summary>How the fields of a `retina train` checkpoint show when they differ on --resume (option names as typed).</summary>
@@ -206,6 +227,9 @@ public static class TrainCommand
         f["config.settings.HeadGroupNorm"] = new("--head-groupnorm");
         f["config.settings.TrainableLayers"] = new("--trainable-layers");
         f["config.settings.Init"] = new("--init", ChangesResult: false); // on resume the weights come from the checkpoint
+        f["config.settings.BackboneWeights"] = new("--backbone-weights", ChangesResult: false); // likewise
+        f["config.settings.BackboneNorm"] = new("--backbone-norm");
+        f["config.model.BackboneNorm"] = new("--backbone-norm");
         f["config.settings.Flip"] = new("--no-flip", Format: e => e.ValueKind == JsonValueKind.False ? "given" : "not given");
         f["config.settings.Scales"] = new("--scales");
         f["config.settings.Seed"] = new("--seed");
@@ -244,12 +268,15 @@ public static class TrainCommand
     internal static TrainingResult TrainAndReport(DetectionDataset train, DetectionDataset? val, RetinaNetOptions modelOptions,
         AugmentationOptions augmentation, int batchSize, int seed, TrainingOptions options, string outDir, string configurationJson,
         bool resume, string? init, string resumeHint, IReadOnlyDictionary<string, ResumeField> resumeFields, out RetinaNet model, Action<RetinaNet>? prepareModel = null, int? maxValImages = null, StopSignal? stop = null,
-        TorchSharp.torch.Device? device = null, bool modelOnly = false)
+        TorchSharp.torch.Device? device = null, bool modelOnly = false, Pretrained.BackboneWeights? backboneWeights = null)
     {
         TorchSharp.torch.manual_seed(seed);
         model = new RetinaNet(modelOptions);
         prepareModel?.Invoke(model);
+        var weights = backboneWeights ?? Pretrained.BackboneWeights.Random;
         if (init != null) AnsiConsole.WriteLine(WeightInitialization.InitFrom(model, init));
+        else if (resume) AnsiConsole.WriteLine(weights.Describe(modelOptions) + " Resuming: the weights come from the checkpoint.");
+        else AnsiConsole.WriteLine(weights.LoadInto(model));
         if (device != null) model.to(device); // before the trainer: the optimiser's state is made beside the parameters
         using var loader = new DetectionDataLoader(train, batchSize, shuffle: true, seed: seed, augmentation: augmentation, dropLast: train.Images.Count >= batchSize);
         string stored = "{\"settings\":" + configurationJson + ",\"model\":" + modelOptions.ToJson() + "}";

@@ -3,6 +3,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using RetinaSharp.IO;
 
 namespace RetinaSharp.Evaluation;
@@ -165,19 +166,31 @@ public sealed class CocoEvaluation
         return sb.ToString();
     }
 
-    /// <summary>The report as JSON: the 12 stats by name, per-category AP and the mean precision-recall curve per IoU threshold.</summary>
-    public string ToJson()
+    /// <summary>The name of the metrics file the CLI writes (`retina eval --out`, `retina demo`'s report): <see cref="WriteJson(string, JsonObject?)"/>'s schema.</summary>
+    public const string MetricsFileName = "metrics.json";
+
+    /// <summary>
+    /// The report as JSON, RetinaSharp's one metrics schema (written by `retina eval --out` and `retina demo` alike):
+    /// <c>iou_type</c> ("bbox"), <c>num_images</c>, <c>stats</c> (the 12 COCO numbers by name, <see cref="CocoStats.Names"/>),
+    /// <c>per_category</c> (per category: <c>category_id</c>, <c>name</c>, <c>num_ground_truth</c>, <c>AP</c>, <c>AP50</c>,
+    /// <c>AP75</c>; -1 where undefined), <c>pr_curves</c> (the mean precision per recall threshold for each IoU threshold)
+    /// and, when given, <c>run</c>: what produced the numbers (for the demo: iterations, batch size, wall time).
+    /// </summary>
+    /// <param name="run">Extra facts about the run, written as the <c>run</c> object; null = no <c>run</c> key.</param>
+    public string ToJson(JsonObject? run = null)
     {
         using var stream = new MemoryStream();
-        WriteJson(stream);
+        WriteJson(stream, run);
         return Encoding.UTF8.GetString(stream.ToArray());
     }
 
     /// <summary>Writes <see cref="ToJson"/> to <paramref name="path"/> atomically (temporary file + rename).</summary>
+    /// <param name="path">The file to write (conventionally <see cref="MetricsFileName"/>).</param>
+    /// <param name="run">Extra facts about the run, written as the <c>run</c> object; null = no <c>run</c> key.</param>
     /// <exception cref="IOException">The file cannot be written.</exception>
-    public void WriteJson(string path) => AtomicFile.Write(path, WriteJson);
+    public void WriteJson(string path, JsonObject? run = null) => AtomicFile.Write(path, s => WriteJson(s, run));
 
-    private void WriteJson(Stream stream)
+    private void WriteJson(Stream stream, JsonObject? run)
     {
         using var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
         w.WriteStartObject();
@@ -217,6 +230,11 @@ public sealed class CocoEvaluation
         }
         w.WriteEndArray();
         w.WriteEndObject();
+        if (run != null)
+        {
+            w.WritePropertyName("run");
+            run.WriteTo(w);
+        }
         w.WriteEndObject();
     }
 

@@ -191,19 +191,8 @@ public static class RetinaNetCheckpoint
         const string clsKey = "head.classification_head.cls_logits.weight";
         if (!sd.TryGetValue(clsKey, out var cls))
             throw new DataFormatException(path, null, clsKey, $"missing: not a torchvision RetinaNet state dict (first keys: {string.Join(", ", sd.Keys.Take(5))})");
-        bool bottleneck = sd.ContainsKey("backbone.body.layer1.0.conv3.weight");
-        int layer3Blocks = sd.Keys.Where(k => k.StartsWith("backbone.body.layer3.", StringComparison.Ordinal))
-            .Select(k => int.Parse(k.Split('.')[3], System.Globalization.CultureInfo.InvariantCulture)).DefaultIfEmpty(-1).Max() + 1;
-        int layer1Blocks = sd.Keys.Where(k => k.StartsWith("backbone.body.layer1.", StringComparison.Ordinal))
-            .Select(k => int.Parse(k.Split('.')[3], System.Globalization.CultureInfo.InvariantCulture)).DefaultIfEmpty(-1).Max() + 1;
-        ResNetDepth depth = (bottleneck, layer1Blocks, layer3Blocks) switch
-        {
-            (false, 2, 2) => ResNetDepth.ResNet18,
-            (false, 3, 6) => ResNetDepth.ResNet34,
-            (true, 3, 6) => ResNetDepth.ResNet50,
-            (true, 3, 23) => ResNetDepth.ResNet101,
-            _ => throw new DataFormatException(path, null, "backbone.body", $"unrecognised ResNet ({(bottleneck ? "bottleneck" : "basic")} blocks, layer1 {layer1Blocks}, layer3 {layer3Blocks} blocks)"),
-        };
+        var depth = ResNetDepthFromKeys(sd.Keys, "backbone.body.", out string layout)
+            ?? throw new DataFormatException(path, null, "backbone.body", $"unrecognised ResNet ({layout})");
         var baseOptions = requested ?? new RetinaNetOptions(1);
         long fpn = sd.TryGetValue("backbone.fpn.layer_blocks.0.0.weight", out var lb) ? lb.shape[0] : baseOptions.FpnChannels;
         long a = baseOptions.AnchorsPerLocation;
@@ -228,6 +217,31 @@ public static class RetinaNetCheckpoint
                     "the options do not fit the weights: " + string.Join("; ", clash.Select(c => c.Text)));
         }
         return baseOptions with { NumClasses = (int)k, Backbone = depth, FpnChannels = (int)fpn, HeadGroupNorm = gn, P6FromC5 = fromC5 };
+    }
+
+    /// <summary>
+    /// The ResNet whose state_dict keys (after <paramref name="prefix"/>) are <paramref name="keys"/>: bottleneck blocks
+    /// (<c>layer1.0.conv3</c>) and the block counts of layer1, layer3 and layer4 tell the depths apart. Null when none fits;
+    /// <paramref name="layout"/> then describes what was found.
+    /// </summary>
+    internal static ResNetDepth? ResNetDepthFromKeys(IEnumerable<string> keys, string prefix, out string layout)
+    {
+        var list = keys.Where(k => k.StartsWith(prefix, StringComparison.Ordinal)).Select(k => k[prefix.Length..]).ToList();
+        bool bottleneck = list.Contains("layer1.0.conv3.weight");
+        int Blocks(int layer) => list.Where(k => k.StartsWith($"layer{layer}.", StringComparison.Ordinal))
+            .Select(k => int.TryParse(k.Split('.')[1], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int b) ? b : -1)
+            .DefaultIfEmpty(-1).Max() + 1;
+        int l1 = Blocks(1), l3 = Blocks(3), l4 = Blocks(4);
+        layout = $"{(bottleneck ? "bottleneck" : "basic")} blocks, layer1 {l1}, layer3 {l3}, layer4 {l4} blocks";
+        return (bottleneck, l1, l3, l4) switch
+        {
+            (false, 2, 2, 3) => ResNetDepth.ResNet18Cntk,
+            (false, 2, 2, 2) => ResNetDepth.ResNet18,
+            (false, 3, 6, 3) => ResNetDepth.ResNet34,
+            (true, 3, 6, 3) => ResNetDepth.ResNet50,
+            (true, 3, 23, 3) => ResNetDepth.ResNet101,
+            _ => null,
+        };
     }
 
     /// <summary>Copies a state dict into <paramref name="model"/> after checking every key and shape (num_batches_tracked entries are ignored).</summary>

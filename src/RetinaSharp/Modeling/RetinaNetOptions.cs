@@ -17,6 +17,11 @@ public enum ResNetDepth
     ResNet50,
     /// <summary>ResNet-101: bottleneck blocks [3, 4, 23, 3], C5 has 2048 channels.</summary>
     ResNet101,
+    /// <summary>The ImageNet ResNet-18 that ML.NET ships (NuGet <c>Microsoft.ML.DnnImageFeaturizer.ResNet18</c>, a CNTK 2.6
+    /// export): basic blocks [2, 2, 2, 3] (layer4 has a third block), stride-2 3x3 convolutions and the max-pool padded
+    /// top/left by 1 and bottom/right by 0, conv1 by 3 and 2; C5 has 512 channels. Same state_dict keys as torchvision's
+    /// resnet18 plus <c>layer4.2.*</c>. Weights: <see cref="Pretrained.MlNetResNet18"/>.</summary>
+    ResNet18Cntk,
 }
 
 /// <summary>The normalisation layers of the ResNet backbone.</summary>
@@ -29,6 +34,9 @@ public enum BackboneNormKind
     /// <summary>Trainable nn.BatchNorm2d with running statistics (batch statistics in train mode, running ones in eval
     /// mode), for training from scratch; state_dict adds num_batches_tracked (torchvision resnet with norm_layer=BatchNorm2d).</summary>
     BatchNorm,
+    /// <summary>GroupNorm with 32 groups (Wu and He 2018), trainable, independent of the batch size; for training from
+    /// scratch with small batches. state_dict keys weight and bias. Does not fold into the convolutions for inference.</summary>
+    GroupNorm,
 }
 
 /// <summary>The box regression loss over foreground anchors (torchvision <c>_box_loss</c> types).</summary>
@@ -132,7 +140,7 @@ public sealed record RetinaNetOptions(int NumClasses)
             throw new ArgumentException($"RetinaNetOptions.{field} = {value}: {why}", field);
         if (NumClasses < 1) Fail(nameof(NumClasses), NumClasses, "must be at least 1");
         if (TrainableBackboneLayers is < 0 or > 5) Fail(nameof(TrainableBackboneLayers), TrainableBackboneLayers, "must be in 0..5");
-        if (!Enum.IsDefined(BackboneNorm)) Fail(nameof(BackboneNorm), (int)BackboneNorm, "must be Frozen or BatchNorm");
+        if (!Enum.IsDefined(BackboneNorm)) Fail(nameof(BackboneNorm), (int)BackboneNorm, "must be Frozen, BatchNorm or GroupNorm");
         if (FpnChannels < 1 || (HeadGroupNorm && FpnChannels % 32 != 0)) Fail(nameof(FpnChannels), FpnChannels, "must be positive (a multiple of 32 with HeadGroupNorm)");
         if (MinSize < 1) Fail(nameof(MinSize), MinSize, "must be positive");
         if (MaxSize < MinSize) Fail(nameof(MaxSize), MaxSize, $"must be at least MinSize ({MinSize})");

@@ -19,6 +19,54 @@ public static class LossCurvePlot
     public static void Write(TrainingLog log, string path, int width = 900, int height = 500) =>
         AtomicFile.WriteAllBytes(path, RenderPng(log, width, height));
 
+    /// <summary>
+    /// Writes the total training loss of several runs into one picture (PNG, atomically), log-scaled y, one line per run
+    /// (for example the demo from scratch and from ImageNet weights at the same budget).
+    /// </summary>
+    /// <param name="runs">Label and log of each run; skipped (non-finite) steps are left out.</param>
+    /// <param name="path">The PNG file.</param>
+    /// <param name="width">Width in pixels.</param>
+    /// <param name="height">Height in pixels.</param>
+    /// <exception cref="ArgumentException">No runs.</exception>
+    /// <exception cref="IOException">The file cannot be written.</exception>
+    public static void WriteComparison(IReadOnlyList<(string Label, TrainingLog Log)> runs, string path, int width = 900, int height = 500)
+    {
+        ArgumentNullException.ThrowIfNull(runs);
+        if (runs.Count == 0) throw new ArgumentException("no runs to draw", nameof(runs));
+        var plot = new ScottPlot.Plot();
+        var positive = new List<double>();
+        double last = 1;
+        foreach (var (label, log) in runs)
+        {
+            var rows = log.Steps.Where(r => !r.Skipped && double.IsFinite(r.Loss) && r.Loss > 0).ToList();
+            if (rows.Count == 0) continue;
+            var line = plot.Add.Scatter(rows.Select(r => (double)r.Iteration).ToArray(), rows.Select(r => Math.Log10(r.Loss)).ToArray());
+            line.LegendText = label;
+            line.LineWidth = 2;
+            line.MarkerSize = 0;
+            positive.AddRange(rows.Select(r => r.Loss));
+            last = Math.Max(last, rows[^1].Iteration);
+        }
+        if (positive.Count > 0)
+        {
+            double lo = Math.Log10(positive.Min()), hi = Math.Log10(positive.Max());
+            double pad = Math.Max(0.03, 0.05 * (hi - lo));
+            var ticks = new ScottPlot.TickGenerators.NumericManual();
+            var (major, minor) = LogTicks(Math.Pow(10, lo - pad), Math.Pow(10, hi + pad));
+            foreach (var m in major) ticks.AddMajor(Math.Log10(m), Format(m));
+            foreach (var m in minor) ticks.AddMinor(Math.Log10(m));
+            plot.Axes.Left.TickGenerator = ticks;
+            plot.Axes.SetLimitsY(lo - pad, hi + pad, plot.Axes.Left);
+        }
+        plot.Axes.SetLimitsX(0, last * 1.02, plot.Axes.Bottom);
+        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { IntegerTicksOnly = true };
+        plot.Title("Training loss (total, per logged step)");
+        plot.XLabel("iteration");
+        plot.YLabel("loss (log scale)");
+        plot.ShowLegend(ScottPlot.Edge.Bottom);
+        AtomicFile.WriteAllBytes(path, plot.GetImageBytes(width, height, ScottPlot.ImageFormat.Png));
+    }
+
     /// <summary>Renders the loss curve of <paramref name="log"/> as PNG bytes (see <see cref="Write"/>).</summary>
     public static byte[] RenderPng(TrainingLog log, int width = 900, int height = 500)
     {

@@ -52,7 +52,7 @@ public class ResumeCheckTests
         string data = TinyDatasets.WriteCoco(dir.Path);
         string run = dir["run"];
         string[] common = ["train", "--data", data, "--out", run, "--backbone", "resnet18", "--min-size", "32", "--max-size", "32",
-            "--fpn-channels", "8", "--batch-size", "2", "--iterations", "2", "--trainable-layers", "0"];
+            "--fpn-channels", "8", "--batch-size", "2", "--iterations", "2", "--trainable-layers", "5"];
         var (code, err) = Invoke([.. common]);
         Assert.True(code == CliApp.Ok, err);
         // model.rsnet keeps the training set's categories (label order), for eval/detect to map by name.

@@ -25,7 +25,18 @@ public class QuickDemoTests
         Assert.Equal(["AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"], stats.EnumerateObject().Select(p => p.Name));
         foreach (var p in stats.EnumerateObject())
             Assert.InRange(p.Value.GetDouble(), -1.0, 1.0);
-        Assert.Equal(10, metrics.RootElement.GetProperty("per_class").GetArrayLength());
+        // One metrics schema with `retina eval --out` (CocoEvaluation.WriteJson), plus the demo's run.
+        var perCategory = metrics.RootElement.GetProperty("per_category");
+        Assert.Equal(10, perCategory.GetArrayLength());
+        Assert.Equal(16, metrics.RootElement.GetProperty("num_images").GetInt32());
+        var val = RetinaSharp.Data.DetectionDataset.Load(Path.Combine(outDir, "scenes", "instances_val.json"));
+        Assert.Equal(val.BoxCount, perCategory.EnumerateArray().Sum(c => c.GetProperty("num_ground_truth").GetInt32()));
+        Assert.False(metrics.RootElement.TryGetProperty("per_class", out _));
+        var run = metrics.RootElement.GetProperty("run");
+        Assert.Equal("demo", run.GetProperty("command").GetString());
+        Assert.Equal(4, run.GetProperty("batch_size").GetInt32());
+        Assert.Equal(64, run.GetProperty("scene_size").GetInt32());
+        Assert.True(run.GetProperty("quick").GetBoolean());
         foreach (var png in new[] { "loss_curve.png", "pr_curves.png", "detections_grid.png" })
             Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], File.ReadAllBytes(Path.Combine(report, png))[..4]);
         Assert.Contains("AP", File.ReadAllText(Path.Combine(report, "README.md")));

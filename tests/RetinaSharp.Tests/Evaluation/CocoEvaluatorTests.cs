@@ -316,5 +316,21 @@ public class CocoEvaluatorTests
         Assert.Equal("cat", cat.GetProperty("name").GetString());
         Assert.Equal(10, root.GetProperty("pr_curves").GetProperty("curves").GetArrayLength());
         Assert.Equal(101, root.GetProperty("pr_curves").GetProperty("recall").GetArrayLength());
+        Assert.Equal(1, cat.GetProperty("num_ground_truth").GetInt32());
+        Assert.Equal(["iou_type", "num_images", "stats", "per_category", "pr_curves"], root.EnumerateObject().Select(p => p.Name));
+    }
+
+    [Fact]
+    public void JsonReportAppendsTheRunObjectWhenGiven()
+    {
+        var e = new Builder().Image(1).Image(2).Category(3, "cat")
+            .Gt(1, 3, 0, 0, 50, 50).Gt(2, 3, 10, 10, 40, 40).Dt(1, 3, 0, 0, 50, 50, 0.9).Evaluate();
+        using var doc = System.Text.Json.JsonDocument.Parse(e.ToJson(new System.Text.Json.Nodes.JsonObject { ["iterations"] = 7, ["quick"] = true }));
+        var root = doc.RootElement;
+        Assert.Equal(["iou_type", "num_images", "stats", "per_category", "pr_curves", "run"], root.EnumerateObject().Select(p => p.Name));
+        Assert.Equal(2, root.GetProperty("num_images").GetInt32());
+        Assert.Equal(2, root.GetProperty("per_category")[0].GetProperty("num_ground_truth").GetInt32());
+        Assert.Equal(7, root.GetProperty("run").GetProperty("iterations").GetInt32());
+        Assert.True(root.GetProperty("run").GetProperty("quick").GetBoolean());
     }
 }
