@@ -18,6 +18,7 @@ using RetinaSharp.Recipes;
 using RetinaSharp.Visualization;
 using RetinaSharp.Training;
 using Spectre.Console;
+using TorchSharp;
 
 namespace RetinaSharp.Cli.Commands;
 
@@ -176,6 +177,8 @@ public static class DemoCommand
             resumeHint: $"retina demo{(d.Quick ? " --quick" : "")}{(d.FromScratch ? " --from-scratch" : "")} --out \"{d.Out}\" --resume", ResumeFields, out var model, stop: stop,
             backboneWeights: d.Recipe.BackboneWeights);
         times.Add(("training", sw.Elapsed));
+        if (result.Status == TrainingStatus.NativeFailure)
+            WriteStoppedReadme(Path.Combine(d.Out, "report"), result, $"retina demo{(d.Quick ? " --quick" : "")} --out \"{d.Out}\" --resume");
         if (result.Status != TrainingStatus.Completed) return stop.ExitCode ?? CliApp.Failed;
 
         // 3. Evaluation.
@@ -220,6 +223,26 @@ public static class DemoCommand
         AnsiConsole.MarkupLineInterpolated($"Generalisation: AP {testEvaluation.Stats.Ap:0.000}, AP50 {testEvaluation.Stats.Ap50:0.000} on {test.Images.Count} test scenes of unseen glyphs ({testEvaluation.Stats.Ap - evaluation.Stats.Ap:+0.000;-0.000} AP against validation).");
         AnsiConsole.MarkupLineInterpolated($"Report: [bold]{report}[/] (report.html: open it in a browser; README.md, metrics.json, loss_curve.png, pr_curves.png, detections_grid.png)");
         return CliApp.Ok;
+    }
+
+    /// <summary>
+    /// The report of a demo whose training libtorch stopped (<see cref="TrainingStatus.NativeFailure"/>): OUT/report/README.md
+    /// says what failed, which checkpoint holds the training so far and the command that continues it.
+    /// </summary>
+    internal static void WriteStoppedReadme(string report, TrainingResult result, string resumeCommand)
+    {
+        Directory.CreateDirectory(report);
+        var sb = new StringBuilder();
+        sb.AppendLine("# RetinaSharp demo: training stopped");
+        sb.AppendLine();
+        sb.AppendLine(result.Message);
+        sb.AppendLine();
+        if (TrainCommand.CanResume(result))
+            sb.AppendLine($"Nothing is lost: continue the training from that checkpoint with `{resumeCommand}`; the evaluation and the rest of this report follow when it finishes.");
+        else
+            sb.AppendLine("No checkpoint was written yet: run the demo again.");
+        AtomicFile.WriteAllText(Path.Combine(report, "README.md"), sb.ToString());
+        AnsiConsole.MarkupLineInterpolated($"Report: [bold]{Path.Combine(report, "README.md")}[/]");
     }
 
     /// <summary>
@@ -281,7 +304,8 @@ public static class DemoCommand
                 using (var step = TorchSharp.torch.NewDisposeScope())
                 {
                     var losses = trainable.ComputeLosses(batch);
-                    (losses[0].Value + losses[1].Value).backward();
+                    using var one = 1.ToScalar();   // an explicit Scalar: `a + b` would pass an implicit one (issue 17)
+                    losses[0].Value.add(losses[1].Value, one).backward();
                     optimizer.GradientNorm(10);
                     optimizer.Step(1e-5);
                     optimizer.ZeroGrad();

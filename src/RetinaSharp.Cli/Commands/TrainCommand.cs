@@ -498,10 +498,15 @@ public static class TrainCommand
         }
         else
             AnsiConsole.MarkupLineInterpolated($"[yellow]{result.Message}[/]");
-        if (result.Status == TrainingStatus.Interrupted)
+        if (CanResume(result))
             AnsiConsole.MarkupLineInterpolated($"To continue, run {resumeHint}.");
         return result;
     }
+
+    /// <summary>Whether a stopped run can be continued with --resume: after Ctrl-C / SIGTERM, or after a libtorch failure
+    /// when a checkpoint is on disk (the one saved at the failure, or the last periodic one).</summary>
+    internal static bool CanResume(TrainingResult result) =>
+        result.Status == TrainingStatus.Interrupted || (result.Status == TrainingStatus.NativeFailure && File.Exists(result.CheckpointPath));
 
     /// <summary>
     /// The closing line of a completed run: the model file for eval/detect first, then what else the run folder keeps and

@@ -2,6 +2,7 @@
 // grid_anchors) as configured by torchvision.models.detection.retinanet._default_anchorgen, torchvision 0.14;
 // RetinaNet paper (Lin et al. 2017) section 4 "Anchors". Same anchors, order and rounding.
 using TorchSharp;
+using static RetinaSharp.TorchScalars;
 using static TorchSharp.torch;
 
 namespace RetinaSharp.Geometry;
@@ -124,10 +125,10 @@ public sealed class AnchorGenerator
         using var scope = NewDisposeScope();
         var scales = tensor(sizes.Select(s => (float)s).ToArray());
         var hRatios = tensor(ratios.Select(r => (float)r).ToArray()).sqrt();
-        var wRatios = 1 / hRatios;
+        var wRatios = hRatios.reciprocal();
         var ws = (wRatios.unsqueeze(1) * scales.unsqueeze(0)).view(-1);
         var hs = (hRatios.unsqueeze(1) * scales.unsqueeze(0)).view(-1);
-        var cell = (stack(new[] { -ws, -hs, ws, hs }, 1) / 2).round();
+        var cell = stack(new[] { -ws, -hs, ws, hs }, 1).div(Two).round();
         var result = cell.MoveToOuterDisposeScope();
         result.DetachFromDisposeScope();
         return result;
@@ -137,12 +138,16 @@ public sealed class AnchorGenerator
     {
         long strideY = imageSize.Height / featureSize.Height;
         long strideX = imageSize.Width / featureSize.Width;
-        var shiftsX = arange(0, featureSize.Width, dtype: ScalarType.Int64) * strideX;
-        var shiftsY = arange(0, featureSize.Height, dtype: ScalarType.Int64) * strideY;
+        using var width = featureSize.Width.ToScalar();
+        using var height = featureSize.Height.ToScalar();
+        using var sx0 = strideX.ToScalar();
+        using var sy0 = strideY.ToScalar();
+        var shiftsX = arange(Zero, width, One, dtype: ScalarType.Int64).mul(sx0);
+        var shiftsY = arange(Zero, height, One, dtype: ScalarType.Int64).mul(sy0);
         var grid = meshgrid(new[] { shiftsY, shiftsX }, indexing: "ij");
         var sy = grid[0].reshape(-1);
         var sx = grid[1].reshape(-1);
         var shifts = stack(new[] { sx, sy, sx, sy }, 1).to_type(ScalarType.Float32); // (H*W, 4)
-        return (shifts.view(-1, 1, 4) + cell.view(1, -1, 4)).reshape(-1, 4);         // (H*W*A, 4)
+        return shifts.view(-1, 1, 4).add(cell.view(1, -1, 4), One).reshape(-1, 4);   // (H*W*A, 4)
     }
 }

@@ -2,6 +2,7 @@
 // torchvision 0.14; the parameterisation is R-CNN's (Girshick et al. 2014, appendix C) used by RetinaNet
 // (Lin et al. 2017, section 4). Same float operation order, written from the formulas.
 using TorchSharp;
+using static RetinaSharp.TorchScalars;
 using static TorchSharp.torch;
 
 namespace RetinaSharp.Geometry;
@@ -61,16 +62,20 @@ public sealed class BoxCoder
         var g = targetBoxes.unbind(-1);
         var aw = a[2] - a[0];
         var ah = a[3] - a[1];
-        var acx = a[0] + 0.5 * aw;
-        var acy = a[1] + 0.5 * ah;
+        var acx = a[0].add(aw.mul(OneHalf), One);
+        var acy = a[1].add(ah.mul(OneHalf), One);
         var gw = g[2] - g[0];
         var gh = g[3] - g[1];
-        var gcx = g[0] + 0.5 * gw;
-        var gcy = g[1] + 0.5 * gh;
-        var dx = Wx * (gcx - acx) / aw;
-        var dy = Wy * (gcy - acy) / ah;
-        var dw = Ww * (gw / aw).log();
-        var dh = Wh * (gh / ah).log();
+        var gcx = g[0].add(gw.mul(OneHalf), One);
+        var gcy = g[1].add(gh.mul(OneHalf), One);
+        using var wx = Wx.ToScalar();
+        using var wy = Wy.ToScalar();
+        using var ww = Ww.ToScalar();
+        using var wh = Wh.ToScalar();
+        var dx = (gcx - acx).mul(wx) / aw;
+        var dy = (gcy - acy).mul(wy) / ah;
+        var dw = (gw / aw).log().mul(ww);
+        var dh = (gh / ah).log().mul(wh);
         return stack(new[] { dx, dy, dw, dh }, -1).MoveToOuterDisposeScope();
     }
 
@@ -90,17 +95,22 @@ public sealed class BoxCoder
         var d = deltas.unbind(-1);
         var aw = a[2] - a[0];
         var ah = a[3] - a[1];
-        var acx = a[0] + 0.5 * aw;
-        var acy = a[1] + 0.5 * ah;
-        var dx = d[0] / Wx;
-        var dy = d[1] / Wy;
-        var dw = (d[2] / Ww).clamp_max(ScaleClamp);
-        var dh = (d[3] / Wh).clamp_max(ScaleClamp);
-        var cx = dx * aw + acx;
-        var cy = dy * ah + acy;
-        var halfW = 0.5 * (dw.exp() * aw);
-        var halfH = 0.5 * (dh.exp() * ah);
-        return stack(new[] { cx - halfW, cy - halfH, cx + halfW, cy + halfH }, -1).MoveToOuterDisposeScope();
+        var acx = a[0].add(aw.mul(OneHalf), One);
+        var acy = a[1].add(ah.mul(OneHalf), One);
+        using var wx = Wx.ToScalar();
+        using var wy = Wy.ToScalar();
+        using var ww = Ww.ToScalar();
+        using var wh = Wh.ToScalar();
+        using var clamp = ScaleClamp.ToScalar();
+        var dx = d[0].div(wx);
+        var dy = d[1].div(wy);
+        var dw = d[2].div(ww).clamp_max(clamp);
+        var dh = d[3].div(wh).clamp_max(clamp);
+        var cx = (dx * aw).add(acx, One);
+        var cy = (dy * ah).add(acy, One);
+        var halfW = (dw.exp() * aw).mul(OneHalf);
+        var halfH = (dh.exp() * ah).mul(OneHalf);
+        return stack(new[] { cx - halfW, cy - halfH, cx.add(halfW, One), cy.add(halfH, One) }, -1).MoveToOuterDisposeScope();
     }
 
     private static void CheckPair(Tensor x, string xName, Tensor anchors, string anchorsName)

@@ -3,6 +3,7 @@
 // torchvision 0.14. Same formulas and the same float operation order, written from their documentation.
 using System.Globalization;
 using TorchSharp;
+using static RetinaSharp.TorchScalars;
 using static TorchSharp.torch;
 
 namespace RetinaSharp.Geometry;
@@ -15,6 +16,9 @@ namespace RetinaSharp.Geometry;
 /// </summary>
 public static class BoxOps
 {
+    /// <summary>The ε of <see cref="GeneralizedIouLoss"/>'s divisions (torchvision's 1e-7).</summary>
+    private static readonly Scalar Eps = 1e-7.ToScalar();
+
     /// <summary>XYXY to XYWH (COCO): (x1, y1, x2 - x1, y2 - y1). torchvision <c>box_convert(in_fmt="xyxy", out_fmt="xywh")</c>.</summary>
     /// <param name="boxes">(..., 4) XYXY boxes.</param>
     /// <returns>(..., 4) XYWH boxes.</returns>
@@ -36,7 +40,7 @@ public static class BoxOps
         CheckLastDim(boxes, nameof(boxes));
         using var scope = NewDisposeScope();
         var c = boxes.unbind(-1);
-        return stack(new[] { c[0], c[1], c[0] + c[2], c[1] + c[3] }, -1).MoveToOuterDisposeScope();
+        return stack(new[] { c[0], c[1], c[0].add(c[2], One), c[1].add(c[3], One) }, -1).MoveToOuterDisposeScope();
     }
 
     /// <summary>XYXY to CXCYWH: ((x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1). torchvision <c>box_convert(in_fmt="xyxy", out_fmt="cxcywh")</c>.</summary>
@@ -48,7 +52,7 @@ public static class BoxOps
         CheckLastDim(boxes, nameof(boxes));
         using var scope = NewDisposeScope();
         var c = boxes.unbind(-1);
-        return stack(new[] { (c[0] + c[2]) / 2, (c[1] + c[3]) / 2, c[2] - c[0], c[3] - c[1] }, -1).MoveToOuterDisposeScope();
+        return stack(new[] { c[0].add(c[2], One).div(Two), c[1].add(c[3], One).div(Two), c[2] - c[0], c[3] - c[1] }, -1).MoveToOuterDisposeScope();
     }
 
     /// <summary>CXCYWH to XYXY: (cx - w/2, cy - h/2, cx + w/2, cy + h/2). torchvision <c>box_convert(in_fmt="cxcywh", out_fmt="xyxy")</c>.</summary>
@@ -60,9 +64,9 @@ public static class BoxOps
         CheckLastDim(boxes, nameof(boxes));
         using var scope = NewDisposeScope();
         var c = boxes.unbind(-1);
-        var hw = 0.5 * c[2];
-        var hh = 0.5 * c[3];
-        return stack(new[] { c[0] - hw, c[1] - hh, c[0] + hw, c[1] + hh }, -1).MoveToOuterDisposeScope();
+        var hw = c[2].mul(OneHalf);
+        var hh = c[3].mul(OneHalf);
+        return stack(new[] { c[0] - hw, c[1] - hh, c[0].add(hw, One), c[1].add(hh, One) }, -1).MoveToOuterDisposeScope();
     }
 
     /// <summary>Box areas (x2 - x1) * (y2 - y1) in square pixels. torchvision <c>box_area</c>.</summary>
@@ -112,7 +116,7 @@ public static class BoxOps
         var a = boxes1.unsqueeze(1);                                   // (N, 1, 4)
         var lt = minimum(a.narrow(-1, 0, 2), boxes2.narrow(-1, 0, 2)); // (N, M, 2)
         var rb = maximum(a.narrow(-1, 2, 2), boxes2.narrow(-1, 2, 2)); // (N, M, 2)
-        var wh = (rb - lt).clamp_min(0);
+        var wh = (rb - lt).clamp_min(Zero);
         var enclosing = wh.select(-1, 0) * wh.select(-1, 1);           // (N, M)
         return (iou - (enclosing - union) / enclosing).MoveToOuterDisposeScope();
     }
@@ -132,18 +136,17 @@ public static class BoxOps
         CheckBoxes(boxes2, nameof(boxes2));
         if (boxes1.shape[0] != boxes2.shape[0])
             throw new ArgumentException($"boxes1 has {boxes1.shape[0]} rows but boxes2 has {boxes2.shape[0]}; the loss pairs them row by row.", nameof(boxes2));
-        const double eps = 1e-7;
         using var scope = NewDisposeScope();
         var p = boxes1.unbind(-1);
         var g = boxes2.unbind(-1);
-        var iw = (minimum(p[2], g[2]) - maximum(p[0], g[0])).clamp_min(0);
-        var ih = (minimum(p[3], g[3]) - maximum(p[1], g[1])).clamp_min(0);
+        var iw = (minimum(p[2], g[2]) - maximum(p[0], g[0])).clamp_min(Zero);
+        var ih = (minimum(p[3], g[3]) - maximum(p[1], g[1])).clamp_min(Zero);
         var inter = iw * ih;
-        var union = (p[2] - p[0]) * (p[3] - p[1]) + (g[2] - g[0]) * (g[3] - g[1]) - inter;
-        var iou = inter / (union + eps);
+        var union = ((p[2] - p[0]) * (p[3] - p[1])).add((g[2] - g[0]) * (g[3] - g[1]), One) - inter;
+        var iou = inter / union.add(Eps, One);
         var enclosing = (maximum(p[2], g[2]) - minimum(p[0], g[0])) * (maximum(p[3], g[3]) - minimum(p[1], g[1]));
-        var giou = iou - (enclosing - union) / (enclosing + eps);
-        return (1 - giou).MoveToOuterDisposeScope();
+        var giou = iou - (enclosing - union) / enclosing.add(Eps, One);
+        return giou.neg().add(One, One).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -161,10 +164,12 @@ public static class BoxOps
         if (height < 0) throw new ArgumentOutOfRangeException(nameof(height), height, "image height must be >= 0");
         if (width < 0) throw new ArgumentOutOfRangeException(nameof(width), width, "image width must be >= 0");
         using var scope = NewDisposeScope();
+        using var w = width.ToScalar();
+        using var h = height.ToScalar();
         var c = boxes.unbind(-1);
         return stack(new[]
         {
-            c[0].clamp(0, width), c[1].clamp(0, height), c[2].clamp(0, width), c[3].clamp(0, height),
+            c[0].clamp(Zero, w), c[1].clamp(Zero, h), c[2].clamp(Zero, w), c[3].clamp(Zero, h),
         }, -1).MoveToOuterDisposeScope();
     }
 
@@ -180,7 +185,8 @@ public static class BoxOps
             throw new ArgumentException($"minSize must be a number, got {minSize}", nameof(minSize));
         using var scope = NewDisposeScope();
         var c = boxes.unbind(-1);
-        var keep = (c[2] - c[0]).ge(minSize).logical_and((c[3] - c[1]).ge(minSize));
+        using var min = minSize.ToScalar();
+        var keep = (c[2] - c[0]).ge(min).logical_and((c[3] - c[1]).ge(min));
         return nonzero(keep).view(-1).MoveToOuterDisposeScope();
     }
 
@@ -217,9 +223,9 @@ public static class BoxOps
         var a = boxes1.unsqueeze(1);                                   // (N, 1, 4)
         var lt = maximum(a.narrow(-1, 0, 2), boxes2.narrow(-1, 0, 2)); // (N, M, 2)
         var rb = minimum(a.narrow(-1, 2, 2), boxes2.narrow(-1, 2, 2)); // (N, M, 2)
-        var wh = (rb - lt).clamp_min(0);
+        var wh = (rb - lt).clamp_min(Zero);
         var inter = wh.select(-1, 0) * wh.select(-1, 1);               // (N, M)
-        var union = area1.unsqueeze(1) + area2 - inter;
+        var union = area1.unsqueeze(1).add(area2, One) - inter;
         return (inter, union);
     }
 

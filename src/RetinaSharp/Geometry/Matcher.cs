@@ -20,6 +20,10 @@ public sealed class Matcher
     /// <summary>Matched index of an anchor whose best IoU is in [low, high): ignored by the losses.</summary>
     public const long BetweenThresholds = -2;
 
+    // The two states as Scalars for masked_fill_ (process lifetime: never finalised during a call).
+    private static readonly Scalar Background = BelowLowThreshold.ToScalar();
+    private static readonly Scalar Ignored = BetweenThresholds.ToScalar();
+
     /// <summary>Creates a matcher; defaults are RetinaNet's (section 4 of the paper, torchvision's retinanet).</summary>
     /// <param name="highThreshold">IoU at or above which an anchor is foreground.</param>
     /// <param name="lowThreshold">IoU below which an anchor is background.</param>
@@ -60,7 +64,7 @@ public sealed class Matcher
             throw new ArgumentException($"iou must be (G, A); got ({string.Join(", ", iou.shape)}).", nameof(iou));
         long numAnchors = iou.shape[1];
         if (iou.shape[0] == 0 || numAnchors == 0)
-            return full(numAnchors, BelowLowThreshold, dtype: ScalarType.Int64, device: iou.device);
+            return full(numAnchors, Background, dtype: ScalarType.Int64, device: iou.device);
         using var scope = NewDisposeScope();
         // torchvision lets a NaN IoU (from a NaN box) fall through both threshold tests, so the anchor silently becomes a
         // foreground match of box 0. Refuse it instead, naming the first NaN entry.
@@ -72,8 +76,10 @@ public sealed class Matcher
         }
         var (best, argBest) = iou.max(0);                       // (A), (A)
         var matches = argBest.clone();
-        matches.masked_fill_(best.lt(LowThreshold), BelowLowThreshold);
-        matches.masked_fill_(best.ge(LowThreshold).logical_and(best.lt(HighThreshold)), BetweenThresholds);
+        using var low = LowThreshold.ToScalar();
+        using var high = HighThreshold.ToScalar();
+        matches.masked_fill_(best.lt(low), Background);
+        matches.masked_fill_(best.ge(low).logical_and(best.lt(high)), Ignored);
         if (AllowLowQualityMatches)
         {
             var bestPerGt = iou.max(1).values;                  // (G)

@@ -2,6 +2,8 @@
 // estimated probability of the true class (section 3.2, and section 5.1 notes a softmax variant works too).
 // No torchvision function exists for it; values are checked against the formula itself.
 
+using TorchSharp;
+using static RetinaSharp.TorchScalars;
 using static TorchSharp.torch;
 
 namespace RetinaSharp.Losses;
@@ -47,30 +49,35 @@ public sealed partial class FocalLoss
         using var scope = NewDisposeScope();
         var x = logits.reshape(-1, classes);                      // (N, C)
         var idx = classIndices.reshape(-1).to(ScalarType.Int64);  // (N)
-        var bad = idx.ne(-2).logical_and(idx.lt(0).logical_or(idx.ge(classes)));
+        using var classCount = classes.ToScalar();
+        var bad = idx.ne(MinusTwo).logical_and(idx.lt(Zero).logical_or(idx.ge(classCount)));
         if (bad.any().item<bool>())
         {
             long at = bad.nonzero()[0, 0].item<long>();
             throw new ArgumentException(
                 $"classIndices must be in 0..{classes - 1} or -2 (ignored), but classIndices[{at}] is {idx[at].item<long>()}.", nameof(classIndices));
         }
-        var valid = idx.ne(-2);                                   // (N)
-        var safeIdx = idx.clamp_min(0).unsqueeze(1);              // (N, 1)
-        var xs = x.masked_fill(valid.logical_not().unsqueeze(1), 0.0);
+        var valid = idx.ne(MinusTwo);                             // (N)
+        var safeIdx = idx.clamp_min(Zero).unsqueeze(1);           // (N, 1)
+        var xs = x.masked_fill(valid.logical_not().unsqueeze(1), ZeroF);
         var lse = xs.logsumexp(1);                                // (N)
         var logPt = xs.gather(1, safeIdx).squeeze(1) - lse;       // (N) log p_t
         var loss = logPt.neg();
         if (gamma != 0)
         {
-            var isTarget = arange(classes, device: x.device).unsqueeze(0).eq(safeIdx);   // (N, C)
-            var logOneMinusPt = xs.masked_fill(isTarget, double.NegativeInfinity).logsumexp(1) - lse;
-            loss = loss * logOneMinusPt.mul(gamma).exp();
+            var isTarget = arange(Zero, classCount, One, device: x.device).unsqueeze(0).eq(safeIdx);   // (N, C)
+            var logOneMinusPt = xs.masked_fill(isTarget, NegativeInfinity).logsumexp(1) - lse;
+            using var g = gamma.ToScalar();
+            loss = loss * logOneMinusPt.mul(g).exp();
         }
         if (alphaPerClass is not null)
             loss = loss * alphaPerClass.detach().to(logits.dtype, logits.device).index_select(0, safeIdx.squeeze(1));
         else if (alpha.HasValue)
-            loss = loss * alpha.Value;
-        loss = loss.masked_fill(valid.logical_not(), 0.0);
+        {
+            using var a = alpha.Value.ToScalar();
+            loss = loss.mul(a);
+        }
+        loss = loss.masked_fill(valid.logical_not(), ZeroF);
         var result = FocalLossComposite.Reduce(loss, reduction, normalizer, valid.sum().item<long>());
         if (reduction == FocalReduction.None)
             result = result.reshape(classIndices.shape);

@@ -3,6 +3,8 @@
 // well-classified examples.
 // No torchvision function exists for it; values are checked against the formula itself.
 
+using TorchSharp;
+using static RetinaSharp.TorchScalars;
 using static TorchSharp.torch;
 
 namespace RetinaSharp.Losses;
@@ -39,18 +41,24 @@ public sealed partial class FocalLoss
 
         using var scope = NewDisposeScope();
         var tf = targets.dtype == ScalarType.Bool ? targets.to(logits.dtype) : targets;
-        var bad = tf.ne(0).logical_and(tf.ne(1));
+        var bad = tf.ne(Zero).logical_and(tf.ne(One));
         if (bad.any().item<bool>())
         {
             long at = bad.flatten().nonzero()[0, 0].item<long>();
             double value = tf.flatten()[at].to(ScalarType.Float64).item<double>();
             throw new ArgumentException($"targets must be 0 or 1, but targets (flat index {at}) is {Fmt(value)}.", nameof(targets));
         }
-        var positive = tf.eq(1);
+        var positive = tf.eq(One);
         var z = where(positive, logits, logits.neg());
-        var loss = nn.functional.logsigmoid(z.mul(gamma).add(beta)).neg().div(gamma);
+        using var g = gamma.ToScalar();
+        using var b = beta.ToScalar();
+        var loss = nn.functional.logsigmoid(z.mul(g).add(b, One)).neg().div(g);
         if (alpha.HasValue)
-            loss = loss * positive.to(logits.dtype).mul(2 * alpha.Value - 1).add(1 - alpha.Value);
+        {
+            using var slope = (2 * alpha.Value - 1).ToScalar();
+            using var offset = (1 - alpha.Value).ToScalar();
+            loss = loss * positive.to(logits.dtype).mul(slope).add(offset, One);
+        }
         return FocalLossComposite.Reduce(loss, reduction, normalizer, logits.numel()).MoveToOuterDisposeScope();
     }
 }

@@ -4,6 +4,7 @@
 // torchvision's RetinaNetClassificationHead.compute_loss builds one-hot targets and drops ignored anchors.
 
 using TorchSharp;
+using static RetinaSharp.TorchScalars;
 using static TorchSharp.torch;
 
 namespace RetinaSharp.Losses;
@@ -134,14 +135,14 @@ public sealed partial class FocalLoss : nn.Module<Tensor, Tensor, Tensor>
             return RunFused(logits, t, options, indexForm: false).MoveToOuterDisposeScope();
         }
         var tf = targets.dtype == ScalarType.Bool ? targets.to(logits.dtype) : targets;
-        var bad = tf.ne(0).logical_and(tf.ne(1));
+        var bad = tf.ne(Zero).logical_and(tf.ne(One));
         if (bad.any().item<bool>())
         {
             long at = bad.flatten().nonzero()[0, 0].item<long>();
             double value = tf.flatten()[at].to(ScalarType.Float64).item<double>();
             throw new ArgumentException($"targets must be 0 or 1, but targets (flat index {at}) is {Fmt(value)}.", nameof(targets));
         }
-        return FocalLossComposite.Sigmoid(logits, tf.eq(1), null, alpha, gamma, alphaPerClass, reduction, normalizer, logits.numel())
+        return FocalLossComposite.Sigmoid(logits, tf.eq(One), null, alpha, gamma, alphaPerClass, reduction, normalizer, logits.numel())
             .MoveToOuterDisposeScope();
     }
 
@@ -192,7 +193,8 @@ public sealed partial class FocalLoss : nn.Module<Tensor, Tensor, Tensor>
         }
         else
         {
-            var bad = idx.lt(-2).logical_or(idx.ge(classes));
+            using var classCount = classes.ToScalar();
+            var bad = idx.lt(MinusTwo).logical_or(idx.ge(classCount));
             if (bad.any().item<bool>())
             {
                 long at = bad.nonzero()[0, 0].item<long>();
@@ -200,8 +202,8 @@ public sealed partial class FocalLoss : nn.Module<Tensor, Tensor, Tensor>
                     $"classIndices must be in -2..{classes - 1} (-2 ignored, -1 background, 0..C-1 foreground class), but classIndices[{at}] is {idx[at].item<long>()}.",
                     nameof(classIndices));
             }
-            var valid = idx.ne(-2).unsqueeze(1);                                  // (N, 1)
-            var positive = idx.unsqueeze(1).eq(arange(classes, device: x.device)); // (N, C)
+            var valid = idx.ne(MinusTwo).unsqueeze(1);                                              // (N, 1)
+            var positive = idx.unsqueeze(1).eq(arange(Zero, classCount, One, device: x.device)); // (N, C)
             long meanCount = valid.sum().item<long>() * classes;
             loss = FocalLossComposite.Sigmoid(x, positive, valid, alpha, gamma, alphaPerClass, reduction, normalizer, meanCount);
         }

@@ -3,6 +3,8 @@
 // CPU kernel, but in log-sigmoid form (Lin et al. 2017, section 3.2):
 //   x_t = x for a positive, -x for a negative;  CE = -logsigmoid(x_t);  (1 - p_t)^γ = exp(γ (logsigmoid(x_t) - x_t)).
 
+using TorchSharp;
+using static RetinaSharp.TorchScalars;
 using static TorchSharp.torch;
 
 namespace RetinaSharp.Losses;
@@ -20,41 +22,51 @@ internal static class FocalLossComposite
     {
         using var scope = NewDisposeScope();
         // Ignored logits are replaced by 0 before any math, so a NaN or huge ignored logit cannot leak into the gradient.
-        var x = valid is null ? logits : logits.masked_fill(valid.logical_not(), 0.0);
+        var x = valid is null ? logits : logits.masked_fill(valid.logical_not(), ZeroF);
         var z = where(positive, x, x.neg());
         var logPt = nn.functional.logsigmoid(z);               // log p_t
         var loss = logPt.neg();                                // CE = -log p_t
         // Weight w = α_t (1 - p_t)^γ, built before it meets the CE so autograd keeps fewer logits-sized tensors.
         Tensor? weight = null;
         if (gamma != 0)
-            weight = (logPt - z).mul(gamma).exp();             // log(1 - p_t) = log p_t - x_t
+        {
+            using var g = gamma.ToScalar();
+            weight = (logPt - z).mul(g).exp();                 // log(1 - p_t) = log p_t - x_t
+        }
         Tensor? alphaT = null;
         if (alphaPerClass is not null)
         {
             var a = alphaPerClass.detach().to(logits.dtype, logits.device);
-            alphaT = where(positive, a, a.neg().add(1.0));
+            alphaT = where(positive, a, a.neg().add(OneF, One));
         }
         else if (alpha.HasValue)
         {
             // α_t = α for positives, 1 - α for negatives, in place on a fresh tensor that needs no gradient.
-            alphaT = positive.to(logits.dtype).mul_(2 * alpha.Value - 1).add_(1 - alpha.Value);
+            using var slope = (2 * alpha.Value - 1).ToScalar();
+            using var offset = (1 - alpha.Value).ToScalar();
+            alphaT = positive.to(logits.dtype).mul_(slope).add_(offset, One);
         }
         if (alphaT is not null)
             weight = weight is null ? alphaT : weight * alphaT;
         if (weight is not null)
             loss = loss * weight;
         if (valid is not null)
-            loss = loss.masked_fill(valid.logical_not(), 0.0);
+            loss = loss.masked_fill(valid.logical_not(), ZeroF);
         return Reduce(loss, reduction, normalizer, meanCount).MoveToOuterDisposeScope();
     }
 
     /// <summary>Applies <paramref name="reduction"/> to element losses.</summary>
-    internal static Tensor Reduce(Tensor loss, FocalReduction reduction, double normalizer, long meanCount) => reduction switch
+    internal static Tensor Reduce(Tensor loss, FocalReduction reduction, double normalizer, long meanCount)
     {
-        FocalReduction.None => loss.alias(),
-        FocalReduction.Sum => loss.sum(),
-        FocalReduction.Mean => loss.sum().div(Math.Max(1L, meanCount)),
-        FocalReduction.Normalized => loss.sum().div(Math.Max(1.0, normalizer)),
-        _ => throw new ArgumentException($"unknown reduction {reduction}.", nameof(reduction)),
-    };
+        switch (reduction)
+        {
+            case FocalReduction.None: return loss.alias();
+            case FocalReduction.Sum: return loss.sum();
+            case FocalReduction.Mean:
+                using (var count = Math.Max(1L, meanCount).ToScalar()) return loss.sum().div(count);
+            case FocalReduction.Normalized:
+                using (var n = Math.Max(1.0, normalizer).ToScalar()) return loss.sum().div(n);
+            default: throw new ArgumentException($"unknown reduction {reduction}.", nameof(reduction));
+        }
+    }
 }

@@ -37,8 +37,15 @@ internal sealed class FusedFocalLossFunction : autograd.SingleTensorFunction<Fus
     {
         var grad = ctx.get_saved_variables()[0];
         // loss.backward() passes a scalar 1: hand back the saved gradient without another pass over memory.
-        bool unit = gradOutput.numel() == 1 && gradOutput.ToDouble() == 1.0;
+        bool unit = gradOutput.numel() == 1 && IsOne(gradOutput);
         var gradLogits = unit ? grad : grad.mul(gradOutput);
         return [gradLogits, null!, null!, null!];
+    }
+
+    /// <summary>Whether a one-element tensor holds 1 (read through a float64 copy, not TorchSharp's Scalar-based ToDouble).</summary>
+    private static bool IsOne(Tensor t)
+    {
+        using var d = t.detach().to(ScalarType.Float64);
+        return d.item<double>() == 1.0;
     }
 }

@@ -25,7 +25,7 @@ internal sealed class LastLevelP6P7 : Module<Tensor, Tensor, (Tensor P6, Tensor 
             foreach (var c in new[] { p6, p7 })
             {
                 init.kaiming_uniform_(c.weight, a: 1);
-                init.constant_(c.bias!, 0);
+                init.constant_(c.bias!, TorchScalars.Zero);
             }
     }
 
@@ -70,7 +70,7 @@ public sealed class FeaturePyramidNetwork : Module<Tensor[], Tensor[]>
         using (no_grad())
             foreach (var seq in inner_blocks.Concat(layer_blocks))
                 foreach (var (_, m) in seq.named_modules())
-                    if (m is Conv2d c) { init.kaiming_uniform_(c.weight, a: 1); init.constant_(c.bias!, 0); }
+                    if (m is Conv2d c) { init.kaiming_uniform_(c.weight, a: 1); init.constant_(c.bias!, TorchScalars.Zero); }
         OutChannels = outChannels;
     }
 
@@ -99,7 +99,7 @@ public sealed class FeaturePyramidNetwork : Module<Tensor[], Tensor[]>
         {
             var lateral = inner_blocks[i].forward(c[i]);
             var topDown = functional.interpolate(last, size: [lateral.shape[2], lateral.shape[3]], mode: InterpolationMode.Nearest);
-            last = lateral + topDown;
+            last = lateral.add(topDown, TorchScalars.One);
             results[i] = layer_blocks[i].forward(last);
         }
         var (p6, p7) = extra_blocks.forward(results[2], c[2]);

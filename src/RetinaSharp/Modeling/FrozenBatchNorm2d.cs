@@ -32,7 +32,8 @@ public sealed class FrozenBatchNorm2d : nn.Module<Tensor, Tensor>
     public (Tensor Scale, Tensor Shift) ScaleAndShift()
     {
         using var scope = NewDisposeScope();
-        var scale = get_buffer("weight")! * (get_buffer("running_var")! + _eps).rsqrt();
+        using var eps = _eps.ToScalar();
+        var scale = get_buffer("weight")! * get_buffer("running_var")!.add(eps, TorchScalars.One).rsqrt();
         var shift = get_buffer("bias")! - get_buffer("running_mean")! * scale;
         return (scale.MoveToOuterDisposeScope(), shift.MoveToOuterDisposeScope());
     }
@@ -42,6 +43,6 @@ public sealed class FrozenBatchNorm2d : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         var (scale, shift) = ScaleAndShift();
-        return (x * scale.reshape(1, -1, 1, 1) + shift.reshape(1, -1, 1, 1)).MoveToOuterDisposeScope();
+        return (x * scale.reshape(1, -1, 1, 1)).add(shift.reshape(1, -1, 1, 1), TorchScalars.One).MoveToOuterDisposeScope();
     }
 }

@@ -15,23 +15,25 @@ internal static class BackboneNorm
 {
     /// <summary>torchvision's batch-norm epsilon (FrozenBatchNorm2d and nn.BatchNorm2d).</summary>
     public const double Eps = 1e-5;
+    private static readonly Scalar EpsScalar = Eps.ToScalar();
 
     /// <summary>The groups of <see cref="BackboneNormKind.GroupNorm"/> (Wu and He 2018; torchvision v2 heads use 32 too).</summary>
     public const int Groups = 32;
 
-    /// <summary>An identity-initialised FrozenBatchNorm2d, a trainable nn.BatchNorm2d (weight 1, bias 0, momentum 0.1),
+    /// <summary>An identity-initialised FrozenBatchNorm2d, a trainable batch norm (<see cref="TrainableBatchNorm2d"/>:
+    /// nn.BatchNorm2d's keys and behaviour, weight 1, bias 0, momentum 0.1),
     /// or a GroupNorm of 32 groups (weight 1, bias 0: TorchSharp 0.107 leaves GroupNorm's affine uninitialised).</summary>
     public static Module<Tensor, Tensor> Create(BackboneNormKind kind, long channels)
     {
         switch (kind)
         {
             case BackboneNormKind.Frozen: return new FrozenBatchNorm2d(channels, Eps);
-            case BackboneNormKind.BatchNorm: return BatchNorm2d(channels, eps: Eps, momentum: 0.1);
+            case BackboneNormKind.BatchNorm: return new TrainableBatchNorm2d(channels, Eps, momentum: 0.1);
             case BackboneNormKind.GroupNorm:
                 var gn = GroupNorm(Groups, channels, eps: Eps);
                 using (no_grad())
                 {
-                    gn.weight!.fill_(1.ToScalar());
+                    gn.weight!.fill_(TorchScalars.OneF);
                     gn.bias!.zero_();
                 }
                 return gn;
@@ -40,7 +42,7 @@ internal static class BackboneNorm
     }
 
     /// <summary>True when the layer is a per-channel affine at inference (frozen or batch norm) and so folds into the convolution.</summary>
-    public static bool Foldable(Module<Tensor, Tensor> norm) => norm is FrozenBatchNorm2d or TorchSharp.Modules.BatchNorm2d;
+    public static bool Foldable(Module<Tensor, Tensor> norm) => norm is FrozenBatchNorm2d or TorchSharp.Modules.BatchNorm;
 
     /// <summary>
     /// The per-channel (scale, shift) with y = x·scale + shift: for FrozenBatchNorm2d always; for BatchNorm2d the
@@ -50,8 +52,8 @@ internal static class BackboneNorm
     {
         if (bn is FrozenBatchNorm2d f) return f.ScaleAndShift();
         using var scope = NewDisposeScope();
-        var b = (BatchNorm2d)bn;
-        var scale = b.weight!.detach() * (b.running_mean is null ? throw new InvalidOperationException("BatchNorm2d without running statistics") : (b.running_var! + Eps).rsqrt());
+        var b = (BatchNorm)bn;
+        var scale = b.weight!.detach() * (b.running_mean is null ? throw new InvalidOperationException("BatchNorm2d without running statistics") : b.running_var!.add(EpsScalar, TorchScalars.One).rsqrt());
         var shift = b.bias!.detach() - b.running_mean * scale;
         return (scale.MoveToOuterDisposeScope(), shift.MoveToOuterDisposeScope());
     }
@@ -183,7 +185,7 @@ internal sealed class ResidualBlock : Module<Tensor, Tensor>
             if (i < _layers.Count - 1) y = functional.relu(y, inplace: true);
         }
         var identity = _downsampleUnit is null ? x : _downsampleUnit.Forward(x, training);
-        return functional.relu(y.add_(identity), inplace: true).MoveToOuterDisposeScope();
+        return functional.relu(y.add_(identity, TorchScalars.One), inplace: true).MoveToOuterDisposeScope();
     }
 }
 

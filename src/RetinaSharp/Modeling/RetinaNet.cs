@@ -19,7 +19,7 @@ namespace RetinaSharp.Modeling;
 public sealed record RetinaNetLosses(Tensor Classification, Tensor BoxRegression)
 {
     /// <summary>Classification + BoxRegression (the quantity to minimise).</summary>
-    public Tensor Total => Classification + BoxRegression;
+    public Tensor Total => Classification.add(BoxRegression, TorchScalars.One);
 }
 
 /// <summary>ResNet + FPN backbone as torchvision's <c>BackboneWithFPN</c> (children "body" and "fpn").</summary>
@@ -288,12 +288,12 @@ public sealed class RetinaNet : Module<Tensor, (Tensor ClassLogits, Tensor BoxDe
         for (int i = 0; i < n; i++)
         {
             var matched = MatchAnchors(targets[i], anchors);
-            var fgMask = matched.ge(0);
+            var fgMask = matched.ge(TorchScalars.Zero);
             long numFg = fgMask.sum().item<long>();
             batchFg += numFg;
             double normalizer = perImage ? Math.Max(1, numFg) : 1.0;   // RunningAverage: plain sums here
             var labels = targets[i].Labels.to(ScalarType.Int64).to(matched.device);
-            var classIndices = numFg == 0 ? matched : where(fgMask, labels[matched.clamp_min(0)], matched);
+            var classIndices = numFg == 0 ? matched : where(fgMask, labels[matched.clamp_min(TorchScalars.Zero)], matched);
             clsLosses.Add(FocalLoss.SigmoidFocalLossFromIndices(classLogits[i], classIndices, Options.Alpha, Options.Gamma,
                 FocalReduction.Normalized, normalizer));
             var fg = nonzero(fgMask).squeeze(1);
@@ -306,7 +306,8 @@ public sealed class RetinaNet : Module<Tensor, (Tensor ClassLogits, Tensor BoxDe
                 BoxLossKind.SmoothL1 => functional.smooth_l1_loss(pred, _boxCoder.Encode(gt, fgAnchors), reduction: Reduction.Sum, beta: Options.SmoothL1Beta),
                 _ => BoxOps.GeneralizedIouLoss(_boxCoder.Decode(pred, fgAnchors), gt).sum(),
             };
-            boxLosses.Add(boxSum / normalizer);
+            using var perImageDivisor = normalizer.ToScalar();
+            boxLosses.Add(boxSum.div(perImageDivisor));
         }
         double divisor = n;
         if (!perImage)
@@ -315,8 +316,9 @@ public sealed class RetinaNet : Module<Tensor, (Tensor ClassLogits, Tensor BoxDe
             divisor = m * _runningLossNormalizer + (1 - m) * Math.Max(1, batchFg);
             if (training) _runningLossNormalizer = divisor;
         }
-        var clsLoss = stack(clsLosses).sum() / divisor;
-        var boxLoss = stack(boxLosses).sum() / divisor;
+        using var d = divisor.ToScalar();
+        var clsLoss = stack(clsLosses).sum().div(d);
+        var boxLoss = stack(boxLosses).sum().div(d);
         return new RetinaNetLosses(clsLoss.MoveToOuterDisposeScope(), boxLoss.MoveToOuterDisposeScope());
     }
 
@@ -332,21 +334,22 @@ public sealed class RetinaNet : Module<Tensor, (Tensor ClassLogits, Tensor BoxDe
         using var scope = NewDisposeScope();
         var boxes = target.Boxes.to(anchors.device);
         long a = anchors.shape[0];
-        if (boxes.shape[0] == 0) return full(a, -1L, dtype: ScalarType.Int64, device: anchors.device).MoveToOuterDisposeScope();
+        if (boxes.shape[0] == 0) return full(a, TorchScalars.MinusOne, dtype: ScalarType.Int64, device: anchors.device).MoveToOuterDisposeScope();
         if (target.IsCrowd is null || !target.IsCrowd.any().item<bool>())
             return _matcher.Match(BoxOps.Iou(boxes, anchors)).MoveToOuterDisposeScope();
         var crowd = target.IsCrowd.to(ScalarType.Bool).to(anchors.device);
         var keepIdx = nonzero(crowd.logical_not()).squeeze(1);
         Tensor matched;
         if (keepIdx.shape[0] == 0)
-            matched = full(a, -1L, dtype: ScalarType.Int64, device: anchors.device);
+            matched = full(a, TorchScalars.MinusOne, dtype: ScalarType.Int64, device: anchors.device);
         else
         {
             var raw = _matcher.Match(BoxOps.Iou(boxes[keepIdx], anchors));   // indices into the non-crowd boxes
-            matched = where(raw.ge(0), keepIdx[raw.clamp_min(0)], raw);
+            matched = where(raw.ge(TorchScalars.Zero), keepIdx[raw.clamp_min(TorchScalars.Zero)], raw);
         }
         var crowdIou = BoxOps.Iou(boxes[nonzero(crowd).squeeze(1)], anchors).max(0).values;
-        matched = where(matched.lt(0).logical_and(crowdIou.ge(Options.BgIouThreshold)), full_like(matched, -2), matched);
+        using var bg = Options.BgIouThreshold.ToScalar();
+        matched = where(matched.lt(TorchScalars.Zero).logical_and(crowdIou.ge(bg)), full_like(matched, TorchScalars.MinusTwo), matched);
         return matched.MoveToOuterDisposeScope();
     }
 

@@ -40,12 +40,13 @@ public sealed class RetinaNetSubnet : Module<Tensor, Tensor>
         {
             foreach (var (_, m) in conv.named_modules())
             {
-                if (m is Conv2d c) { init.normal_(c.weight, 0, 0.01); if (c.bias is not null) init.constant_(c.bias, 0); }
+                if (m is Conv2d c) { init.normal_(c.weight, 0, 0.01); if (c.bias is not null) init.constant_(c.bias, TorchScalars.Zero); }
                 // TorchSharp 0.107's GroupNorm leaves its affine parameters uninitialised: set PyTorch's identity.
-                if (m is GroupNorm gn) { gn.weight?.fill_(1.0); gn.bias?.zero_(); }
+                if (m is GroupNorm gn) { gn.weight?.fill_(TorchScalars.OneF); gn.bias?.zero_(); }
             }
             init.normal_(_predictor[0].weight, 0, 0.01);
-            init.constant_(_predictor[0].bias!, predictorBias);
+            using var bias = predictorBias.ToScalar();
+            init.constant_(_predictor[0].bias!, bias);
         }
     }
 

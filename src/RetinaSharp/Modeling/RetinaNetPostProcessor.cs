@@ -101,6 +101,8 @@ public sealed class RetinaNetPostProcessor
     /// <summary>Tensor path, torchvision's steps: sigmoid, threshold, top-k per level.</summary>
     private (Tensor[] AnchorIdx, Tensor[] Labels, Tensor[] Scores) SelectCandidatesTensor(IReadOnlyList<Tensor> logits, int numClasses)
     {
+        using var threshold = ScoreThreshold.ToScalar();
+        using var classes = numClasses.ToScalar();
         int levels = logits.Count;
         var anchorIdx = new Tensor[levels];
         var labels = new Tensor[levels];
@@ -108,13 +110,13 @@ public sealed class RetinaNetPostProcessor
         for (int l = 0; l < levels; l++)
         {
             var s = logits[l].detach().sigmoid().flatten();
-            var candidates = nonzero(s.gt(ScoreThreshold)).view(-1);
+            var candidates = nonzero(s.gt(threshold)).view(-1);
             var candidateScores = s.index_select(0, candidates);
             int k = (int)Math.Min(TopkCandidates, candidates.shape[0]);
             var (top, pos) = candidateScores.topk(k);
             var flatIdx = candidates.index_select(0, pos);
-            anchorIdx[l] = flatIdx.div(numClasses, rounding_mode: RoundingMode.floor);
-            labels[l] = flatIdx.remainder(numClasses);
+            anchorIdx[l] = flatIdx.div(classes, rounding_mode: RoundingMode.floor);
+            labels[l] = flatIdx.remainder(classes);
             scores[l] = top;
         }
         return (anchorIdx, labels, scores);

@@ -1,5 +1,6 @@
 // AdamW, torch.optim.AdamW semantics (amsgrad off): Adam with decoupled weight decay
 // (Loshchilov & Hutter 2019).
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace RetinaSharp.Training;
@@ -47,13 +48,22 @@ public sealed class AdamWOptimizer : TrainingOptimizer
         var m = _m[index]!;
         var v = _v[index]!;
         double wd = ParameterWeightDecay[index];
-        if (wd != 0) parameter.mul_(1 - learningRate * wd);
-        m.mul_(Beta1).add_(grad, alpha: 1 - Beta1);
-        v.mul_(Beta2).addcmul_(grad, grad, value: 1 - Beta2);
+        // Every Scalar is explicit and alive for the whole call (issue 17: an implicit one can be finalised mid-call).
         double bc1 = 1 - Math.Pow(Beta1, StepCount);
         double bc2 = 1 - Math.Pow(Beta2, StepCount);
-        var denom = v.sqrt().div_(Math.Sqrt(bc2)).add_(Eps);
-        parameter.addcdiv_(m, denom, value: -learningRate / bc1);
+        using var decay = (1 - learningRate * wd).ToScalar();
+        using var beta1 = Beta1.ToScalar();
+        using var oneMinusBeta1 = (1 - Beta1).ToScalar();
+        using var beta2 = Beta2.ToScalar();
+        using var oneMinusBeta2 = (1 - Beta2).ToScalar();
+        using var sqrtBc2 = Math.Sqrt(bc2).ToScalar();
+        using var eps = Eps.ToScalar();
+        using var step = (-learningRate / bc1).ToScalar();
+        if (wd != 0) parameter.mul_(decay);
+        m.mul_(beta1).add_(grad, alpha: oneMinusBeta1);
+        v.mul_(beta2).addcmul_(grad, grad, value: oneMinusBeta2);
+        var denom = v.sqrt().div_(sqrtBc2).add_(eps, TorchScalars.One);
+        parameter.addcdiv_(m, denom, value: step);
     }
 
     /// <inheritdoc/>

@@ -1,5 +1,6 @@
 // SGD with momentum and L2 weight decay, torch.optim.SGD semantics (dampening 0, no Nesterov): the
 // optimiser of the RetinaNet paper, section 5 (momentum 0.9, weight decay 1e-4).
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace RetinaSharp.Training;
@@ -35,7 +36,11 @@ public sealed class SgdOptimizer : TrainingOptimizer
     protected override void Update(int index, Tensor parameter, Tensor grad, double learningRate)
     {
         double wd = ParameterWeightDecay[index];
-        var d = wd != 0 ? grad.add(parameter, alpha: wd) : grad;
+        // Every Scalar is explicit and alive for the whole call (issue 17: an implicit one can be finalised mid-call).
+        using var weightDecay = wd.ToScalar();
+        using var momentum = Momentum.ToScalar();
+        using var step = (-learningRate).ToScalar();
+        var d = wd != 0 ? grad.add(parameter, alpha: weightDecay) : grad;
         if (Momentum != 0)
         {
             var buf = _momentum[index];
@@ -46,11 +51,11 @@ public sealed class SgdOptimizer : TrainingOptimizer
             }
             else
             {
-                buf.mul_(Momentum).add_(d);
+                buf.mul_(momentum).add_(d, TorchScalars.One);
             }
             d = buf;
         }
-        parameter.add_(d, alpha: -learningRate);
+        parameter.add_(d, alpha: step);
     }
 
     /// <inheritdoc/>

@@ -18,6 +18,7 @@ public sealed class Trainer
     private readonly ITrainableModel _model;
     private readonly ITrainingData _data;
     private long? _trimEvery;
+    private bool _updatingWeights;
 
     /// <summary>Creates a trainer; nothing runs until <see cref="Run"/>.</summary>
     /// <param name="model">The model (its parameters are updated in place).</param>
@@ -84,6 +85,9 @@ public sealed class Trainer
     /// <summary>Runs (or, with <paramref name="resume"/>, continues) the training to the end or until cancelled.</summary>
     /// <param name="resume">Continue from the checkpoint in the output folder (start fresh when there is none).</param>
     /// <param name="cancellation">Cancel (Ctrl-C) to stop after the current step with a checkpoint.</param>
+    /// <remarks>A libtorch failure during a step (<see cref="System.Runtime.InteropServices.ExternalException"/>) does not
+    /// escape: the run ends with <see cref="TrainingStatus.NativeFailure"/>, a checkpoint of the last completed step and a
+    /// message naming the error (see <see cref="TrainingStatus.NativeFailure"/>).</remarks>
     /// <exception cref="ArgumentException">Without <paramref name="resume"/>, the folder already holds a checkpoint; with it, the checkpoint was made with other options or another model.</exception>
     /// <exception cref="IO.DataFormatException">The checkpoint is corrupt.</exception>
     public TrainingResult Run(bool resume = false, CancellationToken cancellation = default)
@@ -95,6 +99,7 @@ public sealed class Trainer
             Options.WeightDecay, Options.Momentum, Options.NormWeightDecay is null ? null : TrainingOptimizer.NormParameterNames(module), Options.NormWeightDecay);
         var log = new TrainingLog();
         long iteration = 0;
+        long savedIteration = -1;   // the iteration of the checkpoint on disk, -1 when none
         int bad = 0;
         if (File.Exists(CheckpointPath))
         {
@@ -108,6 +113,7 @@ public sealed class Trainer
             optimizer.LoadState(state.OptimizerState, state.OptimizerStepCount);
             torch.set_rng_state(state.RngState);
             iteration = state.Iteration;
+            savedIteration = iteration;
             bad = state.ConsecutiveBadSteps;
             log = TrainingLog.FromJson(state.LogJson);
             Message?.Invoke($"Resuming from iteration {iteration} of {TotalIterations} ({CheckpointPath}).");
@@ -132,9 +138,17 @@ public sealed class Trainer
                 var sw = Stopwatch.StartNew();
                 double lr = Schedule.At(iteration);
                 StepOutcome outcome;
+                // The generator state before the step: a step that libtorch fails is saved as never having started.
+                using var rngBefore = torch.get_rng_state();
                 try
                 {
                     outcome = Step(optimizer, batch, lr);
+                }
+                catch (System.Runtime.InteropServices.ExternalException e)
+                {
+                    status = TrainingStatus.NativeFailure;
+                    message = NativeFailureMessage(e, iteration, savedIteration, module, optimizer, bad, log, rngBefore);
+                    break;
                 }
                 finally
                 {
@@ -175,6 +189,7 @@ public sealed class Trainer
                 if (cancellation.IsCancellationRequested && !last)
                 {
                     SaveCheckpoint(module, optimizer, iteration, bad, log);
+                    savedIteration = iteration;
                     status = TrainingStatus.Interrupted;
                     message = $"Interrupted at iteration {iteration} of {TotalIterations}; checkpoint saved to {CheckpointPath}.";
                     break;
@@ -186,10 +201,14 @@ public sealed class Trainer
                     break;
                 }
                 if (iteration % Options.CheckpointEvery == 0)
+                {
                     SaveCheckpoint(module, optimizer, iteration, bad, log);
+                    savedIteration = iteration;
+                }
                 if (TrimNativeHeapEvery is long trim && iteration % trim == 0)
                     NativeHeap.Trim();
             }
+            if (status == TrainingStatus.NativeFailure) break;
             if (iteration == before)
                 throw new InvalidOperationException($"The training data yielded no batch for epoch {epoch} from batch {start} (it declares {_data.BatchesPerEpoch} per epoch).");
         }
@@ -198,6 +217,29 @@ public sealed class Trainer
         log.WriteCsv(OutputDirectory);
         LossCurvePlot.Write(log, Path.Combine(OutputDirectory, "loss_curve.png"));
         return new TrainingResult(status, iteration, TotalIterations, CheckpointPath, message, log, wall.Elapsed);
+    }
+
+    /// <summary>
+    /// After libtorch failed during iteration <paramref name="completed"/> + 1: saves a checkpoint of the last completed
+    /// step when the weights were not touched yet (the generator rewound to its state before the step, so resume repeats
+    /// the step exactly), and says what happened.
+    /// </summary>
+    private string NativeFailureMessage(System.Runtime.InteropServices.ExternalException e, long completed, long savedIteration,
+        nn.Module module, TrainingOptimizer optimizer, int bad, TrainingLog log, Tensor rngBefore)
+    {
+        int n = e.Message.IndexOf('\n');
+        string what = $"libtorch failed during iteration {completed + 1} of {TotalIterations} ({(n < 0 ? e.Message : e.Message[..n]).Trim()})";
+        if (!_updatingWeights)
+        {
+            torch.set_rng_state(rngBefore);
+            SaveCheckpoint(module, optimizer, completed, bad, log);
+            return $"{what}; the weights were not changed by it and a checkpoint of iteration {completed} was saved to {CheckpointPath}.";
+        }
+        _updatingWeights = false;
+        log.WriteCsv(OutputDirectory);
+        return savedIteration >= 0
+            ? $"{what} while updating the weights; the checkpoint of iteration {savedIteration} in {CheckpointPath} is kept."
+            : $"{what} while updating the weights, before any checkpoint was written; train again.";
     }
 
     private sealed record StepOutcome(bool Skipped, string Reason, double Loss, IReadOnlyDictionary<string, double> Terms, double GradientNorm);
@@ -211,7 +253,7 @@ public sealed class Trainer
             var terms = _model.ComputeLosses(batch);
             if (terms.Count == 0) throw new InvalidOperationException("The model returned no loss terms.");
             var total = terms[0].Value;
-            for (int i = 1; i < terms.Count; i++) total = total + terms[i].Value;
+            for (int i = 1; i < terms.Count; i++) total = total.add(terms[i].Value, TorchScalars.One);
             var values = new Dictionary<string, double>();
             foreach (var (name, t) in terms) values[name] = t.detach().item<float>();
             double loss = total.detach().item<float>();
@@ -221,7 +263,9 @@ public sealed class Trainer
             double norm = optimizer.GradientNorm(Options.GradientClipNorm);
             if (!double.IsFinite(norm))
                 return new StepOutcome(true, $"non-finite gradient norm {norm}", loss, values, norm);
+            _updatingWeights = true;
             optimizer.Step(lr);
+            _updatingWeights = false;
             return new StepOutcome(false, "", loss, values, norm);
         }
         finally

@@ -108,11 +108,11 @@ public abstract class TrainingOptimizer
         var grads = Parameters.Select(p => p.Parameter.grad).Where(g => g is not null).Select(g => g!).ToList();
         if (grads.Count == 0) return 0;
         using var _ = no_grad();
-        var total = stack(grads.Select(g => g.detach().to(ScalarType.Float32).pow(2).sum()).ToArray()).sum().sqrt();
+        var total = stack(grads.Select(g => g.detach().to(ScalarType.Float32).pow(TorchScalars.Two).sum()).ToArray()).sum().sqrt();
         double norm = total.item<float>();
         if (maxNorm is double max && double.IsFinite(norm) && norm > max)
         {
-            double scale = max / (norm + 1e-6);
+            using var scale = (max / (norm + 1e-6)).ToScalar();
             foreach (var g in grads) g.mul_(scale);
         }
         return norm;

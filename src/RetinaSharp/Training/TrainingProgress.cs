@@ -29,6 +29,12 @@ public enum TrainingStatus
     Interrupted,
     /// <summary>Too many consecutive non-finite steps; the last checkpoint (finite weights) is kept.</summary>
     Diverged,
+    /// <summary>
+    /// libtorch failed during a step (an <see cref="System.Runtime.InteropServices.ExternalException"/>): when the weights were
+    /// not touched yet, a checkpoint of the last completed step was written and resume continues from it exactly (as after
+    /// Ctrl-C); when the failure came while updating them, the last checkpoint on disk is kept.
+    /// </summary>
+    NativeFailure,
 }
 
 /// <summary>The outcome of <see cref="Trainer.Run"/>.</summary>

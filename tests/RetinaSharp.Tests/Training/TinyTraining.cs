@@ -29,11 +29,18 @@ internal sealed class TinyModel : nn.Module<Tensor, Tensor>, ITrainableModel
     /// <summary>Set to make every loss NaN.</summary>
     public bool PoisonLoss { get; set; }
 
+    /// <summary>The ComputeLosses call (1-based) that throws libtorch's kind of error after the forward pass, or null.</summary>
+    public long? FailNativeOnCall { get; set; }
+
+    private long _calls;
+
     public IReadOnlyList<(string Name, Tensor Value)> ComputeLosses(TrainingBatch batch)
     {
         var x = stack(batch.Images.ToArray());
         var y = tensor(batch.Targets.Select(t => (float)t.Boxes.shape[0]).ToArray());
         var pred = forward(x);
+        if (++_calls == FailNativeOnCall)
+            throw new System.Runtime.InteropServices.ExternalException("Expected false to be true, but got false.\nException raised from toFloat at c10/core/Scalar.h:140");
         var mse = nn.functional.mse_loss(pred, y);
         var l1 = (pred - y).abs().mean() * 0.1;
         if (PoisonLoss) mse = mse * float.NaN;

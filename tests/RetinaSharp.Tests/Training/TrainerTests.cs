@@ -52,6 +52,38 @@ public class TrainerTests
     }
 
     [Fact]
+    public void A_libtorch_error_in_a_step_saves_a_checkpoint_and_resume_finishes_identically()
+    {
+        // Issue 17: an ExternalException from libtorch during a step ends the run like Ctrl-C, not like a crash. The
+        // forward pass of the failed step has drawn from the generator (dropout); the checkpoint rewinds it, so the
+        // resumed run repeats that step exactly.
+        using var scope = NewDisposeScope();
+        var opts = Options(9) with { Optimizer = OptimizerKind.AdamW, BaseLearningRate = 0.01, CheckpointEvery = 100 };
+        string a = TempDir.Create();
+        var full = new TinyModel(5);
+        new Trainer(full, new TinyData(8, 2, 1), opts, a).Run();
+
+        string b = TempDir.Create();
+        var m = new TinyModel(5) { FailNativeOnCall = 6 };
+        var r = new Trainer(m, new TinyData(8, 2, 1), opts, b).Run();
+        Assert.Equal(TrainingStatus.NativeFailure, r.Status);
+        Assert.Equal(5, r.Iteration);
+        string checkpoint = Path.Combine(b, "checkpoint.rstrain");
+        Assert.Equal("libtorch failed during iteration 6 of 9 (Expected false to be true, but got false.); the weights were not changed by it " +
+                     $"and a checkpoint of iteration 5 was saved to {checkpoint}.", r.Message);
+        using (var st = TrainingCheckpoint.Load(checkpoint))
+            Assert.Equal(5, st.Iteration);
+        Assert.True(File.Exists(Path.Combine(b, "log.csv")));
+
+        var m2 = new TinyModel(6);
+        var r2 = new Trainer(m2, new TinyData(8, 2, 1), opts, b).Run(resume: true);
+        Assert.Equal(TrainingStatus.Completed, r2.Status);
+        var w1 = Weights(full);
+        var w2 = Weights(m2);
+        foreach (var k in w1.Keys) Assert.Equal(w1[k], w2[k]);
+    }
+
+    [Fact]
     public void Cancellation_saves_a_checkpoint_and_resume_finishes_identically()
     {
         using var scope = NewDisposeScope();
