@@ -54,9 +54,10 @@ internal sealed class InferenceEngine : IDisposable
         if (_model != null) return _model.Detect(images);
         var found = _onnx!.Detect(images);
         if (_minScore is not double t) return found;
+        using var threshold = global::TorchSharp.ScalarExtensionMethods.ToScalar(t); // explicit and alive for every call (issue 17)
         return [.. found.Select(d =>
         {
-            using var keep = d.Scores.gt(t);
+            using var keep = d.Scores.gt(threshold);
             return new Detections(d.Boxes[keep], d.Scores[keep], d.Labels[keep]);
         })];
     }

@@ -63,7 +63,7 @@ public abstract class TrainingOptimizer
         var names = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (prefix, m) in module.named_modules())
         {
-            if (m is not (TorchSharp.Modules.BatchNorm1d or TorchSharp.Modules.BatchNorm2d or TorchSharp.Modules.BatchNorm3d or TorchSharp.Modules.GroupNorm
+            if (m is not (TorchSharp.Modules.BatchNorm or TorchSharp.Modules.GroupNorm
                 or TorchSharp.Modules.LayerNorm or TorchSharp.Modules.InstanceNorm1d or TorchSharp.Modules.InstanceNorm2d or TorchSharp.Modules.InstanceNorm3d))
                 continue;
             foreach (var (name, _) in m.named_parameters(recurse: false))

@@ -80,12 +80,23 @@ internal static class ScalarLifetimeCheck
         public System.Reflection.Assembly LoadFromPath(string fullPath) => System.Reflection.Assembly.LoadFrom(fullPath);
     }
 
-    /// <summary>Compiles a project folder's *.cs files (bin/ and obj/ excluded).</summary>
-    public static CSharpCompilation CompileFolder(string folder, string assemblyName, OutputKind kind, params MetadataReference[] extra) =>
-        Compile(assemblyName, kind, Directory.EnumerateFiles(folder, "*.cs", SearchOption.AllDirectories)
-            .Where(f => !f.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}") && !f.Contains($"{Path.DirectorySeparatorChar}bin{Path.DirectorySeparatorChar}"))
-            .OrderBy(f => f, StringComparer.Ordinal)
-            .Select(f => (f, File.ReadAllText(f))), extra);
+    /// <summary>Compiles a project folder's *.cs files (bin/ and obj/ excluded), plus the C# that protoc generated at build
+    /// time into obj/ (the ONNX exporter's onnx.proto3), from the configuration this test assembly was built in.</summary>
+    public static CSharpCompilation CompileFolder(string folder, string assemblyName, OutputKind kind, params MetadataReference[] extra)
+    {
+        char sep = Path.DirectorySeparatorChar;
+        var sources = Directory.EnumerateFiles(folder, "*.cs", SearchOption.AllDirectories)
+            .Where(f => !f.Contains($"{sep}obj{sep}") && !f.Contains($"{sep}bin{sep}"))
+            .OrderBy(f => f, StringComparer.Ordinal).ToList();
+        string configuration = AppContext.BaseDirectory.Contains($"{sep}Debug{sep}") ? "Debug" : "Release";
+        string generated = Path.Combine(folder, "obj", configuration);
+        if (Directory.Exists(generated))
+            sources.AddRange(Directory.EnumerateFiles(generated, "*.cs", SearchOption.AllDirectories)
+                .Where(f => File.ReadLines(f).Take(3).Any(l => l.Contains("protocol buffer compiler", StringComparison.Ordinal)))
+                .GroupBy(Path.GetFileName).Select(g => g.OrderByDescending(File.GetLastWriteTimeUtc).First())
+                .OrderBy(f => f, StringComparer.Ordinal));
+        return Compile(assemblyName, kind, sources.Select(f => (f, File.ReadAllText(f))), extra);
+    }
 
     /// <summary>
     /// Binds <paramref name="compilation"/> once, with the check as an analyzer: its compiler errors (a check of code that
