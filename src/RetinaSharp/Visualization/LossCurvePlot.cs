@@ -49,14 +49,7 @@ public static class LossCurvePlot
         }
         if (positive.Count > 0)
         {
-            double lo = Math.Log10(positive.Min()), hi = Math.Log10(positive.Max());
-            double pad = Math.Max(0.03, 0.05 * (hi - lo));
-            var ticks = new ScottPlot.TickGenerators.NumericManual();
-            var (major, minor) = LogTicks(Math.Pow(10, lo - pad), Math.Pow(10, hi + pad));
-            foreach (var m in major) ticks.AddMajor(Math.Log10(m), Format(m));
-            foreach (var m in minor) ticks.AddMinor(Math.Log10(m));
-            plot.Axes.Left.TickGenerator = ticks;
-            plot.Axes.SetLimitsY(lo - pad, hi + pad, plot.Axes.Left);
+            LogAxis(plot, positive, minorGrid: false);
         }
         plot.Axes.SetLimitsX(0, last * 1.02, plot.Axes.Bottom);
         plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { IntegerTicksOnly = true };
@@ -90,16 +83,7 @@ public static class LossCurvePlot
                 s.LineWidth = 1.5f;
                 positive.AddRange(pts.Select(r => r.Terms[term]));
             }
-            double lo = Math.Log10(positive.Min()), hi = Math.Log10(positive.Max());
-            double pad = Math.Max(0.03, 0.05 * (hi - lo));
-            var ticks = new ScottPlot.TickGenerators.NumericManual();
-            var (major, minor) = LogTicks(Math.Pow(10, lo - pad), Math.Pow(10, hi + pad));
-            foreach (var m in major) ticks.AddMajor(Math.Log10(m), Format(m));
-            foreach (var m in minor) ticks.AddMinor(Math.Log10(m));
-            plot.Axes.Left.TickGenerator = ticks;
-            plot.Grid.YAxisStyle.MinorLineStyle.Width = 1;
-            plot.Grid.YAxisStyle.MinorLineStyle.Color = ScottPlot.Colors.Black.WithOpacity(0.06);
-            plot.Axes.SetLimitsY(lo - pad, hi + pad, plot.Axes.Left);
+            LogAxis(plot, positive, minorGrid: true);
         }
         var vals = log.Validations.Where(v => v.Metrics.ContainsKey("AP") && double.IsFinite(v.Metrics["AP"])).ToList();
         if (vals.Count > 0)
@@ -160,4 +144,23 @@ public static class LossCurvePlot
     private static double Round(double v) => double.Parse(v.ToString("G6", CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
 
     private static string Format(double v) => v.ToString("G4", CultureInfo.InvariantCulture);
+
+    /// <summary>A log10 left axis over the positive <paramref name="values"/> (plotted as log10 of the value): labelled
+    /// decade and 2/5 ticks, 5 % padding; optionally visible minor grid lines.</summary>
+    private static void LogAxis(ScottPlot.Plot plot, IReadOnlyCollection<double> values, bool minorGrid)
+    {
+        double lo = Math.Log10(values.Min()), hi = Math.Log10(values.Max());
+        double pad = Math.Max(0.03, 0.05 * (hi - lo));
+        var ticks = new ScottPlot.TickGenerators.NumericManual();
+        var (major, minor) = LogTicks(Math.Pow(10, lo - pad), Math.Pow(10, hi + pad));
+        foreach (var m in major) ticks.AddMajor(Math.Log10(m), Format(m));
+        foreach (var m in minor) ticks.AddMinor(Math.Log10(m));
+        plot.Axes.Left.TickGenerator = ticks;
+        if (minorGrid)
+        {
+            plot.Grid.YAxisStyle.MinorLineStyle.Width = 1;
+            plot.Grid.YAxisStyle.MinorLineStyle.Color = ScottPlot.Colors.Black.WithOpacity(0.06);
+        }
+        plot.Axes.SetLimitsY(lo - pad, hi + pad, plot.Axes.Left);
+    }
 }
