@@ -22,7 +22,8 @@ public static class TorchRuntime
 
     private static readonly object Gate = new();
     private static OneDnnDecision? _decision;
-    private static int _forwardDepth;
+    // Regions opened under ForwardOnly may close after a switch to another mode: then they leave libtorch's flag alone.
+    private static readonly OneDnnSwitch ForwardOnlySwitch = new(on => { if (_decision?.Mode == OneDnnMode.ForwardOnly) SetMkldnn(on); });
     private static unsafe delegate* unmanaged<IntPtr, byte, void> _setMkldnn;
     private static unsafe delegate* unmanaged<IntPtr, byte, void> _setNnpack;
     private static IntPtr _context;
@@ -66,7 +67,7 @@ public static class TorchRuntime
                 return _decision;
             }
             SetNnpack(false);
-            SetMkldnn(decision.Mode == OneDnnMode.Full || (decision.Mode == OneDnnMode.ForwardOnly && _forwardDepth > 0));
+            SetMkldnn(decision.Mode == OneDnnMode.Full || (decision.Mode == OneDnnMode.ForwardOnly && ForwardOnlySwitch.WantsOn));
             _decision = decision;
             if (decision.Mode != OneDnnMode.Full || decision.Forced)
                 (notice ?? Console.Error).WriteLine(Describe(decision));
@@ -90,17 +91,13 @@ public static class TorchRuntime
     /// <summary>
     /// Opens a region in which RetinaSharp's network forward passes run: in <see cref="OneDnnMode.ForwardOnly"/> oneDNN is
     /// enabled inside it (NCHW forward convolutions are safe there) and disabled again when the last region closes; in the
-    /// other modes it changes nothing. libtorch's switch is process-wide: a backward pass on another thread while a region
-    /// is open would use oneDNN.
+    /// other modes it changes nothing. libtorch's switch is process-wide, so a forward region waits while another thread
+    /// runs <see cref="Backward"/>, and <see cref="Backward"/> waits for the forward regions of other threads to close.
     /// </summary>
     internal static ForwardRegion NetworkForward()
     {
-        var d = OneDnn;
-        if (d.Mode != OneDnnMode.ForwardOnly) return default;
-        lock (Gate)
-        {
-            if (_forwardDepth++ == 0) SetMkldnn(true);
-        }
+        if (OneDnn.Mode != OneDnnMode.ForwardOnly) return default;
+        ForwardOnlySwitch.EnterForward();
         return new ForwardRegion(true);
     }
 
@@ -110,11 +107,42 @@ public static class TorchRuntime
         /// <summary>Closes the region.</summary>
         public void Dispose()
         {
-            if (!active) return;
-            lock (Gate)
-            {
-                if (--_forwardDepth == 0 && _decision?.Mode == OneDnnMode.ForwardOnly) SetMkldnn(false);
-            }
+            if (active) ForwardOnlySwitch.ExitForward();
+        }
+    }
+
+    /// <summary>
+    /// Runs <c>loss.backward()</c> (all gradients of a scalar loss) with libtorch's own kernels where this machine needs
+    /// that: in <see cref="OneDnnMode.ForwardOnly"/> it waits until no other thread is inside a network forward pass
+    /// (whose oneDNN switch is process-wide) and keeps new ones waiting until the backward pass ends, so no backward
+    /// convolution ever runs oneDNN's faulty kernels; in the other modes it is <c>loss.backward()</c>. The trainer calls it;
+    /// code that trains RetinaSharp networks on several threads, or beside detection, should too.
+    /// </summary>
+    /// <param name="loss">A scalar tensor that requires grad.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="loss"/> is null.</exception>
+    /// <exception cref="ExternalException">libtorch refused the backward pass (for example a non-scalar loss).</exception>
+    public static void Backward(TorchSharp.torch.Tensor loss)
+    {
+        ArgumentNullException.ThrowIfNull(loss);
+        using var region = AtenOnly();
+        loss.backward();
+    }
+
+    /// <summary>A region with oneDNN off for this thread's work (see <see cref="Backward"/>); dispose it to close.</summary>
+    internal static AtenOnlyRegion AtenOnly()
+    {
+        if (OneDnn.Mode != OneDnnMode.ForwardOnly) return default;
+        ForwardOnlySwitch.EnterBackward();
+        return new AtenOnlyRegion(true);
+    }
+
+    /// <summary>The end of an <see cref="AtenOnly"/> region (dispose it).</summary>
+    internal readonly struct AtenOnlyRegion(bool active) : IDisposable
+    {
+        /// <summary>Closes the region.</summary>
+        public void Dispose()
+        {
+            if (active) ForwardOnlySwitch.ExitBackward();
         }
     }
 

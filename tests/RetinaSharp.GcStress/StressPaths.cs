@@ -163,7 +163,7 @@ internal static class StressPaths
                 .add(FocalLoss.SigmoidFocalLossFromIndices(logits, indices, normalizer: 3), One)
                 .add(FocalLoss.SoftmaxFocalLoss(logits, classes), One)
                 .add(FocalLoss.FocalLossStar(logits, onehot), One);
-            sum.backward();
+            TorchRuntime.Backward(sum);
         }
     }
 
@@ -179,7 +179,7 @@ internal static class StressPaths
             using var scope = NewDisposeScope();
             var (images, targets) = Batch();
             var losses = _model.ComputeLosses(images, targets);
-            losses.Total.backward();
+            TorchRuntime.Backward(losses.Total);
             foreach (var p in _model.parameters()) { p.grad?.Dispose(); p.grad = null; }
         }
 

@@ -305,7 +305,7 @@ public static class DemoCommand
                 {
                     var losses = trainable.ComputeLosses(batch);
                     using var one = 1.ToScalar();   // an explicit Scalar: `a + b` would pass an implicit one (issue 17)
-                    losses[0].Value.add(losses[1].Value, one).backward();
+                    TorchRuntime.Backward(losses[0].Value.add(losses[1].Value, one));
                     optimizer.GradientNorm(10);
                     optimizer.Step(1e-5);
                     optimizer.ZeroGrad();

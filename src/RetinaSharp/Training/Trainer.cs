@@ -259,7 +259,7 @@ public sealed class Trainer
             double loss = total.detach().item<float>();
             if (!double.IsFinite(loss))
                 return new StepOutcome(true, $"non-finite loss {loss}", loss, values, double.NaN);
-            total.backward();
+            TorchRuntime.Backward(total);
             double norm = optimizer.GradientNorm(Options.GradientClipNorm);
             if (!double.IsFinite(norm))
                 return new StepOutcome(true, $"non-finite gradient norm {norm}", loss, values, norm);
