@@ -112,11 +112,12 @@ public static class TorchRuntime
     }
 
     /// <summary>
-    /// Runs <c>loss.backward()</c> (all gradients of a scalar loss) with libtorch's own kernels where this machine needs
-    /// that: in <see cref="OneDnnMode.ForwardOnly"/> it waits until no other thread is inside a network forward pass
-    /// (whose oneDNN switch is process-wide) and keeps new ones waiting until the backward pass ends, so no backward
-    /// convolution ever runs oneDNN's faulty kernels; in the other modes it is <c>loss.backward()</c>. The trainer calls it;
-    /// code that trains RetinaSharp networks on several threads, or beside detection, should too.
+    /// Runs <c>loss.backward()</c> (all gradients of a scalar loss) safely on this machine: in
+    /// <see cref="OneDnnMode.ForwardOnly"/> it waits until no other thread is inside a network forward pass or a backward
+    /// pass (oneDNN's switch is process-wide) and keeps new ones waiting until it ends, so no convolution backward ever
+    /// runs oneDNN's faulty backward kernels (RetinaSharp's own convolutions compute theirs from forward kernels); in the
+    /// other modes it is <c>loss.backward()</c>. The trainer calls it; code that trains RetinaSharp networks on several
+    /// threads, or beside detection, should too.
     /// </summary>
     /// <param name="loss">A scalar tensor that requires grad.</param>
     /// <exception cref="ArgumentNullException"><paramref name="loss"/> is null.</exception>
@@ -125,7 +126,30 @@ public static class TorchRuntime
     {
         ArgumentNullException.ThrowIfNull(loss);
         using var region = AtenOnly();
-        loss.backward();
+        try { loss.backward(); }
+        finally { ConvolutionBackwardFunction.ReleaseReturnedGradients(); }
+    }
+
+    /// <summary>
+    /// Inside a backward pass: a region in which this thread's convolution gradients run on oneDNN's forward kernels (the
+    /// safe ones in <see cref="OneDnnMode.ForwardOnly"/>; see Runtime/ConvolutionBackward.cs). Outside <see cref="Backward"/>
+    /// (a plain <c>loss.backward()</c>) it also excludes other threads' forward and backward passes while it is open.
+    /// In the other modes it changes nothing.
+    /// </summary>
+    internal static ForwardKernelRegion ForwardKernelsInBackward()
+    {
+        if (OneDnn.Mode != OneDnnMode.ForwardOnly) return default;
+        return new ForwardKernelRegion(true, ForwardOnlySwitch.EnterForwardKernels());
+    }
+
+    /// <summary>The end of a <see cref="ForwardKernelsInBackward"/> region (dispose it).</summary>
+    internal readonly struct ForwardKernelRegion(bool active, bool openedBackward) : IDisposable
+    {
+        /// <summary>Closes the region.</summary>
+        public void Dispose()
+        {
+            if (active) ForwardOnlySwitch.ExitForwardKernels(openedBackward);
+        }
     }
 
     /// <summary>A region with oneDNN off for this thread's work (see <see cref="Backward"/>); dispose it to close.</summary>

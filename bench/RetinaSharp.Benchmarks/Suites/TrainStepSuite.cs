@@ -44,23 +44,29 @@ public sealed class TrainStepSuite : IBenchmarkSuite
         var targets = new[] { new DetectionTarget(boxes, tensor(new[] { 1L, 5, 17 })), new DetectionTarget(boxes, tensor(new[] { 1L, 5, 17 })) };
         long rssBuilt = Measure.CurrentRssBytes();
 
+        var phases = new List<double[]>(); // forward with losses, backward, optimizer step (seconds), per call
         void Step()
         {
             using var scope = NewDisposeScope();
+            var sw = System.Diagnostics.Stopwatch.StartNew();
             var losses = model.ComputeLosses(images, targets);
+            double forward = sw.Elapsed.TotalSeconds;
             opt.zero_grad();
-            losses.Total.backward();
+            TorchRuntime.Backward(losses.Total);
+            double backward = sw.Elapsed.TotalSeconds;
             opt.step();
+            phases.Add([forward, backward - forward, sw.Elapsed.TotalSeconds - backward]);
         }
 
         double step = Measure.MedianSeconds(Step, warmup: 1, repeats: repeats);
         double peakMb = Measure.PeakRssBytes() / 1048576.0;
-        Console.WriteLine($"ours: step {Measure.F(step)} s (median of {repeats}), peak RSS {Measure.F(peakMb)} MB (after building {Measure.F(rssBuilt / 1048576.0)} MB)");
+        double Phase(int i) { var v = phases.Skip(1).Select(p => p[i]).Order().ToArray(); return v[v.Length / 2]; }
+        Console.WriteLine($"ours: step {Measure.F(step)} s (median of {repeats}: forward with losses {Measure.F(Phase(0))} s, backward {Measure.F(Phase(1))} s, optimizer {Measure.F(Phase(2))} s), peak RSS {Measure.F(peakMb)} MB (after building {Measure.F(rssBuilt / 1048576.0)} MB)");
 
         string? script = InferenceSuite.FindScript("train_step_ref.py");
         string? output = script == null ? null : Measure.RunPythonReference(script, size.ToString(System.Globalization.CultureInfo.InvariantCulture), repeats.ToString(System.Globalization.CultureInfo.InvariantCulture), mode);
         string? refLine = output?.Split('\n').FirstOrDefault(l => l.StartsWith("REF ", StringComparison.Ordinal));
-        string extra = $"mode={mode} ours_step_s={Measure.F(step)} ours_peak_mb={Measure.F(peakMb)}";
+        string extra = $"mode={mode} ours_step_s={Measure.F(step)} ours_forward_s={Measure.F(Phase(0))} ours_backward_s={Measure.F(Phase(1))} ours_peak_mb={Measure.F(peakMb)}";
         if (refLine == null)
         {
             Console.WriteLine(output?.Trim() ?? "reference skipped: train_step_ref.py not found");
@@ -68,7 +74,7 @@ public sealed class TrainStepSuite : IBenchmarkSuite
             return;
         }
         var r = Measure.ParseKeyValues(refLine);
-        Console.WriteLine($"torchvision: step {Measure.F(r["step_s"])} s, peak RSS {Measure.F(r["peak_rss_mb"])} MB");
-        Console.WriteLine($"RESULT train-step time_ratio={Measure.F(step / r["step_s"])} mem_ratio={Measure.F(peakMb / r["peak_rss_mb"])} {extra} ref_step_s={Measure.F(r["step_s"])} ref_peak_mb={Measure.F(r["peak_rss_mb"])}");
+        Console.WriteLine($"torchvision: step {Measure.F(r["step_s"])} s (forward with losses {Measure.F(r["forward_s"])} s, backward {Measure.F(r["backward_s"])} s), peak RSS {Measure.F(r["peak_rss_mb"])} MB");
+        Console.WriteLine($"RESULT train-step time_ratio={Measure.F(step / r["step_s"])} mem_ratio={Measure.F(peakMb / r["peak_rss_mb"])} {extra} ref_step_s={Measure.F(r["step_s"])} ref_forward_s={Measure.F(r["forward_s"])} ref_backward_s={Measure.F(r["backward_s"])} ref_peak_mb={Measure.F(r["peak_rss_mb"])}");
     }
 }

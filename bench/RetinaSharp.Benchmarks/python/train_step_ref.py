@@ -5,8 +5,10 @@ mode of the suite:
   pretrained: frozen BN, 3 trainable stages, SGD (retinanet_resnet50_fpn with weights_backbone);
   scratch:    BatchNorm2d, 5 trainable stages, SGD (retinanet_resnet50_fpn without weights_backbone);
   v2:         retinanet_resnet50_fpn_v2 (BatchNorm2d, 3 trainable stages, GroupNorm heads, GIoU, P6/P7 from C5), AdamW.
-Prints REF step_s=<median> peak_rss_mb=<VmHWM> base_rss_mb=<RSS after building>.
+Prints REF step_s=<median> forward_s=<median> backward_s=<median> peak_rss_mb=<VmHWM> base_rss_mb=<RSS after building>.
 usage: train_step_ref.py [SIZE (512)] [REPEATS (5)] [MODE (pretrained)]"""
+import statistics
+import time
 from functools import partial
 
 import torch
@@ -51,15 +53,24 @@ def main():
     boxes = torch.tensor([[10.0, 20.0, 200.0, 220.0], [250.0, 40.0, 480.0, 300.0], [60.0, 300.0, 160.0, 500.0]])
     targets = [{"boxes": boxes.clone(), "labels": torch.tensor([1, 5, 17])} for _ in range(2)]
 
+    phases = []  # forward with losses, backward (seconds), per call
+
     def step():
+        t0 = time.perf_counter()
         losses = model(images, targets)
         loss = losses["classification"] + losses["bbox_regression"]
+        t1 = time.perf_counter()
         opt.zero_grad()
         loss.backward()
+        t2 = time.perf_counter()
         opt.step()
+        phases.append((t1 - t0, t2 - t1))
 
     step_s = benchutil.median_seconds(step, 1, repeats)
-    benchutil.report("REF", step_s=step_s, peak_rss_mb=benchutil.peak_rss_mb(), base_rss_mb=base)
+    forward_s = statistics.median(p[0] for p in phases[1:])
+    backward_s = statistics.median(p[1] for p in phases[1:])
+    benchutil.report("REF", step_s=step_s, forward_s=forward_s, backward_s=backward_s,
+                     peak_rss_mb=benchutil.peak_rss_mb(), base_rss_mb=base)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 // Reference: Lin et al. 2017 (FPN) and RetinaNet paper section 4 (P3-P7), as torchvision 0.14 ops/feature_pyramid_network.py
 // (FeaturePyramidNetwork + LastLevelP6P7): keys inner_blocks.N.0, layer_blocks.N.0, extra_blocks.p6/p7;
 // nearest-neighbour top-down upsampling to the lateral's size; P6 from P5 (in == out channels, v1) or from C5.
+using RetinaSharp.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -37,9 +38,9 @@ internal sealed class LastLevelP6P7 : Module<Tensor, Tensor, (Tensor P6, Tensor 
     /// <summary>Input: P5 and C5; output P6, P7.</summary>
     public override (Tensor P6, Tensor P7) forward(Tensor p5, Tensor c5)
     {
-        var x6 = p6.forward(FromC5 ? c5 : p5);
+        var x6 = Convolutions.Forward(p6, FromC5 ? c5 : p5);
         using var r = functional.relu(x6);
-        return (x6, p7.forward(r));
+        return (x6, Convolutions.Forward(p7, r));
     }
 }
 
@@ -93,14 +94,14 @@ public sealed class FeaturePyramidNetwork : Module<Tensor[], Tensor[]>
         if (c.Length != 3) throw new ArgumentException($"expected [C3, C4, C5], got {c.Length} tensors", nameof(c));
         using var scope = NewDisposeScope();
         var results = new Tensor[5];
-        var last = inner_blocks[2].forward(c[2]);
-        results[2] = layer_blocks[2].forward(last);
+        var last = Convolutions.Forward(Lateral(2), c[2]);
+        results[2] = Convolutions.Forward(Output(2), last);
         for (int i = 1; i >= 0; i--)
         {
-            var lateral = inner_blocks[i].forward(c[i]);
+            var lateral = Convolutions.Forward(Lateral(i), c[i]);
             var topDown = functional.interpolate(last, size: [lateral.shape[2], lateral.shape[3]], mode: InterpolationMode.Nearest);
             last = lateral.add(topDown, TorchScalars.One);
-            results[i] = layer_blocks[i].forward(last);
+            results[i] = Convolutions.Forward(Output(i), last);
         }
         var (p6, p7) = extra_blocks.forward(results[2], c[2]);
         results[3] = p6;

@@ -3,6 +3,7 @@
 // conv1, bn1, layer1.0.conv1 … layerN.M.downsample.0/1. Used as RetinaNet's backbone.body.
 // ResNet18Cntk follows the ONNX graph of ML.NET's Microsoft.ML.DnnImageFeaturizer.ResNet18 0.23.1 (a CNTK 2.6 export):
 // basic blocks [2, 2, 2, 3] and asymmetric padding (top/left p, bottom/right p - 1) on the stride-2 convolutions and the max-pool.
+using RetinaSharp.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -104,12 +105,12 @@ internal sealed class ConvBn(Conv2d conv, Module<Tensor, Tensor> bn, long stride
             var padded = functional.pad(x, [padding, _padEnd, padding, _padEnd]);
             var y = folded
                 ? functional.conv2d(padded, _w!, _b, strides: [stride, stride])
-                : Bn.forward(functional.conv2d(padded, Conv.weight!, Conv.bias, strides: [stride, stride]));
+                : Bn.forward(Convolutions.Forward(padded, Conv.weight!, Conv.bias, stride, 0));
             return y.MoveToOuterDisposeScope();
         }
         return folded
             ? functional.conv2d(x, _w!, _b, strides: [stride, stride], padding: [padding, padding])
-            : Bn.forward(Conv.forward(x));
+            : Bn.forward(Convolutions.Forward(Conv, x));
     }
 }
 

@@ -1,6 +1,7 @@
 // Reference: RetinaNet paper section 4 ("Classification Subnet", "Box Regression Subnet", "Initialization") as
 // torchvision 0.14 RetinaNetClassificationHead / RetinaNetRegressionHead: keys conv.N.0 (conv), conv.N.1 (GroupNorm
 // when used), cls_logits, bbox_reg; outputs permuted from (N, A·K, H, W) to (N, H·W·A, K).
+using RetinaSharp.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -70,11 +71,11 @@ public sealed class RetinaNetSubnet : Module<Tensor, Tensor>
         foreach (var (_, block) in conv.named_children())
             foreach (var (_, layer) in block.named_children())
             {
-                var next = ((Module<Tensor, Tensor>)layer).forward(y);
+                var next = layer is Conv2d c ? Convolutions.Forward(c, y) : ((Module<Tensor, Tensor>)layer).forward(y);
                 if (!ReferenceEquals(y, features) && !ReferenceEquals(y, next)) y.Dispose();
                 y = next;
             }
-        var logits = _predictor[0].forward(y);
+        var logits = Convolutions.Forward(_predictor[0], y);
         if (!ReferenceEquals(y, features)) y.Dispose();
         y = logits;
         long n = y.shape[0], h = y.shape[2], w = y.shape[3];

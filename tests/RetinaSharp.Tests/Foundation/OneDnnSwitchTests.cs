@@ -98,10 +98,63 @@ public class OneDnnSwitchTests
     }
 
     [Fact]
+    public void Forward_kernels_inside_backward_turn_on_for_their_span_only()
+    {
+        var r = new Recorder();
+        var s = new OneDnnSwitch(r.Set);
+        s.EnterBackward();
+        Assert.False(s.EnterForwardKernels()); // already inside a backward region
+        Assert.True(r.On);
+        s.ExitForwardKernels(false);
+        Assert.False(r.On);
+        s.ExitBackward();
+        // A plain loss.backward() (no backward region): the kernel region opens one itself and closes it.
+        Assert.True(s.EnterForwardKernels());
+        Assert.True(r.On);
+        s.ExitForwardKernels(true);
+        Assert.False(r.On);
+        Assert.Throws<InvalidOperationException>(s.ExitBackward);
+        Assert.Equal([true, false, true, false], r.Log);
+    }
+
+    [Fact]
+    public void Backward_regions_of_two_threads_run_one_at_a_time()
+    {
+        var r = new Recorder();
+        var s = new OneDnnSwitch(r.Set);
+        using var inside = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        var first = Start(() =>
+        {
+            s.EnterBackward();
+            s.EnterForwardKernels(); // oneDNN on for this thread's convolution gradients
+            inside.Set();
+            release.Wait();
+            s.ExitForwardKernels(false);
+            s.ExitBackward();
+        });
+        inside.Wait();
+        bool? onWhenSecondStarts = null;
+        var second = Start(() =>
+        {
+            s.EnterBackward();
+            onWhenSecondStarts = r.On;
+            s.ExitBackward();
+        });
+        SpinUntil(() => s.BackwardWaiting == 1, "the second backward region never started waiting");
+        Assert.True(second.IsAlive);
+        Assert.Null(onWhenSecondStarts);
+        release.Set();
+        foreach (var t in new[] { first, second }) Assert.True(t.Join(TimeSpan.FromMinutes(1)), "regions deadlocked");
+        Assert.False(onWhenSecondStarts); // the second thread's ATen backward never saw the first one's kernels on
+    }
+
+    [Fact]
     public void Closing_a_region_that_is_not_open_throws()
     {
         var s = new OneDnnSwitch(_ => { });
         Assert.Throws<InvalidOperationException>(s.ExitForward);
         Assert.Throws<InvalidOperationException>(s.ExitBackward);
+        Assert.Throws<InvalidOperationException>(() => s.ExitForwardKernels(false));
     }
 }
