@@ -94,8 +94,8 @@ public static class AblateCommand
         else if (plan.SecondsPerStep is double s)
         {
             double perCell = plan.Iterations * s / 60;
-            lines.Add(string.Create(inv, $"Budget: one step takes {s:0.00} s here, so about {perCell:0.0} minutes of training per cell and {perCell * toTrain:0} minutes for the {Plural.Of(toTrain, "cell")} to train, ") +
-                $"plus the evaluation of {plan.Val.Images.Count} scenes per cell (the default is sized for {AblationOptions.DefaultTotalMinutes:0} minutes in all on a quiet 2-core CPU). Ctrl-C stops with a checkpoint; the same command continues.");
+            lines.Add(string.Create(inv, $"Budget: one step takes {s:0.00} s here, so about {perCell:0.0} minutes of training per cell and {perCell * toTrain:0.#} minutes for the {Plural.Of(toTrain, "cell")} to train, ") +
+                $"plus a few seconds of evaluation on {plan.Val.Images.Count} scenes per cell (the default of {AblationOptions.DefaultIterations} iterations is sized for {AblationOptions.DefaultTotalMinutes:0} minutes in all on a quiet 2-core CPU). Ctrl-C stops with a checkpoint; the same command continues.");
         }
         else lines.Add($"{Plural.Of(toTrain, "cell")} to train. Ctrl-C stops with a checkpoint; the same command continues.");
         return lines;
