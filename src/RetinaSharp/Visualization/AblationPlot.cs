@@ -79,8 +79,8 @@ public static class AblationPlot
         plot.Axes.Bottom.SetTicks([.. ticks.Select(t => t.X)], [.. ticks.Select(t => t.Label)]);
         plot.Axes.Bottom.TickLabelStyle.Rotation = 35;
         plot.Axes.Bottom.TickLabelStyle.Alignment = ScottPlot.Alignment.MiddleLeft;
-        plot.Axes.Bottom.MinimumSize = 150;
-        plot.Axes.SetLimitsX(-0.8, Math.Max(1, x - 0.8));
+        plot.Axes.Bottom.MinimumSize = 110;
+        plot.Axes.SetLimitsX(-0.8, Math.Max(1, x + 0.2));   // room on the right for the last rotated label
         plot.Axes.SetLimitsY(0, top * 1.12);
         plot.Title("The paper's Table 1 in miniature: AP per cell");
         plot.YLabel("AP (%)");
