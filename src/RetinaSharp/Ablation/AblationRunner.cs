@@ -150,9 +150,10 @@ public sealed class AblationRunner(AblationOptions options)
     /// <summary>
     /// Trains every cell of <paramref name="plan"/> that is not finished, in order; each finished cell writes its
     /// <c>result.json</c> (and drops its training checkpoint). When all are finished, writes table.md, table.json and
-    /// ablation.png into DIR. Cancelling stops after the current step with a checkpoint of the cell; run again to continue.
+    /// ablation.png into DIR. Cancelling stops after the current step with a checkpoint of the cell (or before the next cell);
+    /// a libtorch failure during a step stops the run the same way (<see cref="TrainingStatus.NativeFailure"/>). Either way the
+    /// result is not <see cref="AblationRunResult.Completed"/>, its message says what happened, and the same run continues it.
     /// </summary>
-    /// <exception cref="InvalidOperationException">libtorch failed during a step; the message says what and that a re-run continues.</exception>
     public AblationRunResult Run(AblationPlan plan, CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(plan);
@@ -161,6 +162,8 @@ public sealed class AblationRunner(AblationOptions options)
         for (int i = 0; i < toTrain.Count; i++)
         {
             var planned = toTrain[i];
+            if (cancellation.IsCancellationRequested)
+                return new AblationRunResult(false, $"Stopped before cell {planned.Cell.Id}; run the same command again to continue.", results, []);
             CellStarted?.Invoke(planned, i, toTrain.Count);
             var (result, stop) = TrainCell(planned, plan, cancellation);
             if (result is null)
@@ -204,7 +207,7 @@ public sealed class AblationRunner(AblationOptions options)
             case TrainingStatus.Interrupted:
                 return (null, $"Interrupted in cell {cell.Id} at iteration {training.Iteration} of {training.TotalIterations} (checkpoint saved); run the same command again to continue.");
             case TrainingStatus.NativeFailure:
-                throw new InvalidOperationException($"Cell {cell.Id}: {training.Message} Run the same command again to continue.");
+                return (null, $"Cell {cell.Id}: {training.Message} Run the same command again to continue.");
         }
 
         Evaluating?.Invoke(cell);
