@@ -12,5 +12,6 @@ root.Subcommands.Add(TrainCommand.Create());
 root.Subcommands.Add(EvalCommand.Create());
 root.Subcommands.Add(DetectCommand.Create());
 root.Subcommands.Add(ExportCommand.Create());
+root.Subcommands.Add(AblateCommand.Create());
 CliApp.UniformHelp(root);
 return CliApp.Invoke(root, args);

@@ -289,33 +289,8 @@ public static class DemoCommand
     /// </summary>
     private static long Calibrate(DemoSettings d, RetinaNetOptions modelOptions, DetectionDataset train)
     {
-        using var scope = TorchSharp.torch.NewDisposeScope();
-        var probe = new RetinaNet(modelOptions);
-        probe.train();
-        var trainable = new RetinaNetTrainable(probe);
-        var optimizer = TrainingOptimizer.Create(OptimizerKind.Sgd, probe.named_parameters().Select(p => (p.name, (TorchSharp.torch.Tensor)p.parameter)), 1e-4);
-        using var loader = new DetectionDataLoader(train, d.BatchSize, shuffle: true, seed: d.Seed + 1, dropLast: train.Images.Count >= d.BatchSize);
-        var times = new List<double>();
-        AnsiConsole.Status().Start("Measuring the speed of this machine...", _ =>
-        {
-            foreach (var batch in new DataLoaderTrainingData(loader).ReadEpoch(0, 0).Take(3))
-            {
-                var sw = Stopwatch.StartNew();
-                using (var step = TorchSharp.torch.NewDisposeScope())
-                {
-                    var losses = trainable.ComputeLosses(batch);
-                    using var one = 1.ToScalar();   // an explicit Scalar: `a + b` would pass an implicit one (issue 17)
-                    TorchRuntime.Backward(losses[0].Value.add(losses[1].Value, one));
-                    optimizer.GradientNorm(10);
-                    optimizer.Step(1e-5);
-                    optimizer.ZeroGrad();
-                }
-                batch.Dispose();
-                times.Add(sw.Elapsed.TotalSeconds);
-            }
-        });
-        probe.Dispose();
-        double perStep = times.Count > 1 ? times.Skip(1).Average() : times.DefaultIfEmpty(1).Average();
+        double perStep = 1;
+        AnsiConsole.Status().Start("Measuring the speed of this machine...", _ => perStep = StepTiming.SecondsPerStep(modelOptions, train, d.BatchSize, d.Seed));
         long fit = (long)(d.TrainingMinutes * 60 / Math.Max(1e-3, perStep));
         long iterations = d.Quick ? Math.Clamp(fit, 4, 30) : Math.Clamp(fit, 100, 5000);
         if (iterations == fit)

@@ -29,7 +29,13 @@ public static class LossCurvePlot
     /// <param name="height">Height in pixels.</param>
     /// <exception cref="ArgumentException">No runs.</exception>
     /// <exception cref="IOException">The file cannot be written.</exception>
-    public static void WriteComparison(IReadOnlyList<(string Label, TrainingLog Log)> runs, string path, int width = 900, int height = 500)
+    public static void WriteComparison(IReadOnlyList<(string Label, TrainingLog Log)> runs, string path, int width = 900, int height = 500) =>
+        AtomicFile.WriteAllBytes(path, RenderComparisonPng(runs, width, height));
+
+    /// <summary>Renders the picture of <see cref="WriteComparison"/> as PNG bytes, with <paramref name="title"/> as its title.</summary>
+    /// <exception cref="ArgumentException">No runs.</exception>
+    public static byte[] RenderComparisonPng(IReadOnlyList<(string Label, TrainingLog Log)> runs, int width = 900, int height = 500,
+        string title = "Training loss (total, per logged step)")
     {
         ArgumentNullException.ThrowIfNull(runs);
         if (runs.Count == 0) throw new ArgumentException("no runs to draw", nameof(runs));
@@ -53,11 +59,11 @@ public static class LossCurvePlot
         }
         plot.Axes.SetLimitsX(0, last * 1.02, plot.Axes.Bottom);
         plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { IntegerTicksOnly = true };
-        plot.Title("Training loss (total, per logged step)");
+        plot.Title(title);
         plot.XLabel("iteration");
         plot.YLabel("loss (log scale)");
         plot.ShowLegend(ScottPlot.Edge.Bottom);
-        AtomicFile.WriteAllBytes(path, plot.GetImageBytes(width, height, ScottPlot.ImageFormat.Png));
+        return plot.GetImageBytes(width, height, ScottPlot.ImageFormat.Png);
     }
 
     /// <summary>Renders the loss curve of <paramref name="log"/> as PNG bytes (see <see cref="Write"/>).</summary>

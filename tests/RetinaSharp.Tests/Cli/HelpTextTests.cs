@@ -10,7 +10,7 @@ public class HelpTextTests
 {
     private static RootCommand Root()
     {
-        var root = new RootCommand("test") { DemoCommand.Create(), DataCommand.Create(), TrainCommand.Create(), EvalCommand.Create(), DetectCommand.Create() };
+        var root = new RootCommand("test") { DemoCommand.Create(), DataCommand.Create(), TrainCommand.Create(), EvalCommand.Create(), DetectCommand.Create(), AblateCommand.Create() };
         CliApp.UniformHelp(root);
         return root;
     }
