@@ -26,8 +26,9 @@ scores, labels on images/fashion_scene.png, plus the settings).
 Also small files of the other layouts torch.save writes, with their values in layouts.json:
   layouts_plain.pth       a dict of tensors that are not one contiguous storage each: a channels-last 4-D weight (as
                           model.to(memory_format=torch.channels_last).state_dict() saves), two views into one storage
-                          at offsets (flattened parameters), a transposed matrix, a slice of a larger storage, an int64
-                          scalar, float16, bool and empty tensors;
+                          at offsets (flattened parameters), a transposed matrix, a slice of a larger storage,
+                          overlapping rows (as_strided) and an expanded tensor (stride 0), an int64 scalar, float16,
+                          bfloat16, bool and empty tensors;
   layouts_checkpoint.pth  the same dict as torchvision's detection reference script saves a checkpoint:
                           {"model": ..., "optimizer": SGD state, "lr_scheduler": MultiStepLR state (a Counter),
                           "args": argparse.Namespace, "epoch": 3}, with DistributedDataParallel's "module." key prefix;
@@ -138,7 +139,10 @@ def layouts():
         "fc.weight": torch.randn(3, 5, generator=g).t(),
         "head": big[:4],                          # offset 0, the storage holds 10
         "bn.num_batches_tracked": torch.tensor(7, dtype=torch.int64),
+        "overlap": torch.randn(9, generator=g).as_strided((3, 4), (2, 1)),  # rows share elements
+        "expanded": torch.randn(3, 1, generator=g).expand(3, 4),           # stride 0: 3 stored values
         "half": torch.randn(5, generator=g).half(),
+        "bf16": torch.randn(4, generator=g).bfloat16(),
         "mask": torch.tensor([True, False, True]),
         "empty": torch.zeros(0, 3),
     }

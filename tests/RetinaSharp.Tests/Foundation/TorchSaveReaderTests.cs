@@ -19,19 +19,19 @@ public sealed class TorchSaveReaderTests
             var t = sd.Tensors[p.Name];
             Assert.Equal(p.Value.GetProperty("shape").EnumerateArray().Select(v => v.GetInt64()), t.shape);
             string dtype = p.Value.GetProperty("dtype").GetString()!;
-            Assert.Equal(dtype switch { "float32" => ScalarType.Float32, "float16" => ScalarType.Float16, "int64" => ScalarType.Int64, "bool" => ScalarType.Bool, _ => throw new InvalidDataException(dtype) }, t.dtype);
+            Assert.Equal(dtype switch { "float32" => ScalarType.Float32, "float16" => ScalarType.Float16, "bfloat16" => ScalarType.BFloat16, "int64" => ScalarType.Int64, "bool" => ScalarType.Bool, _ => throw new InvalidDataException(dtype) }, t.dtype);
             Assert.True(t.is_contiguous(), $"{p.Name} should come back contiguous");
             var want = p.Value.GetProperty("values").EnumerateArray().Select(v => v.ValueKind switch
             {
                 JsonValueKind.True => 1.0, JsonValueKind.False => 0.0, _ => v.GetDouble(),
             }).ToArray();
             var got = t.numel() == 0 ? [] : t.to_type(ScalarType.Float64).reshape(-1).data<double>().ToArray();
-            Assert.Equal(want, got); // exact: the values are the file's (float16 values are exact in float64 too)
+            Assert.Equal(want, got); // exact: the values are the file's (float16 / bfloat16 values are exact in float64 too)
         }
     }
 
     [Fact]
-    public void ChannelsLastSharedStorageTransposedAndScalarTensorsReadAsSaved()
+    public void ChannelsLastSharedOverlappingExpandedAndScalarTensorsReadAsSaved()
     {
         using var scope = NewDisposeScope();
         var sd = TorchSaveReader.ReadStateDict(Path.Combine(Dir, "layouts_plain.pth"));
