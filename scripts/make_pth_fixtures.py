@@ -29,6 +29,7 @@ Also small files of the other layouts torch.save writes, with their values in la
                           at offsets (flattened parameters), a transposed matrix, a slice of a larger storage,
                           overlapping rows (as_strided) and an expanded tensor (stride 0), an int64 scalar, float16,
                           bfloat16, bool and empty tensors;
+  layouts_protocol4.pth   the same, pickled with protocol 4 (torch.save(..., pickle_protocol=4); the default is 2);
   layouts_checkpoint.pth  the same dict as torchvision's detection reference script saves a checkpoint:
                           {"model": ..., "optimizer": SGD state, "lr_scheduler": MultiStepLR state (a Counter),
                           "args": argparse.Namespace, "epoch": 3}, with DistributedDataParallel's "module." key prefix;
@@ -149,6 +150,7 @@ def layouts():
     expected = {k: {"shape": list(v.shape), "dtype": str(v.dtype).replace("torch.", ""),
                     "values": v.reshape(-1).tolist()} for k, v in sd.items()}
     torch.save(sd, os.path.join(OUT, "layouts_plain.pth"))
+    torch.save(sd, os.path.join(OUT, "layouts_protocol4.pth"), pickle_protocol=4)
     torch.manual_seed(18)
     lin = nn.Linear(5, 3)
     opt = torch.optim.SGD(lin.parameters(), lr=0.01, momentum=0.9)
@@ -165,7 +167,7 @@ def layouts():
     torch.jit.save(torch.jit.script(lin), os.path.join(OUT, "layouts_torchscript.pt"))
     with open(os.path.join(OUT, "layouts.json"), "w") as f:
         json.dump({"torch": torch.__version__, "tensors": expected}, f, indent=1)
-    for name in ["layouts_plain.pth", "layouts_checkpoint.pth", "layouts_legacy.pth", "layouts_module.pth", "layouts_torchscript.pt"]:
+    for name in ["layouts_plain.pth", "layouts_protocol4.pth", "layouts_checkpoint.pth", "layouts_legacy.pth", "layouts_module.pth", "layouts_torchscript.pt"]:
         print(f"{name}: {os.path.getsize(os.path.join(OUT, name))} bytes", file=sys.stderr)
 
 

@@ -18,9 +18,10 @@ namespace RetinaSharp.IO;
 /// </summary>
 public static class TorchSaveReader
 {
-    /// <summary>Where the tensors came from in the file, for messages: "the state dict", "checkpoint['model']", ...</summary>
+    /// <summary>The tensors of a state dict read from a file, and where in the file they were found.</summary>
     /// <param name="Tensors">Key to a fresh contiguous CPU tensor (the caller disposes them).</param>
-    /// <param name="Source">Which object of the file holds them, and what was changed (a removed "module." prefix).</param>
+    /// <param name="Source">Which object of the file holds them ("the state dict", "checkpoint['model']") and what was changed
+    /// ("... without DistributedDataParallel's 'module.' prefix").</param>
     public sealed record StateDict(Dictionary<string, Tensor> Tensors, string Source);
 
     private static readonly string[] NestedKeys = ["model", "state_dict", "model_state_dict", "module", "ema"];
@@ -70,7 +71,13 @@ public static class TorchSaveReader
             }
             var reader = new TorchPickle(path, zip, prefix, created);
             object? root;
-            using (var s = pkl.Open()) root = reader.Load(s);
+            using (var s = pkl.Open())
+            {
+                var pickle = new MemoryStream(); // seekable, so that errors can name the byte
+                s.CopyTo(pickle);
+                pickle.Position = 0;
+                root = reader.Load(pickle);
+            }
             var result = Extract(path, root);
             var keep = new HashSet<Tensor>(result.Tensors.Values, ReferenceEqualityComparer.Instance);
             foreach (var t in created) if (!keep.Contains(t)) t.Dispose();
@@ -181,6 +188,16 @@ public static class TorchSaveReader
         {
             if (s.Data is { } d) return d;
             var entry = zip.GetEntry(prefix + "data/" + s.Key) ?? throw new InvalidDataException($"storage {s.Key} is missing from the archive");
+            long elementSize = s.Dtype switch
+            {
+                ScalarType.Float64 or ScalarType.Int64 or ScalarType.ComplexFloat32 => 8,
+                ScalarType.ComplexFloat64 => 16,
+                ScalarType.Float32 or ScalarType.Int32 => 4,
+                ScalarType.Float16 or ScalarType.BFloat16 or ScalarType.Int16 => 2,
+                _ => 1,
+            };
+            if (s.Numel < 0 || s.Numel * elementSize > int.MaxValue)
+                throw new DataFormatException(path, null, null, $"storage {s.Key} holds {s.Numel} elements of {elementSize} bytes; storages over 2 GB are not supported");
             var data = empty([s.Numel], s.Dtype);
             created.Add(data);
             s.Data = data;

@@ -30,11 +30,13 @@ public sealed class TorchSaveReaderTests
         }
     }
 
-    [Fact]
-    public void ChannelsLastSharedOverlappingExpandedAndScalarTensorsReadAsSaved()
+    [Theory]
+    [InlineData("layouts_plain.pth")]     // torch.save's default pickle protocol 2
+    [InlineData("layouts_protocol4.pth")] // frames, memoize, short strings, stack globals
+    public void ChannelsLastSharedOverlappingExpandedAndScalarTensorsReadAsSaved(string file)
     {
         using var scope = NewDisposeScope();
-        var sd = TorchSaveReader.ReadStateDict(Path.Combine(Dir, "layouts_plain.pth"));
+        var sd = TorchSaveReader.ReadStateDict(Path.Combine(Dir, file));
         Assert.Equal("the state dict", sd.Source);
         AssertLayouts(sd);
     }
