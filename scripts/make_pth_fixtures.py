@@ -28,7 +28,7 @@ Also small files of the other layouts torch.save writes, with their values in la
                           model.to(memory_format=torch.channels_last).state_dict() saves), two views into one storage
                           at offsets (flattened parameters), a transposed matrix, a slice of a larger storage,
                           overlapping rows (as_strided) and an expanded tensor (stride 0), an int64 scalar, float16,
-                          bfloat16, bool and empty tensors;
+                          bfloat16, bool and empty tensors, a tensor subclass with a Python attribute;
   layouts_protocol4.pth   the same, pickled with protocol 4 (torch.save(..., pickle_protocol=4); the default is 2);
   layouts_checkpoint.pth  the same dict as torchvision's detection reference script saves a checkpoint:
                           {"model": ..., "optimizer": SGD state, "lr_scheduler": MultiStepLR state (a Counter),
@@ -128,11 +128,17 @@ def fill(model, img, g):
         print(f"cls_logits scale {scale:.4f}: {passing(scale) * 100:.2f}% of {k} x anchors pass 0.05", file=sys.stderr)
 
 
+class TaggedTensor(torch.Tensor):
+    """A tensor subclass, as some libraries put in state dicts (torch.load needs this class; RetinaSharp does not)."""
+
+
 def layouts():
     g = torch.Generator().manual_seed(17)
     conv = torch.randn(4, 3, 2, 2, generator=g).contiguous(memory_format=torch.channels_last)
     flat = torch.randn(20, generator=g)
     big = torch.randn(10, generator=g)
+    tagged = torch.randn(2, generator=g).as_subclass(TaggedTensor)  # pickled through torch._tensor._rebuild_from_type_v2
+    tagged.note = "a Python attribute"
     sd = {
         "conv.weight": conv,                      # stride (12, 1, 6, 3)
         "flat.a": flat[2:8].view(2, 3),           # offset 2 in a 20-element storage
@@ -146,9 +152,10 @@ def layouts():
         "bf16": torch.randn(4, generator=g).bfloat16(),
         "mask": torch.tensor([True, False, True]),
         "empty": torch.zeros(0, 3),
+        "tagged": tagged,
     }
     expected = {k: {"shape": list(v.shape), "dtype": str(v.dtype).replace("torch.", ""),
-                    "values": v.reshape(-1).tolist()} for k, v in sd.items()}
+                    "values": torch.Tensor(v).reshape(-1).tolist()} for k, v in sd.items()}
     torch.save(sd, os.path.join(OUT, "layouts_plain.pth"))
     torch.save(sd, os.path.join(OUT, "layouts_protocol4.pth"), pickle_protocol=4)
     torch.manual_seed(18)

@@ -248,6 +248,9 @@ public static class TorchSaveReader
                 }
                 case ("torch._utils", "_rebuild_parameter" or "_rebuild_parameter_with_state") when args.Length > 0 && args[0] is Tensor data:
                     return data;
+                case ("torch._tensor", "_rebuild_from_type_v2") when args is [PickleGlobal inner, _, object?[] innerArgs, ..]:
+                    return Reduce(inner, innerArgs); // a tensor subclass or a tensor with Python attributes: its data
+
                 default:
                     return base.Reduce(callable, args);
             }
