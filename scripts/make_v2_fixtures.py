@@ -9,9 +9,10 @@ min_size=160, max_size=256): GroupNorm(32) heads with bias-free convolutions, P6
 an FPN without norm layers, nn.BatchNorm2d in the backbone (eval mode: running statistics).
 
 It also writes, to a temporary folder only (not committed), a variant whose convolution weights are overlapping strided
-views of small storages, saved by torch.save (1.5 MB instead of 130 MB): torch.save keeps such views, but
-TorchSharp.PyBridge 1.4.4 reads numel elements from the start of each storage and refuses the file, so RetinaSharp
-cannot load torch.save files with non-contiguous tensors today (checkpoints written by model.state_dict() are contiguous).
+views of small storages, saved by torch.save (1.5 MB instead of 130 MB), and its detections as strided_detections.
+TorchSharp.PyBridge 1.4.4 refuses such files (it reads numel elements from the start of each storage); RetinaSharp's
+own reader (src/RetinaSharp/IO/TorchSaveReader.cs) rebuilds every tensor from its storage, offset and stride, and
+scripts/make_pth_fixtures.py commits small files of those layouts.
 Run: /usr/bin/python3 scripts/make_v2_fixtures.py
 """
 import json

@@ -1,6 +1,6 @@
-// Reference: torchvision 0.14 RetinaNet state_dict (keys, shapes) read and written as PyTorch .pth files through
-// TorchSharp.PyBridge; our own format stores the RetinaNetOptions JSON and the TorchSharp-serialised weights in one file.
-using System.Collections;
+// Reference: torchvision 0.14 RetinaNet state_dict (keys, shapes) as PyTorch .pth files, read by IO.TorchSaveReader and
+// written through TorchSharp.PyBridge; our own format stores the RetinaNetOptions JSON and the TorchSharp-serialised
+// weights in one file.
 using System.Text;
 using RetinaSharp.IO;
 using TorchSharp;
@@ -99,7 +99,12 @@ public static class RetinaNetCheckpoint
         int read = fs.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
         fs.Seek(0, SeekOrigin.Begin);
         if (read == Magic.Length && head.AsSpan().SequenceEqual(Magic)) return LoadOurs(path, fs, options);
-        if (read >= 4 && head[0] == 0x50 && head[1] == 0x4b && head[2] == 0x03 && head[3] == 0x04) return LoadPth(path, fs, options);
+        // A zip: torch.save's format; 0x80 then a protocol number: torch.save's legacy format (TorchSaveReader names it).
+        if ((read >= 4 && head[0] == 0x50 && head[1] == 0x4b && head[2] == 0x03 && head[3] == 0x04) || (read >= 2 && head[0] == 0x80 && head[1] <= 5))
+        {
+            fs.Dispose();
+            return LoadPth(path, options);
+        }
         if (read >= TrainingMagic.Length && head.AsSpan(0, TrainingMagic.Length).SequenceEqual(TrainingMagic))
             throw new DataFormatException(path, null, null,
                 $"this is a training checkpoint (for retina train --resume); use the model file {Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, "model.rsnet")} written in the same folder when the run finished");
@@ -163,20 +168,15 @@ public static class RetinaNetCheckpoint
         return model;
     }
 
-    private static RetinaNet LoadPth(string path, Stream fs, RetinaNetOptions? requested)
+    private static RetinaNet LoadPth(string path, RetinaNetOptions? requested)
     {
-        Hashtable table;
-        try { table = PyTorchUnpickler.UnpickleStateDict(fs, leaveOpen: true); }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        { throw new DataFormatException(path, null, null, $"cannot read the PyTorch state dict: {e.Message}", e); }
-        var sd = new Dictionary<string, Tensor>();
-        foreach (DictionaryEntry kv in table)
-            if (kv.Value is Tensor t) sd[(string)kv.Key] = t;
+        var sd = TorchSaveReader.ReadStateDict(path).Tensors;
         try
         {
             var options = InferOptions(path, sd, requested);
             var model = new RetinaNet(options);
-            CopyStateDict(path, model, sd);
+            try { CopyStateDict(path, model, sd); }
+            catch { model.Dispose(); throw; }
             return model;
         }
         finally

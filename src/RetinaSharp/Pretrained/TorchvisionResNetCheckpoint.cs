@@ -1,10 +1,8 @@
 // Reference: torchvision 0.14 classification checkpoints (resnet18-f37072fd.pth, resnet50-0676ba61.pth, ... as
 // torch.hub caches them): a state_dict of torchvision.models.resnetXX with keys conv1, bn1, layer1..layer4, fc.
 // Loaded into our ResNetBody (same key names) as torchvision's detection models load weights_backbone; fc.* is dropped.
-using System.Collections;
 using RetinaSharp.IO;
 using RetinaSharp.Modeling;
-using TorchSharp.PyBridge;
 using static TorchSharp.torch;
 
 namespace RetinaSharp.Pretrained;
@@ -14,27 +12,13 @@ public static class TorchvisionResNetCheckpoint
 {
     /// <summary>Reads the state dict of <paramref name="path"/>: key to tensor (caller disposes the tensors).</summary>
     /// <exception cref="FileNotFoundException">No such file.</exception>
-    /// <exception cref="DataFormatException">A folder, or not a PyTorch zip state dict.</exception>
+    /// <exception cref="DataFormatException">A folder, or not a torch.save state dict (see <see cref="TorchSaveReader.ReadStateDict"/>).</exception>
     public static Dictionary<string, Tensor> ReadStateDict(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         if (Directory.Exists(path)) throw new DataFormatException(path, null, null, "is a folder, expected a torchvision ResNet checkpoint (.pth)");
         if (!File.Exists(path)) throw new FileNotFoundException($"backbone weights '{path}' do not exist", path);
-        Hashtable table;
-        using (var fs = File.OpenRead(path))
-        {
-            var head = new byte[4];
-            if (fs.ReadAtLeast(head, 4, throwOnEndOfStream: false) < 4 || head[0] != 0x50 || head[1] != 0x4b || head[2] != 0x03 || head[3] != 0x04)
-                throw new DataFormatException(path, null, null, "not a PyTorch .pth zip file (torch.save of a torchvision ResNet state_dict)");
-            fs.Seek(0, SeekOrigin.Begin);
-            try { table = PyTorchUnpickler.UnpickleStateDict(fs, leaveOpen: true); }
-            catch (Exception e) when (e is not OutOfMemoryException)
-            { throw new DataFormatException(path, null, null, $"cannot read the PyTorch state dict: {e.Message}", e); }
-        }
-        var sd = new Dictionary<string, Tensor>();
-        foreach (DictionaryEntry kv in table)
-            if (kv.Value is Tensor t) sd[(string)kv.Key] = t;
-        return sd;
+        return TorchSaveReader.ReadStateDict(path).Tensors;
     }
 
     /// <summary>The ResNet depth of a torchvision classification state dict (from its keys).</summary>

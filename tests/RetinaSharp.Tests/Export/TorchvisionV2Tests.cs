@@ -1,5 +1,6 @@
-// torchvision 0.14 retinanet_resnet50_fpn_v2 weights written by torch.save itself (scripts/make_v2_fixtures.py) load
-// into RetinaSharp and give torchvision's detections on a real scene; and our torchvision export round-trips.
+// torchvision 0.14 retinanet_resnet50_fpn_v2: its keys, and its detections on a real scene with deterministic weights that
+// both sides compute (scripts/make_v2_fixtures.py); and our torchvision export round-trips. Files written by torch.save
+// itself: TorchSavedRetinaNetTests.
 using System.Text.Json;
 using RetinaSharp.Data;
 using RetinaSharp.Export;
