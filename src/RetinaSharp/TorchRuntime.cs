@@ -81,7 +81,7 @@ public static class TorchRuntime
         string what = d.Mode switch
         {
             OneDnnMode.Full => "oneDNN everywhere",
-            OneDnnMode.ForwardOnly => "oneDNN for forward NCHW convolutions only (backward passes in ATen's kernels, no channels-last)",
+            OneDnnMode.ForwardOnly => "oneDNN for forward NCHW convolutions only (convolution gradients computed from them, no channels-last)",
             _ => "oneDNN off (ATen's own kernels everywhere)",
         };
         string how = d.Forced ? $"{OneDnnVariable}/--onednn" : $"set {OneDnnVariable}=full to force oneDNN everywhere";

@@ -2,7 +2,7 @@
 
 Reads the binary set written by the suite (int32 image count, then per image int32 width, height; int32 box count, then
 per box int32 image index and float32 x1, y1, x2, y2), applies torchvision's RetinaNet training geometry (resize to
-min_size/max_size with floor, float32 box scaling, padding to 32, P3-P7 feature sizes, torchvision's cell anchors with
+min_size/max_size with torchvision's float32 scale and floor, float32 box scaling, padding to 32, P3-P7 feature sizes, torchvision's cell anchors with
 float32 rounding, anchors at column * stride) and takes, per anchor shape, the grid cell nearest the box centre (the
 best one: per axis the overlap is a symmetric trapezoid of the centre distance), vectorised over all boxes, keeping the
 maximum over the 45 shapes. Prints "REF seconds=... positive=... mean_best_iou=..." (median of 3 runs).
@@ -43,7 +43,10 @@ def read_set(path):
 def analyse(sizes, img, xyxy, min_size, max_size, cells):
     w = sizes[:, 0].astype(np.int64)
     h = sizes[:, 1].astype(np.int64)
-    scale = np.minimum(min_size / np.minimum(h, w), max_size / np.maximum(h, w))
+    # torchvision 0.14's scale, in float32: size / side is side.reciprocal() * size; the sides then floor in float64
+    one = np.float32(1)
+    scale = np.minimum(one / np.minimum(h, w).astype(np.float32) * np.float32(min_size),
+                       one / np.maximum(h, w).astype(np.float32) * np.float32(max_size)).astype(np.float64)
     rh = np.maximum(1, np.floor(h * scale)).astype(np.int64)
     rw = np.maximum(1, np.floor(w * scale)).astype(np.int64)
     ph = (rh + 31) // 32 * 32

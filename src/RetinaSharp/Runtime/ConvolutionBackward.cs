@@ -189,7 +189,7 @@ internal sealed class ConvolutionBackwardFunction : autograd.SingleTensorFunctio
             }
             if (g.InputGrad)
             {
-                using var w2 = w.reshape(o, c).t();
+                using var w2 = w.reshape(o, c).t().contiguous(); // a contiguous W^T: MKL's GEMM is 2x faster on it
                 var sampled = matmul(w2, dyFlat).reshape(n, c, ho, wo);
                 if (g.StrideH == 1 && g.StrideW == 1 && ho == h && wo == wd) dx = sampled;
                 else

@@ -12,8 +12,9 @@ public enum OneDnnMode
     /// <summary>oneDNN everywhere (libtorch's default): forward and backward, NCHW and channels-last. For CPUs that
     /// report their caches.</summary>
     Full,
-    /// <summary>oneDNN only for the forward convolutions of RetinaSharp's networks, on NCHW tensors; backward passes
-    /// and every other call use ATen's own kernels, and channels-last is not used. For CPUs whose CPUID lists no caches.</summary>
+    /// <summary>oneDNN only for the forward convolutions of RetinaSharp's networks, on NCHW tensors, and for the forward
+    /// convolutions their gradients are computed from (Runtime/ConvolutionBackward.cs); oneDNN's backward kernels and
+    /// every other call use ATen's own kernels, and channels-last is not used. For CPUs whose CPUID lists no caches.</summary>
     ForwardOnly,
     /// <summary>oneDNN never (ATen's own kernels everywhere): the slowest, for when even forward kernels misbehave.</summary>
     Off,
