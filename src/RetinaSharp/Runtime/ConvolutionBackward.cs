@@ -25,7 +25,8 @@ namespace RetinaSharp.Runtime;
 /// Runs RetinaSharp's 2-D convolutions. Where the machine's oneDNN backward kernels are unsafe
 /// (<see cref="OneDnnMode.ForwardOnly"/>) and a gradient is needed, the convolution becomes a custom autograd node whose
 /// backward pass is made of forward convolutions and GEMMs (<see cref="ConvolutionBackwardFunction"/>); otherwise it is the
-/// module's own forward. The values are the same as libtorch's convolution backward up to float32 rounding.
+/// module's own forward. The values are the same as libtorch's convolution backward up to float32 rounding. The node's
+/// backward runs without grad, so second derivatives (<c>create_graph</c>) through it are not available.
 /// </summary>
 internal static class Convolutions
 {
