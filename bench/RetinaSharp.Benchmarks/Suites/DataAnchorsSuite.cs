@@ -18,7 +18,7 @@ public sealed class DataAnchorsSuite : IBenchmarkSuite
     /// <remarks>Options: --images N (default 118287, COCO train2017), --seed S (default 0).</remarks>
     public void Run(string[] args)
     {
-        int images = IntArg(args, "--images", 118_287), seed = IntArg(args, "--seed", 0);
+        int images = InferenceSuite.IntArg(args, "--images", 118_287), seed = InferenceSuite.IntArg(args, "--seed", 0);
         var (set, path) = Build(images, seed);
         Console.WriteLine($"synthetic COCO-sized set: {set.ImageCount} images ({set.EmptyImageCount} empty), {set.BoxCount} boxes ({path})");
         var settings = AnchorSettings.Default();
@@ -29,7 +29,7 @@ public sealed class DataAnchorsSuite : IBenchmarkSuite
         Console.WriteLine($"ours: {set.BoxCount} boxes in {Measure.F(seconds)} s (median of 3; best IoU + positive counts + bins), " +
                           $"positive {o.Positive} ({o.PositiveFraction:P2}), ignored only {o.IgnoredOnly}, none {o.None}, mean best IoU {o.MeanBestIou:F6}, {Environment.ProcessorCount} threads");
         string extra = $"ours_s={Measure.F(seconds)} boxes={set.BoxCount} ours_positive={o.Positive}";
-        string? script = FindScript("anchors_ref.py");
+        string? script = InferenceSuite.FindScript("anchors_ref.py");
         string? output = script == null ? null : Measure.RunPythonReference(script, path);
         string? refLine = output?.Split('\n').FirstOrDefault(l => l.StartsWith("REF ", StringComparison.Ordinal));
         if (refLine == null)
@@ -83,22 +83,5 @@ public sealed class DataAnchorsSuite : IBenchmarkSuite
             }
         }
         return (set, path);
-    }
-
-    private static int IntArg(string[] args, string name, int fallback)
-    {
-        int i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
-    }
-
-    private static string? FindScript(string name)
-    {
-        foreach (var start in new[] { AppContext.BaseDirectory, Directory.GetCurrentDirectory() })
-            for (var d = new DirectoryInfo(start); d != null; d = d.Parent)
-            {
-                string p = System.IO.Path.Combine(d.FullName, "bench", "RetinaSharp.Benchmarks", "python", name);
-                if (File.Exists(p)) return p;
-            }
-        return null;
     }
 }

@@ -20,7 +20,7 @@ public sealed class DataSuite : IBenchmarkSuite
     /// <remarks>Options: --train N (default 2000), --val M (default 300), --size S (default 128), --batch B (default 16).</remarks>
     public void Run(string[] args)
     {
-        int train = IntArg(args, "--train", 2000), val = IntArg(args, "--val", 300), size = IntArg(args, "--size", 128), batch = IntArg(args, "--batch", 16);
+        int train = InferenceSuite.IntArg(args, "--train", 2000), val = InferenceSuite.IntArg(args, "--val", 300), size = InferenceSuite.IntArg(args, "--size", 128), batch = InferenceSuite.IntArg(args, "--batch", 16);
         string dir = Path.Combine(Path.GetTempPath(), "retinasharp-bench-data");
         var sw = Stopwatch.StartNew();
         var scenes = FashionScenes.Build(new FashionScenesOptions(dir, train, val, size));
@@ -63,7 +63,7 @@ public sealed class DataSuite : IBenchmarkSuite
         string extra = $"ours_epoch_s={Measure.F(epochSeconds)} ours_images_per_s={Measure.F(n / epochSeconds)} ours_delta_mb={Measure.F(peakDeltaMb)} " +
                        $"ours_rss_drift_mb={Measure.F(rssAfter[2] - rssAfter[0])} " +
                        $"scenes_s={Measure.F(buildSeconds)} check_s={Measure.F(checkSeconds)}";
-        string? script = FindScript("data_ref.py");
+        string? script = InferenceSuite.FindScript("data_ref.py");
         string? output = script == null ? null : Measure.RunPythonReference(script, scenes.TrainJson, batch.ToString(CultureInfo.InvariantCulture));
         string? refLine = output?.Split('\n').FirstOrDefault(l => l.StartsWith("REF ", StringComparison.Ordinal));
         if (refLine == null)
@@ -76,22 +76,5 @@ public sealed class DataSuite : IBenchmarkSuite
         Console.WriteLine($"torchvision-style DataLoader (1 worker): {Measure.F(r["epoch_s"])} s = {Measure.F(r["images_per_s"])} images/s, peak RSS +{Measure.F(r["delta_rss_mb"])} MB");
         Console.WriteLine($"RESULT data time_ratio={Measure.F(epochSeconds / r["epoch_s"])} mem_ratio={Measure.F(peakDeltaMb / Math.Max(r["delta_rss_mb"], 1))} {extra} " +
                           $"ref_epoch_s={Measure.F(r["epoch_s"])} ref_images_per_s={Measure.F(r["images_per_s"])} ref_delta_mb={Measure.F(r["delta_rss_mb"])}");
-    }
-
-    private static int IntArg(string[] args, string name, int fallback)
-    {
-        int i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
-    }
-
-    private static string? FindScript(string name)
-    {
-        foreach (var start in new[] { AppContext.BaseDirectory, Directory.GetCurrentDirectory() })
-            for (var d = new DirectoryInfo(start); d != null; d = d.Parent)
-            {
-                string p = Path.Combine(d.FullName, "bench", "RetinaSharp.Benchmarks", "python", name);
-                if (File.Exists(p)) return p;
-            }
-        return null;
     }
 }

@@ -17,8 +17,8 @@ public sealed class EvalSuite : IBenchmarkSuite
     /// <remarks>Options: --images N (default 5000), --seed S (default 1), --no-reference (skip pycocotools).</remarks>
     public void Run(string[] args)
     {
-        int images = IntArg(args, "--images", 5000);
-        int seed = IntArg(args, "--seed", 1);
+        int images = InferenceSuite.IntArg(args, "--images", 5000);
+        int seed = InferenceSuite.IntArg(args, "--seed", 1);
         string dir = Path.Combine(Path.GetTempPath(), "retinasharp-bench-eval");
         Directory.CreateDirectory(dir);
         string gtPath = Path.Combine(dir, "instances.json"), dtPath = Path.Combine(dir, "results.json");
@@ -56,7 +56,7 @@ public sealed class EvalSuite : IBenchmarkSuite
                           $"peak RSS {Measure.F(oursPeakMb)} MB (+{Measure.F(oursDeltaMb)} MB over the process before loading{(peakReset ? "" : "; peak counter not reset")})");
 
         // Reference: pycocotools in a separate process on the same files.
-        string? script = args.Contains("--no-reference") ? null : FindScript("eval_ref.py");
+        string? script = args.Contains("--no-reference") ? null : InferenceSuite.FindScript("eval_ref.py");
         string? output = script == null ? null : Measure.RunPythonReference(script, gtPath, dtPath);
         string? refLine = output?.Split('\n').FirstOrDefault(l => l.StartsWith("REF ", StringComparison.Ordinal));
         string? statsLine = output?.Split('\n').FirstOrDefault(l => l.StartsWith("STATS ", StringComparison.Ordinal));
@@ -126,26 +126,4 @@ public sealed class EvalSuite : IBenchmarkSuite
     }
 
     private static double Noise(Random rng, double sigma) => sigma * (2 * rng.NextDouble() - 1);
-
-    private static int IntArg(string[] args, string name, int fallback)
-    {
-        int i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
-    }
-
-    /// <summary>Finds bench/RetinaSharp.Benchmarks/python/<paramref name="name"/> above the output folder or the current folder.</summary>
-    private static string? FindScript(string name)
-    {
-        foreach (var start in new[] { AppContext.BaseDirectory, Directory.GetCurrentDirectory() })
-        {
-            for (var d = new DirectoryInfo(start); d != null; d = d.Parent)
-            {
-                string p = Path.Combine(d.FullName, "bench", "RetinaSharp.Benchmarks", "python", name);
-                if (File.Exists(p)) return p;
-                p = Path.Combine(d.FullName, "python", name);
-                if (File.Exists(p)) return p;
-            }
-        }
-        return null;
-    }
 }

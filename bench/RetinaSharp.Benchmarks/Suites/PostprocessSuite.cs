@@ -113,7 +113,8 @@ public sealed class PostprocessSuite : IBenchmarkSuite
         }
 
         // torchvision, same tensors, same process tree.
-        string? script = FindScript("postprocess_ref.py");
+        string? script = InferenceSuite.FindScript("postprocess_ref.py");
+        if (script is null) Console.WriteLine("reference skipped: postprocess_ref.py not found next to the benchmark or in the source tree");
         string? line = script is null ? null : Measure.RunPythonReference(script, dir, repeats.ToString(CultureInfo.InvariantCulture), threads.ToString(CultureInfo.InvariantCulture));
         var tv = line is null ? new Dictionary<string, double>() : Measure.ParseKeyValues(line.Trim().Split('\n')[^1]);
 
@@ -209,17 +210,6 @@ public sealed class PostprocessSuite : IBenchmarkSuite
             Console.WriteLine($"TorchSharp ops.nms unavailable: {e.Message}");
             return null;
         }
-    }
-
-    private static string? FindScript(string name)
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
-        {
-            foreach (var candidate in new[] { Path.Combine(d.FullName, "python", name), Path.Combine(d.FullName, "bench", "RetinaSharp.Benchmarks", "python", name) })
-                if (File.Exists(candidate)) return candidate;
-        }
-        Console.WriteLine($"reference skipped: {name} not found next to the benchmark or in the source tree");
-        return null;
     }
 
     private static void WriteRaw(string path, Tensor t)
