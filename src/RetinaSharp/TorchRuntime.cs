@@ -1,4 +1,4 @@
-// The one place where RetinaSharp configures libtorch for the process (oneDNN use, NNPACK), from the machine facts of
+// The one place where RetinaSharp configures libtorch for the process (oneDNN use, NNPACK, the malloc heap), from the machine facts of
 // Runtime/CpuCacheFacts.cs and the RETINA_ONEDNN setting. libtorch's switches are at::Context members
 // (torch.backends.mkldnn.enabled / torch.backends.nnpack in PyTorch); TorchSharp 0.107 does not bind them, so they are
 // called through their exported C++ symbols in libtorch_cpu.so.
@@ -12,6 +12,7 @@ namespace RetinaSharp;
 /// (or an explicit <see cref="Initialize(OneDnnSetting?, TextWriter?)"/>) loads libtorch and decides how much of oneDNN runs
 /// (<see cref="OneDnnPolicy"/>): on CPUs whose CPUID reports no cache sizes, oneDNN's brgemm convolutions crash or return
 /// NaN, so there only forward NCHW convolutions of RetinaSharp's networks use oneDNN and one notice says so.
+/// glibc's malloc keeps freed tensor memory for reuse (<see cref="Training.NativeHeap.TuneForTensors"/>).
 /// NNPACK is switched off everywhere (its kernels are never chosen over oneDNN on x86; on CPUs it does not support it
 /// printed "Could not initialize NNPACK" on every convolution).
 /// </summary>
@@ -51,6 +52,7 @@ public static class TorchRuntime
     /// <summary>As <see cref="Initialize(OneDnnSetting?, TextWriter?)"/> with given machine facts (tests inject them).</summary>
     public static OneDnnDecision Initialize(OneDnnSetting? setting, CpuCacheFacts facts, TextWriter? notice = null)
     {
+        Training.NativeHeap.TuneForTensors();
         var wanted = setting ?? OneDnnPolicy.Parse(Environment.GetEnvironmentVariable(OneDnnVariable));
         var decision = OneDnnPolicy.Decide(facts, wanted);
         lock (Gate)
