@@ -48,10 +48,10 @@ internal sealed class InferenceEngine : IDisposable
     /// <summary>A line for people: which engine and device runs.</summary>
     public string Description { get; }
 
-    /// <summary>Detections of each image (boxes in that image's pixels).</summary>
+    /// <summary>Detections of each image (boxes in that image's pixels), each as if detected alone (<see cref="RetinaNet.DetectIndependently"/>).</summary>
     public IReadOnlyList<Detections> Detect(IReadOnlyList<Tensor> images)
     {
-        if (_model != null) return _model.Detect(images);
+        if (_model != null) return _model.DetectIndependently(images);
         var found = _onnx!.Detect(images);
         if (_minScore is not double t) return found;
         using var threshold = global::TorchSharp.ScalarExtensionMethods.ToScalar(t); // explicit and alive for every call (issue 17)

@@ -284,8 +284,8 @@ public static class DemoCommand
     }
 
     /// <summary>
-    /// Chooses the number of iterations that fits <see cref="DemoSettings.TrainingMinutes"/> on this machine: times three
-    /// training steps of a throw-away model on real batches (the first one is a warm-up) and divides the budget by the step time.
+    /// Chooses the number of iterations that fits <see cref="DemoSettings.TrainingMinutes"/> on this machine: times eight
+    /// training steps of a throw-away model on real batches (the first three are a warm-up; <see cref="StepTiming.SecondsPerStep"/>) and divides the budget by the step time.
     /// </summary>
     private static long Calibrate(DemoSettings d, RetinaNetOptions modelOptions, DetectionDataset train)
     {

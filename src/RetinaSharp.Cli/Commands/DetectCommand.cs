@@ -36,7 +36,7 @@ public static class DetectCommand
         var minSize = new Option<int?>("--min-size") { Description = "Shorter side after resize [default: the model's]" };
         var maxSize = new Option<int?>("--max-size") { Description = "Longer side limit [default: the model's]" };
         var classes = new Option<string?>("--classes") { Description = "A COCO instances .json whose categories name the classes (and give their ids) and whose images give the image ids in detections.json [default: the names stored in model.rsnet; image ids 1..N in input order]" };
-        var batch = new Option<int>("--batch-size") { Description = "Images per forward pass", DefaultValueFactory = _ => 4 };
+        var batch = new Option<int>("--batch-size") { Description = "Images read per step; those of the same padded size share a forward pass (results never depend on the batch)", DefaultValueFactory = _ => 4 };
         var bf16 = new Option<bool>("--bf16") { Description = "Run the network in bfloat16 (about 1.7x faster on CPUs with AVX512-BF16; COCO AP within 0.03 points of float32 on the demo)" };
         var device = CliApp.DeviceOption();
         var engine = InferenceEngine.CreateOption();

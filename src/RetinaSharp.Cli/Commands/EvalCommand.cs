@@ -43,7 +43,7 @@ public static class EvalCommand
         var weights = new Option<string?>("--weights") { HelpName = "model", Description = "Model for --data: model.rsnet from retina train (not checkpoint.rstrain) or a torchvision .pth" };
         var split = new Option<string?>("--split") { Description = "VOC split for --data (ImageSets/Main/<split>.txt)" };
         var classes = new Option<string?>("--classes") { HelpName = "classes.csv", Description = "VOC/CSV class,id mapping file for --data" };
-        var batchSize = new Option<int>("--batch-size") { Description = "Images per forward pass for --data", DefaultValueFactory = _ => 2 };
+        var batchSize = new Option<int>("--batch-size") { Description = "Images read per step for --data; those of the same padded size share a forward pass (results never depend on the batch)", DefaultValueFactory = _ => 2 };
         var scoreThreshold = new Option<double?>("--score-threshold") { Description = "Detection score threshold for --data [default: the checkpoint's, 0.05 as in the paper's evaluation]" };
         var minSize = new Option<int?>("--min-size") { Description = "Resize: shorter side for --data [default: the checkpoint's, 800]" };
         var maxSize = new Option<int?>("--max-size") { Description = "Resize: longest side cap for --data [default: the checkpoint's, 1333]" };

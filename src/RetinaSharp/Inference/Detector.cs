@@ -153,7 +153,7 @@ public sealed class Detector : IDisposable
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         using var scope = NewDisposeScope();
-        var found = Model.Detect(images.Select(i => ImageIO.ToTensor(i.Image)).ToList());
+        var found = Model.DetectIndependently(images.Select(i => ImageIO.ToTensor(i.Image)).ToList());
         var results = new List<DetectionResult>(images.Count);
         for (int i = 0; i < images.Count; i++)
             results.Add(new DetectionResult(ToObjects(found[i]), images[i].Image, images[i].Source));

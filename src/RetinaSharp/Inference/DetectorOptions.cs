@@ -26,7 +26,9 @@ public sealed record DetectorOptions
     /// <summary>Where the network runs: "cpu", "cuda" or "cuda:N" (<see cref="ComputeDevice.Resolve"/>). Default "cpu".</summary>
     public string Device { get; init; } = "cpu";
 
-    /// <summary>Images per forward pass for the batch overloads of <see cref="Detector.Detect(IEnumerable{string})"/> (&gt;= 1). Default 4.</summary>
+    /// <summary>Images read per step by the batch overloads of <see cref="Detector.Detect(IEnumerable{string})"/> (&gt;= 1). Default 4.
+    /// Those of them with the same padded size share a forward pass (<see cref="Modeling.RetinaNet.DetectIndependently"/>), so an
+    /// image's detections never depend on the batch.</summary>
     public int BatchSize { get; init; } = 4;
 
     /// <summary>Class names and ids, one per model class in class-index order [default: those stored in model.rsnet; else "class i" with id i].</summary>

@@ -33,6 +33,20 @@ public sealed class DetectionTransform
     public (long H, long W) ResizedSize(long h, long w) => ResizedSize(h, w, _o.MinSize, _o.MaxSize);
 
     /// <summary>
+    /// The padded (H, W) of a batch holding only an image of (h, w) pixels at the inference size: <see cref="ResizedSize(long, long)"/>
+    /// rounded up to a multiple of <see cref="RetinaNetOptions.SizeDivisible"/>. Images with the same padded size can share a
+    /// batch without either seeing padding it would not see alone.
+    /// </summary>
+    /// <param name="h">Image height in pixels (at least 1).</param>
+    /// <param name="w">Image width in pixels (at least 1).</param>
+    public (long H, long W) PaddedSize(long h, long w)
+    {
+        var (rh, rw) = ResizedSize(h, w);
+        long div = _o.SizeDivisible;
+        return ((rh + div - 1) / div * div, (rw + div - 1) / div * div);
+    }
+
+    /// <summary>
     /// The resized (H, W) for an image of (h, w) pixels, exactly as torchvision 0.14 computes it: the scale
     /// s = min(minSize / min(h, w), maxSize / max(h, w)) in float32, each quotient as float32(float32(1 / side) · size)
     /// (torchvision's <c>size / tensor</c> is <c>tensor.reciprocal() * size</c>), then max(1, floor(side · s)) in double

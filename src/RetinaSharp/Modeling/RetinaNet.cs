@@ -380,6 +380,36 @@ public sealed class RetinaNet : Module<Tensor, (Tensor ClassLogits, Tensor BoxDe
         return result;
     }
 
+    /// <summary>
+    /// As <see cref="Detect(IReadOnlyList{Tensor})"/>, but each image's detections are those it gets alone
+    /// (<c>Detect([image])</c>): images share a forward pass only with images of the same padded size
+    /// (<see cref="DetectionTransform.PaddedSize"/>), one pass per size, at most <paramref name="images"/>.Count passes. In a
+    /// padded batch (torchvision's way) a smaller image's features also see the zero padding up to the largest image: its
+    /// convolutions near the right and bottom edges read other values, and GroupNorm heads (<see cref="RetinaNetOptions.HeadGroupNorm"/>)
+    /// take their statistics over the padding too, which moves every score. `retina detect`, `retina eval` and
+    /// <see cref="Inference.Detector"/> use this, so a result never depends on which images were batched with it.
+    /// </summary>
+    /// <param name="images">As for <see cref="Detect(IReadOnlyList{Tensor})"/>.</param>
+    /// <returns>One <see cref="Detections"/> per image, in order.</returns>
+    /// <exception cref="ArgumentException">As for <see cref="Detect(IReadOnlyList{Tensor})"/>.</exception>
+    public IReadOnlyList<Detections> DetectIndependently(IReadOnlyList<Tensor> images)
+    {
+        ArgumentNullException.ThrowIfNull(images);
+        // Shapes that are not (C, H, W) get their own pass, where Detect names them.
+        var keys = images.Select((im, i) => im is not null && im.dim() == 3 && im.shape[1] > 0 && im.shape[2] > 0
+            ? _transform.PaddedSize(im.shape[1], im.shape[2]) : (-1 - i, -1L)).ToArray();
+        var groups = Enumerable.Range(0, images.Count).GroupBy(i => keys[i]).ToList();
+        if (groups.Count <= 1) return Detect(images);
+        var result = new Detections[images.Count];
+        foreach (var g in groups)
+        {
+            int[] idx = [.. g];
+            var found = Detect([.. idx.Select(i => images[i])]);
+            for (int j = 0; j < idx.Length; j++) result[idx[j]] = found[j];
+        }
+        return result;
+    }
+
     /// <summary>Feature sizes of P3..P7 for a padded input size: each level halves with rounding up (conv stride 2, pad 1 / pool 3x3 pad 1).</summary>
     public static (long H, long W)[] FeatureSizes((long H, long W) paddedSize)
     {

@@ -63,14 +63,11 @@ public sealed class OnnxCliTests(OnnxFixture onnx, Xunit.Abstractions.ITestOutpu
         Assert.NotEmpty(expected);
         output.WriteLine($"{expected.Count} detections in {onnx.SceneFiles.Length} scenes; scores {expected.Min(r => r.Score):0.000}..{expected.Max(r => r.Score):0.000}");
         AssertSameResults(expected, actual);
-        // The TorchSharp engine of the CLI (batch norm folded, channels-last, under the oneDNN policy of issue 18) on the
-        // same files: same count, scores within 0.05. On this CPU the gap was 0.017 (scores 0.06-0.10) while NCHW TorchSharp
-        // and ONNX Runtime agree to 2e-7: that engine's channels-last path is off here (reported with issue 18).
-        Assert.Equal(expected.Count, cli.Count);
-        double scoreGap = cli.Zip(actual).Max(p => Math.Abs(p.First.Score - p.Second.Score));
-        int sameCategory = cli.Zip(actual).Count(p => p.First.CategoryId == p.Second.CategoryId && p.First.ImageId == p.Second.ImageId);
-        output.WriteLine($"retina detect, TorchSharp engine vs ONNX Runtime: max score gap {scoreGap:g3}, {sameCategory} of {cli.Count} with the same image and category in order");
-        Assert.True(scoreGap <= 0.05, $"TorchSharp engine scores differ from ONNX Runtime's by {scoreGap}");
+        // The TorchSharp engine of the CLI (batch norm folded, channels-last where this machine's oneDNN allows it, 4 files
+        // read per step) gives the same detections: images of other sizes never share its forward passes
+        // (RetinaNet.DetectIndependently). Before that, the GroupNorm heads of this model took their statistics over the
+        // padding of the 256-wide scene: scores moved by 0.017 and `retina eval` gave AP 0.490 against 0.846.
+        AssertSameResults(expected, cli);
     }
 
     [Fact]
@@ -143,7 +140,7 @@ public sealed class OnnxCliTests(OnnxFixture onnx, Xunit.Abstractions.ITestOutpu
             string outDir = temp[engine];
             var (code, _, error) = OnnxFixture.RunWithOutput("eval", "--data", gt, "--weights", onnx.Checkpoint, "--engine", engine, "--out", outDir);
             Assert.True(code == CliApp.Ok, error);
-            Assert.Contains("ONNX Runtime on CPU", error);
+            if (engine == "onnxruntime") Assert.Contains("ONNX Runtime on CPU", error);
             using var metrics = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, EvalCommand.MetricsFileName)));
             var stats = metrics.RootElement.GetProperty("stats");
             return [.. CocoStats.Names.Select(n => stats.GetProperty(n).GetDouble())];
@@ -151,9 +148,10 @@ public sealed class OnnxCliTests(OnnxFixture onnx, Xunit.Abstractions.ITestOutpu
         var ort = Eval("onnxruntime");
         for (int i = 0; i < CocoStats.Names.Count; i++)
             Assert.Equal(expected[i], ort[i], 1e-6);
-        // Not compared with `retina eval --engine torchsharp`: on this CPU (no cache sizes in CPUID) that engine's folded
-        // channels-last path gave AP 0.490 against 0.846 for NCHW TorchSharp and ONNX Runtime (2026-12-01, after the
-        // issue 18 merge): reported to the lead, see the detect test's score gap.
+        // `retina eval --engine torchsharp` on the same files: the same AP (its folded batch norm rounds differently, 1e-6).
+        var cli = Eval("torchsharp");
+        for (int i = 0; i < CocoStats.Names.Count; i++)
+            Assert.Equal(expected[i], cli[i], 1e-4);
     }
 
     [Fact]
