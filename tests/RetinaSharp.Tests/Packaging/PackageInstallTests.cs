@@ -66,7 +66,13 @@ public class PackageInstallTests
                 """);
             File.WriteAllText(Path.Combine(app, "Program.cs"), """
                 using RetinaSharp.Inference;
+                using RetinaSharp.Modeling;
+                using RetinaSharp.Recipes;
 
+                // The ImageNet backbone from the package's content files (beside this program).
+                var recipe = TrainingRecipe.Demo();
+                using (var fresh = new RetinaNet(recipe.ModelOptions(3)))
+                    Console.WriteLine(recipe.BackboneWeights.LoadInto(fresh));
                 using var detector = Detector.Load(args[0]);
                 var found = detector.Detect(args[1]);
                 foreach (var o in found.Take(3)) Console.WriteLine($"{o.ClassName} (id {o.ClassId}) {o.Score:0.000} {o.Box}");
@@ -81,6 +87,8 @@ public class PackageInstallTests
             string json = Path.Combine(root, "app-detections.json"), drawn = Path.Combine(root, "app-drawn.png");
             string output = Run(app, "dotnet", Path.Combine(app, "bin", "Release", "net10.0", "app.dll"), model, image, json, drawn);
             Assert.Contains($"{expected.Count} objects", output);
+            Assert.Contains("from ImageNet weights from Microsoft.ML.DnnImageFeaturizer.ResNet18 0.23.1", output);
+            Assert.True(File.Exists(Path.Combine(app, "bin", "Release", "net10.0", "DnnImageModels", "ML.NET", "LICENSE")));
             Assert.Matches(@"(shirt|sneaker|bag) \(id (3|7|90)\) 0\.\d{3} \(", output);
             AssertSameResults(expected, CocoJson.ReadResults(json));
             Assert.Equal((96, 96), ImageIO.ReadSize(drawn));
@@ -89,6 +97,7 @@ public class PackageInstallTests
             string tools = Path.Combine(root, "tools");
             Run(root, "dotnet", "tool", "install", "RetinaSharp.Cli", "--tool-path", tools, "--add-source", feed, "--version", version);
             string retina = Path.Combine(tools, "retina");
+            Assert.Single(Directory.EnumerateFiles(tools, "ResNet18.onnx", SearchOption.AllDirectories)); // --backbone-weights imagenet
             string help = Run(root, retina, "--help");
             Assert.Contains("detect", help);
             Assert.Contains("train", help);
@@ -109,7 +118,10 @@ public class PackageInstallTests
         using var zip = ZipFile.OpenRead(nupkg);
         var names = zip.Entries.Select(e => e.FullName).ToHashSet();
         foreach (var f in new[] { "lib/net10.0/RetinaSharp.dll", "lib/net10.0/RetinaSharp.xml", "README.md", "buildTransitive/RetinaSharp.targets",
-                     "buildTransitive/PatchLibTorchSharp.targets", "buildTransitive/PatchGlibcxxWeakVersion.cs" })
+                     "buildTransitive/PatchLibTorchSharp.targets", "buildTransitive/PatchGlibcxxWeakVersion.cs",
+                     // ML.NET's ImageNet ResNet-18 and its licence, copied to the output of every project that references the package.
+                     "contentFiles/any/any/DnnImageModels/ResNet18Onnx/ResNet18.onnx", "contentFiles/any/any/DnnImageModels/ResNetPrepOnnx/ResNetPreprocess.onnx",
+                     "contentFiles/any/any/DnnImageModels/ML.NET/LICENSE", "contentFiles/any/any/DnnImageModels/ML.NET/THIRD-PARTY-NOTICES.TXT" })
             Assert.Contains(f, names);
         var meta = Nuspec(zip);
         XNamespace ns = meta.Name.Namespace;
