@@ -13,5 +13,6 @@ root.Subcommands.Add(EvalCommand.Create());
 root.Subcommands.Add(DetectCommand.Create());
 root.Subcommands.Add(ExportCommand.Create());
 root.Subcommands.Add(AblateCommand.Create());
+root.Subcommands.Add(PlotLossCommand.Create());
 CliApp.UniformHelp(root);
 return CliApp.Invoke(root, args);

@@ -100,5 +100,43 @@ public sealed class TrainingLog
             AtomicFile.WriteAllText(Path.Combine(folder, "validation.csv"), ValidationsCsv());
     }
 
+    /// <summary>
+    /// Reads the steps of a <c>log.csv</c> written by <see cref="WriteCsv"/> (<see cref="StepsCsv"/>'s columns; loss terms are
+    /// the <c>_step</c> columns between <see cref="StepLossColumn"/> and <c>grad_norm</c>). Validations are not in that file and
+    /// stay empty.
+    /// </summary>
+    /// <param name="path">The log.csv file.</param>
+    /// <exception cref="DataFormatException">The file is missing, lacks a required column, or a field is not a number;
+    /// the message names the file, the line and the column.</exception>
+    public static TrainingLog ReadCsv(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        if (!File.Exists(path)) throw new DataFormatException(path, null, null, "no such file (a training run writes log.csv into its output folder)");
+        var lines = File.ReadAllLines(path);
+        if (lines.Length == 0) throw new DataFormatException(path, null, null, "empty file: expected a header line starting with iteration,epoch,lr," + StepLossColumn);
+        var header = lines[0].Split(',');
+        int Column(string name) => Array.IndexOf(header, name) is int i and >= 0 ? i
+            : throw new DataFormatException(path, "line 1", name, $"missing column (header: {lines[0]})");
+        int it = Column("iteration"), ep = Column("epoch"), lr = Column("lr"), loss = Column(StepLossColumn), gn = Column("grad_norm"),
+            ips = Column("images_per_s"), el = Column("elapsed_s"), sk = Column("skipped");
+        var terms = Enumerable.Range(loss + 1, Math.Max(0, gn - loss - 1)).Where(i => header[i].EndsWith("_step", StringComparison.Ordinal))
+            .Select(i => (Index: i, Name: header[i][..^"_step".Length])).ToList();
+        var log = new TrainingLog();
+        for (int n = 1; n < lines.Length; n++)
+        {
+            if (lines[n].Length == 0) continue;
+            var f = lines[n].Split(',');
+            string record = $"line {n + 1}";
+            if (f.Length != header.Length)
+                throw new DataFormatException(path, record, null, $"{f.Length} fields, the header has {header.Length}");
+            double D(int i) => double.TryParse(f[i], NumberStyles.Float, CultureInfo.InvariantCulture, out var v) ? v
+                : throw new DataFormatException(path, record, header[i], $"'{f[i]}' is not a number");
+            var values = new Dictionary<string, double>();
+            foreach (var (i, name) in terms) if (f[i].Length > 0) values[name] = D(i);
+            log.Steps.Add(new TrainingLogRow((long)D(it), (int)D(ep), D(lr), D(loss), values, D(gn), D(ips), D(el), f[sk] == "1"));
+        }
+        return log;
+    }
+
     private static string F(double v) => v.ToString("R", CultureInfo.InvariantCulture);
 }
