@@ -203,6 +203,16 @@ internal sealed class ConvolutionBackwardFunction : autograd.SingleTensorFunctio
             return (dx, dw, db);
         }
         if (tiny) return Im2Col(x, w, dy, g, db);
+        if (NativeConvolutionGradients.Covers(x, w, g, TinySide))
+        {
+            db?.Dispose();
+            using (TorchRuntime.ForwardKernelsInBackward())
+            {
+                var (nx, nw, nb) = NativeConvolutionGradients.Compute(x, w, dy, g);
+                if (!g.BiasGrad) { nb.Dispose(); nb = null!; }
+                return (nx, nw, nb);
+            }
+        }
         using (TorchRuntime.ForwardKernelsInBackward())
         {
             if (g.WeightGrad)

@@ -3,7 +3,9 @@
 using System.CommandLine;
 using RetinaSharp.Cli;
 using RetinaSharp.Cli.Commands;
+using RetinaSharp.Data;
 using RetinaSharp.IO;
+using RetinaSharp.Tests.Training;
 using RetinaSharp.Tests.Visualization;
 using RetinaSharp.Training;
 

@@ -52,6 +52,55 @@ public class ConvolutionBackwardTests
         AssertClose(reference[2], db!, "dL/db");
     }
 
+    // 3x3 stride-1 convolutions with channel counts that are multiples of 16 take libtorch's own convolution backward
+    // (NativeConvolutionGradients: an exported C++ function called through its ABI); the values prove the call.
+    [Theory]
+    [InlineData(16, 16, 12, 9, 1)]     // FPN output / head at a small level
+    [InlineData(64, 64, 16, 16, 1)]    // ResNet-18 layer1 conv at 64 px
+    [InlineData(256, 256, 8, 8, 1)]    // head at P5 of a 256-wide FPN
+    [InlineData(32, 48, 5, 7, 1)]      // odd sides, O != C
+    [InlineData(16, 32, 6, 6, 0)]      // unpadded
+    public void Native_gradients_of_3x3_convolutions_match_libtorch_float64(int c, int o, int h, int w, int pad)
+    {
+        using var scope = NewDisposeScope();
+        manual_seed(c * 100 + h);
+        var x = randn(2, c, h, w, dtype: ScalarType.Float64);
+        var weight = randn(o, c, 3, 3, dtype: ScalarType.Float64) * 0.2;
+        var x64 = x.clone().requires_grad_(true);
+        var w64 = weight.clone().requires_grad_(true);
+        var y64 = nn.functional.conv2d(x64, w64, strides: [1, 1], padding: [pad, pad]);
+        var dy = randn_like(y64);
+        var reference = autograd.grad([y64], [x64, w64], [dy]);
+
+        foreach (bool bias in new[] { true, false })
+        {
+            var geometry = new ConvGeometry(1, 1, pad, pad, InputGrad: true, WeightGrad: true, BiasGrad: bias);
+            var x32 = x.to(ScalarType.Float32);
+            var w32 = weight.to(ScalarType.Float32);
+            Assert.True(NativeConvolutionGradients.Covers(x32, w32, geometry, ConvolutionBackwardFunction.TinySide));
+            var (dx, dw, db) = ConvolutionBackwardFunction.Gradients(x32, w32, dy.to(ScalarType.Float32), geometry);
+            AssertClose(reference[0], dx!, "dL/dx");
+            AssertClose(reference[1], dw!, "dL/dW");
+            if (bias) AssertClose(dy.sum([0, 2, 3]), db!, "dL/db");
+            else Assert.Null(db);
+        }
+    }
+
+    [Fact]
+    public void Native_gradients_cover_only_3x3_stride_1_with_channels_in_multiples_of_16()
+    {
+        using var scope = NewDisposeScope();
+        var x = zeros(2, 32, 8, 8);
+        var g = new ConvGeometry(1, 1, 1, 1, InputGrad: true, WeightGrad: true, BiasGrad: false);
+        Assert.True(NativeConvolutionGradients.Covers(x, zeros(16, 32, 3, 3), g, 3));
+        Assert.False(NativeConvolutionGradients.Covers(x, zeros(27, 32, 3, 3), g, 3));                 // predictor of 3 classes
+        Assert.False(NativeConvolutionGradients.Covers(x, zeros(16, 32, 1, 1), g with { PadH = 0, PadW = 0 }, 3)); // 1x1
+        Assert.False(NativeConvolutionGradients.Covers(x, zeros(16, 32, 3, 3), g with { StrideH = 2, StrideW = 2 }, 3));
+        Assert.False(NativeConvolutionGradients.Covers(x, zeros(16, 32, 3, 3), g with { InputGrad = false }, 3));
+        Assert.False(NativeConvolutionGradients.Covers(zeros(2, 32, 2, 8), zeros(16, 32, 3, 3), g, 3));  // tiny map
+        Assert.False(NativeConvolutionGradients.Covers(x.to(ScalarType.Float64), zeros(16, 32, 3, 3, dtype: ScalarType.Float64), g, 3));
+    }
+
     [Theory]
     [InlineData(27)]
     [InlineData(100)]
