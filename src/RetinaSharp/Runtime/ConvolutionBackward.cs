@@ -8,7 +8,8 @@
 //   dL/db = dL/dy summed over batch and space
 // (the identities of Dumoulin & Visin, "A guide to convolution arithmetic", 2016, section 4). Tiny feature maps (P7 at
 // 1x1 and 2x2, where a tensor's layout is ambiguous and oneDNN picks its channels-last kernels) go through im2col and
-// GEMMs without oneDNN instead; they cost nothing.
+// GEMMs without oneDNN instead; they cost nothing. 3x3 stride-1 convolutions whose channel counts are multiples of 16
+// take oneDNN's own backward kernels, which are exact there (Runtime/NativeConvolutionGradients.cs).
 // Measured on that machine (AMD EPYC Zen 5 VM, libtorch 2.10's oneDNN, fp32 NCHW, jit:avx512_core): forward convolutions
 // whose input channels are above 16 and not a multiple of 16 return wrong values (188 of 1760 shapes in a sweep of
 // 1-128 input channels, all of them with 17, 24, 27, 31, 36, 63 or 100; up to 100% relative error), while 1-16 and
@@ -176,6 +177,17 @@ internal sealed class ConvolutionBackwardFunction : autograd.SingleTensorFunctio
         long ho = dy.shape[2], wo = dy.shape[3];
         bool tiny = Math.Min(ho, wo) < TinySide || Math.Min(h, wd) < TinySide;
         bool pointwise = kh == 1 && kw == 1 && g.PadH == 0 && g.PadW == 0;
+        if (!tiny && NativeConvolutionGradients.Covers(x, w, g, TinySide))
+        {
+            // 3x3 stride 1, channels in multiples of 16: oneDNN's own backward kernels are exact here (NativeConvolutionGradients).
+            using (TorchRuntime.ForwardKernelsInBackward())
+            {
+                var (nx, nw, nb) = NativeConvolutionGradients.Compute(x, w, dy, g);
+                if (g.BiasGrad) return (nx, nw, nb);
+                nb.Dispose();
+                return (nx, nw, null);
+            }
+        }
         Tensor? dx = null, dw = null, db = null;
         if (g.BiasGrad) db = dy.sum([0, 2, 3]);
         if (pointwise)
@@ -203,16 +215,6 @@ internal sealed class ConvolutionBackwardFunction : autograd.SingleTensorFunctio
             return (dx, dw, db);
         }
         if (tiny) return Im2Col(x, w, dy, g, db);
-        if (NativeConvolutionGradients.Covers(x, w, g, TinySide))
-        {
-            db?.Dispose();
-            using (TorchRuntime.ForwardKernelsInBackward())
-            {
-                var (nx, nw, nb) = NativeConvolutionGradients.Compute(x, w, dy, g);
-                if (!g.BiasGrad) { nb.Dispose(); nb = null!; }
-                return (nx, nw, nb);
-            }
-        }
         using (TorchRuntime.ForwardKernelsInBackward())
         {
             if (g.WeightGrad)
