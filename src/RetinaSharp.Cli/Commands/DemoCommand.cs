@@ -284,7 +284,7 @@ public static class DemoCommand
     }
 
     /// <summary>
-    /// Chooses the number of iterations that fits <see cref="DemoSettings.TrainingMinutes"/> on this machine: times eight
+    /// Chooses the number of iterations that fits <see cref="DemoSettings.TrainingMinutes"/> on this machine: times twelve
     /// training steps of a throw-away model on real batches (the first three are a warm-up; <see cref="StepTiming.SecondsPerStep"/>) and divides the budget by the step time.
     /// </summary>
     private static long Calibrate(DemoSettings d, RetinaNetOptions modelOptions, DetectionDataset train)

@@ -22,10 +22,10 @@ public static class StepTiming
     /// <param name="train">The images (only the first <paramref name="steps"/> batches of a seeded shuffle are read).</param>
     /// <param name="batchSize">Images per step (&gt; 0).</param>
     /// <param name="seed">Seed of the shuffle.</param>
-    /// <param name="steps">Steps to take, the warm-up included (&gt;= 1). Default 8.</param>
+    /// <param name="steps">Steps to take, the warm-up included (&gt;= 1). Default 12.</param>
     /// <returns>Seconds per step (at least 1e-3).</returns>
     /// <exception cref="ArgumentException">A count is not positive or the dataset has no images.</exception>
-    public static double SecondsPerStep(RetinaNetOptions modelOptions, DetectionDataset train, int batchSize, int seed, int steps = 8)
+    public static double SecondsPerStep(RetinaNetOptions modelOptions, DetectionDataset train, int batchSize, int seed, int steps = 12)
     {
         ArgumentNullException.ThrowIfNull(modelOptions);
         ArgumentNullException.ThrowIfNull(train);
