@@ -38,17 +38,19 @@ public static class PlotLossCommand
     }
 
     /// <summary>The label and log of one argument: [LABEL=]PATH, PATH a log.csv, a folder with log.csv, or one with train/log.csv.</summary>
-    /// <exception cref="IO.DataFormatException">No log.csv there, or it is not a training log.</exception>
+    /// <exception cref="IO.DataFormatException">No log.csv there, it is not a training log, or it has no logged steps.</exception>
     internal static (string Label, TrainingLog Log) Read(string argument)
     {
         int eq = argument.IndexOf('=');
         string? label = eq > 0 ? argument[..eq] : null;
-        string path = Path.GetFullPath(eq > 0 ? argument[(eq + 1)..] : argument);
+        string path = Path.GetFullPath(eq >= 0 ? argument[(eq + 1)..] : argument); // "=PATH": no label given
         string csv = File.Exists(path) ? path
             : File.Exists(Path.Combine(path, "log.csv")) ? Path.Combine(path, "log.csv")
             : File.Exists(Path.Combine(path, "train", "log.csv")) ? Path.Combine(path, "train", "log.csv")
             : Path.Combine(path, "log.csv");
         label ??= Path.GetFileName(Path.GetDirectoryName(csv) is string d && Path.GetFileName(d) == "train" ? Path.GetDirectoryName(d) : Path.GetDirectoryName(csv));
-        return (label ?? csv, TrainingLog.ReadCsv(csv));
+        var log = TrainingLog.ReadCsv(csv);
+        if (log.Steps.Count == 0) throw new IO.DataFormatException(csv, null, null, "no logged steps (only the header): nothing to draw");
+        return (label ?? csv, log);
     }
 }

@@ -74,7 +74,17 @@ public class PlotLossCommandTests
         Assert.Contains("from scratch: 120 logged steps", output.ToString());
         Assert.Equal((900, 500), ImageIO.ReadSize(png));
 
-        int missing = CliApp.Invoke(new RootCommand { PlotLossCommand.Create() }, ["plot-loss", "--out", png, Path.Combine(dir, "nothing")], new StringWriter(), new StringWriter());
+        var error = new StringWriter();
+        int missing = CliApp.Invoke(new RootCommand { PlotLossCommand.Create() }, ["plot-loss", "--out", png, Path.Combine(dir, "nothing")], new StringWriter(), error);
         Assert.Equal(CliApp.BadInput, missing);
+        Assert.Contains(Path.Combine(dir, "nothing", "log.csv"), error.ToString());
+
+        // A log with its header only is refused by name; "=PATH" is PATH without a label.
+        string empty = Path.Combine(dir, "empty");
+        Directory.CreateDirectory(empty);
+        File.WriteAllText(Path.Combine(empty, "log.csv"), "iteration,epoch,lr,loss_step,grad_norm,images_per_s,elapsed_s,skipped\n");
+        error = new StringWriter();
+        Assert.Equal(CliApp.BadInput, CliApp.Invoke(new RootCommand { PlotLossCommand.Create() }, ["plot-loss", "--out", png, "=" + empty], new StringWriter(), error));
+        Assert.Contains($"{Path.Combine(empty, "log.csv")}: no logged steps", error.ToString());
     }
 }
