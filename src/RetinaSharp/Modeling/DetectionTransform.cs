@@ -42,9 +42,11 @@ public sealed class DetectionTransform
     public (long H, long W) PaddedSize(long h, long w)
     {
         var (rh, rw) = ResizedSize(h, w);
-        long div = _o.SizeDivisible;
-        return ((rh + div - 1) / div * div, (rw + div - 1) / div * div);
+        return (RoundUpToDivisible(rh), RoundUpToDivisible(rw));
     }
+
+    /// <summary><paramref name="side"/> pixels rounded up to a multiple of <see cref="RetinaNetOptions.SizeDivisible"/>.</summary>
+    private long RoundUpToDivisible(long side) => (side + _o.SizeDivisible - 1) / _o.SizeDivisible * _o.SizeDivisible;
 
     /// <summary>
     /// The resized (H, W) for an image of (h, w) pixels, exactly as torchvision 0.14 computes it: the scale
@@ -136,9 +138,8 @@ public sealed class DetectionTransform
             resized.Add(x);
             sizes.Add((nh, nw));
         }
-        long div = _o.SizeDivisible;
-        long hp = (sizes.Max(s => s.Item1) + div - 1) / div * div;
-        long wp = (sizes.Max(s => s.Item2) + div - 1) / div * div;
+        long hp = RoundUpToDivisible(sizes.Max(s => s.Item1));
+        long wp = RoundUpToDivisible(sizes.Max(s => s.Item2));
         var batch = zeros(images.Count, 3, hp, wp, dtype: ScalarType.Float32, device: device);
         for (int i = 0; i < resized.Count; i++)
             batch[i, .., ..(int)sizes[i].Item1, ..(int)sizes[i].Item2] = resized[i];
