@@ -95,7 +95,7 @@ internal sealed class InferenceEngine : IDisposable
                 Same("--max-size", built.MaxSize, wanted.MaxSize);
                 Same("--max-detections", built.DetectionsPerImage, wanted.DetectionsPerImage);
                 if (wanted.ScoreThreshold < built.ScoreThreshold) Same("--score-threshold", built.ScoreThreshold, wanted.ScoreThreshold);
-                return new InferenceEngine(null, detector, built, detector.Categories, $"ONNX Runtime on {detector.DeviceNote}, {Path.GetFileName(weightsPath)}")
+                return new InferenceEngine(null, detector, built, detector.Categories, $"ONNX Runtime on {detector.DeviceNote}, {(detector.IsInt8 ? "int8" : "float32")}, {Path.GetFileName(weightsPath)}")
                 {
                     _minScore = wanted.ScoreThreshold > built.ScoreThreshold ? wanted.ScoreThreshold : null,
                 };

@@ -19,13 +19,14 @@ public sealed class InferenceSuite : IBenchmarkSuite
     public string Name => "inference";
 
     /// <inheritdoc />
-    /// <remarks>Options: --size S (default 800), --repeats N (default 5), --modes fp32,folded,cl,bf16,bf16cl,ort,ort-tv (default all;
-    /// cl = channels-last; ort = our exported graph under ONNX Runtime; ort-tv = ONNX Runtime on torchvision's export, a peer).</remarks>
+    /// <remarks>Options: --size S (default 800), --repeats N (default 5), --modes fp32,folded,cl,bf16,bf16cl,ort,ort-int8,ort-tv (default all;
+    /// cl = channels-last; ort = our exported graph under ONNX Runtime; ort-int8 = the same graph quantised to int8
+    /// (OnnxExportOptions.Int8, calibrated on 4 random images); ort-tv = ONNX Runtime on torchvision's export, a peer).</remarks>
     public void Run(string[] args)
     {
         int size = IntArg(args, "--size", 800);
         int repeats = IntArg(args, "--repeats", 5);
-        var modes = (StrArg(args, "--modes") ?? "fp32,folded,cl,bf16,bf16cl,ort,ort-tv").Split(',', StringSplitOptions.RemoveEmptyEntries);
+        var modes = (StrArg(args, "--modes") ?? "fp32,folded,cl,bf16,bf16cl,ort,ort-int8,ort-tv").Split(',', StringSplitOptions.RemoveEmptyEntries);
         set_num_threads(2);
         manual_seed(0);
         var image = rand(3, size, size);
@@ -39,13 +40,13 @@ public sealed class InferenceSuite : IBenchmarkSuite
         (double Net, double PeakMb)? ortTorchvision = null;
         foreach (var mode in modes)
         {
-            if (mode is "ort" or "ort-tv")
+            if (mode is "ort" or "ort-int8" or "ort-tv")
             {
                 GC.Collect();
                 GC.WaitForPendingFinalizers();
                 MallocTrim(0);
                 Measure.ResetPeakRss();
-                if (mode == "ort") results[mode] = RunOurOnnx(size, repeats, image);
+                if (mode is "ort" or "ort-int8") results[mode] = RunOurOnnx(size, repeats, image, int8: mode == "ort-int8");
                 else ortTorchvision = RunTorchvisionOnnx(size, repeats, image);
                 continue;
             }
@@ -87,14 +88,15 @@ public sealed class InferenceSuite : IBenchmarkSuite
         var best = results.MinBy(kv => kv.Value.Net);
         string ortExtra = ortTorchvision is { } otv
             ? $" ort_tv_net_s={Measure.F(otv.Net)} ort_tv_peak_mb={Measure.F(otv.PeakMb)}" +
-              (results.TryGetValue("ort", out var ours) ? $" ort_vs_ort_tv={Measure.F(ours.Full / otv.Net)}" : "")
+              (results.TryGetValue("ort", out var ours) ? $" ort_vs_ort_tv={Measure.F(ours.Full / otv.Net)}" : "") +
+              (results.TryGetValue("ort-int8", out var int8) ? $" ort_int8_vs_ort_tv={Measure.F(int8.Full / otv.Net)}" : "")
             : "";
         double bestPeakMb = best.Value.PeakMb;
 
         string? script = FindScript("inference_ref.py");
         string? output = script == null ? null : Measure.RunPythonReference(script, size.ToString(System.Globalization.CultureInfo.InvariantCulture), repeats.ToString(System.Globalization.CultureInfo.InvariantCulture));
         string? refLine = output?.Split('\n').FirstOrDefault(l => l.StartsWith("REF ", StringComparison.Ordinal));
-        string extra = string.Join(' ', results.Select(kv => $"{kv.Key}_net_s={Measure.F(kv.Value.Net)} {kv.Key}_full_s={Measure.F(kv.Value.Full)} {kv.Key}_peak_mb={Measure.F(kv.Value.PeakMb)}"));
+        string extra = string.Join(' ', results.Select(kv => (Key: kv.Key.Replace('-', '_'), kv.Value)).Select(kv => $"{kv.Key}_net_s={Measure.F(kv.Value.Net)} {kv.Key}_full_s={Measure.F(kv.Value.Full)} {kv.Key}_peak_mb={Measure.F(kv.Value.PeakMb)}"));
         if (refLine == null)
         {
             Console.WriteLine(output?.Trim() ?? "reference skipped: inference_ref.py not found");
@@ -121,7 +123,7 @@ public sealed class InferenceSuite : IBenchmarkSuite
     /// SIZExSIZE) and run by <see cref="OnnxRuntimeDetector"/> on the CPU with 2 threads: image to detections, so its
     /// network time is its full time (resize, normalisation, decoding and NMS included).
     /// </summary>
-    private static (double Net, double Full, double PeakMb) RunOurOnnx(int size, int repeats, Tensor image)
+    private static (double Net, double Full, double PeakMb) RunOurOnnx(int size, int repeats, Tensor image, bool int8)
     {
         // Exported to a file first, the exporting model released, then served from the file: the peak-RSS window is a
         // serving process's (ONNX Runtime session and one run), as for the other modes.
@@ -130,7 +132,10 @@ public sealed class InferenceSuite : IBenchmarkSuite
         using (var model = new RetinaNet(new RetinaNetOptions(91) { MinSize = size }))
         {
             model.eval();
-            OnnxExporter.Export(model, file, new OnnxExportOptions { FixedSize = (size, size) });
+            // int8: ranges from the timed image and three more random ones (the weights are random too: this mode measures speed;
+            // its accuracy is measured on the trained demo model, docs/benchmarks.md).
+            var calibration = int8 ? RetinaSharp.Quantization.Int8Calibrator.Calibrate(model, [image, rand(3, size, size), rand(3, size, size), rand(3, size, size)], intraOpThreads: 2) : null;
+            OnnxExporter.Export(model, file, new OnnxExportOptions { FixedSize = (size, size), Int8 = calibration });
         }
         GC.Collect();
         GC.WaitForPendingFinalizers();
@@ -144,7 +149,7 @@ public sealed class InferenceSuite : IBenchmarkSuite
             detector.Detect(image);
         }, warmup: 1, repeats: repeats);
         double peakMb = Measure.PeakRssBytes() / 1048576.0;
-        Console.WriteLine($"ours ort    : whole graph (image to detections) {Measure.F(full)} s (median of {repeats}), peak RSS {Measure.F(peakMb)} MB, {detector.DeviceNote}");
+        Console.WriteLine($"ours {(int8 ? "ort-int8" : "ort     ")}: whole graph (image to detections) {Measure.F(full)} s (median of {repeats}), peak RSS {Measure.F(peakMb)} MB, {detector.DeviceNote}");
         return (full, full, peakMb);
     }
 

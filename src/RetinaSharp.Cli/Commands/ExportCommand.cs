@@ -4,13 +4,15 @@
 // recipe in docs/scale-out.md).
 using System.CommandLine;
 using System.Globalization;
+using RetinaSharp.Data;
 using RetinaSharp.Export;
 using RetinaSharp.Modeling;
+using RetinaSharp.Quantization;
 using Spectre.Console;
 
 namespace RetinaSharp.Cli.Commands;
 
-/// <summary>`retina export --weights W [--onnx model.onnx [--opset N] [--size HxW | --dynamic]] [--torchvision out.pth [--out-json out.json]]`.</summary>
+/// <summary>`retina export --weights W [--onnx model.onnx [--opset N] [--size HxW | --dynamic] [--int8 --calibration DATASET]] [--torchvision out.pth [--out-json out.json]]`.</summary>
 public static class ExportCommand
 {
     /// <summary>Builds the `export` command.</summary>
@@ -28,12 +30,23 @@ public static class ExportCommand
         var torchvisionPth = new Option<string?>("--torchvision") { HelpName = "out.pth", Description = "Write a torchvision 0.14 RetinaNet state_dict (loads with strict=True) and its constructor arguments as JSON beside it (to train on with PyTorch DDP, see docs/scale-out.md)" };
         var outJson = new Option<string?>("--out-json") { HelpName = "out.json", Description = "Where --torchvision writes the constructor-arguments JSON [default: the .pth path with .json]" };
         var numClasses = new Option<int?>("--num-classes") { Description = "Classes of a .pth checkpoint [default: inferred from its weights]" };
+        var int8 = new Option<bool>("--int8") { Description = "Quantise the ONNX graph to int8 (static, QDQ: uint8 activations with ranges measured on --calibration, int8 weights per output channel; ONNX Runtime runs QLinearConv, VNNI where the CPU has it; opset 13+)" };
+        var calibration = new Option<string?>("--calibration") { HelpName = "images", Description = "With --int8: images like those the model will serve, to measure the activation ranges on: a dataset (COCO .json, VOC folder, .csv; its training set will do), a folder of images or a glob" };
+        var calibrationImages = new Option<int>("--calibration-images") { Description = "With --int8: how many images of --calibration to use (spread evenly over it)", DefaultValueFactory = _ => DefaultCalibrationImages };
         var command = new Command("export", "Export a trained RetinaNet: to ONNX, NMS included (run it with ONNX Runtime: retina detect --engine onnxruntime), or to a torchvision state_dict.");
-        foreach (var o in new Option[] { weights, onnx, opset, size, dynamic, torchvisionPth, outJson, numClasses }) command.Options.Add(o);
+        foreach (var o in new Option[] { weights, onnx, opset, size, dynamic, int8, calibration, calibrationImages, torchvisionPth, outJson, numClasses }) command.Options.Add(o);
         command.SetAction(p =>
         {
             if (p.GetValue(onnx) is null && p.GetValue(torchvisionPth) is null)
                 throw new ArgumentException("retina export: give a target, --onnx model.onnx or --torchvision out.pth (or both).");
+            bool quantise = p.GetValue(int8);
+            string? calibrationPath = p.GetValue(calibration);
+            int calibrationCount = p.GetValue(calibrationImages);
+            if (quantise && p.GetValue(onnx) is null) throw new ArgumentException("--int8 quantises the ONNX graph: give --onnx model.onnx too.");
+            if (quantise && calibrationPath is null)
+                throw new ArgumentException("--int8 needs --calibration DATASET: images like those the model will serve (its training set will do), to measure the activation ranges on.");
+            if (!quantise && calibrationPath is not null) throw new ArgumentException($"--calibration {calibrationPath}: only used with --int8; add --int8 or leave it out.");
+            if (calibrationCount < 1) throw new ArgumentException($"--calibration-images {calibrationCount}: must be at least 1.");
             if (p.GetValue(torchvisionPth) is string pthTarget)
             {
                 RunTorchvision(p.GetValue(weights)!, pthTarget, p.GetValue(outJson), p.InvocationConfiguration.Output);
@@ -42,6 +55,9 @@ public static class ExportCommand
             var options = new OnnxExportOptions { Opset = p.GetValue(opset), FixedSize = ParseSize(p.GetValue(size), p.GetValue(dynamic)) };
             if (options.Opset is < OnnxExportOptions.MinOpset or > OnnxExportOptions.MaxOpset)
                 throw new ArgumentException($"--opset {options.Opset}: the exporter writes opsets {OnnxExportOptions.MinOpset} to {OnnxExportOptions.MaxOpset}.");
+            if (quantise && options.Opset < OnnxExportOptions.MinInt8Opset)
+                throw new ArgumentException($"--opset {options.Opset} with --int8: an int8 graph needs opset {OnnxExportOptions.MinInt8Opset} or newer (per-channel DequantizeLinear).");
+            var calibrationFiles = calibrationPath is null ? null : CalibrationFiles(calibrationPath);   // bad data fails before the model loads
             string weightsPath = Path.GetFullPath(p.GetValue(weights)!);
             string target = Path.GetFullPath(p.GetValue(onnx)!);
             if (Directory.Exists(target)) throw new ArgumentException($"--onnx '{target}' is a folder; give a file name such as model.onnx.");
@@ -53,17 +69,65 @@ public static class ExportCommand
             var stored = RetinaNetCheckpoint.ReadCategories(weightsPath);
             options = options with { Categories = stored != null && stored.Count == model.Options.NumClasses ? stored : null };
             var sw = System.Diagnostics.Stopwatch.StartNew();
+            if (calibrationFiles is not null)
+            {
+                options = options with { Int8 = Calibrate(model, calibrationFiles, calibrationCount, p.InvocationConfiguration.Error) };
+                AnsiConsole.MarkupLineInterpolated($"[grey]Calibrated {Plural.Of(options.Int8.Ranges.Count, "activation")} on {Plural.Of(options.Int8.Images, "image")} of {calibrationPath} ({sw.Elapsed.TotalSeconds:0.0} s).[/]");
+            }
             OnnxExporter.Export(model, target, options);
             var mo = model.Options;
             string input = options.FixedSize is { } s ? $"3x{s.Height}x{s.Width}" : "3xHxW (any size)";
             string names = options.Categories is null ? ", unnamed" : "";
             double mb = new FileInfo(target).Length / 1e6, seconds = sw.Elapsed.TotalSeconds;
+            string precision = options.Int8 is null ? "float32" : "int8";
             AnsiConsole.MarkupLineInterpolated(
-                $"Exported {mo.Backbone}-FPN RetinaNet ({Plural.Of(mo.NumClasses, "class")}{names}) -> [bold]{target}[/] ({mb:0.0} MB, opset {options.Opset}, input {input}, {seconds:0.0} s)");
+                $"Exported {mo.Backbone}-FPN RetinaNet ({Plural.Of(mo.NumClasses, "class")}{names}) -> [bold]{target}[/] ({mb:0.0} MB, {precision}, opset {options.Opset}, input {input}, {seconds:0.0} s)");
             AnsiConsole.MarkupLineInterpolated($"[grey]Inside: resize to {mo.MinSize}/{mo.MaxSize}, score > {mo.ScoreThreshold.ToString(CultureInfo.InvariantCulture)}, top {mo.TopkCandidates} per level, NMS {mo.NmsThreshold.ToString(CultureInfo.InvariantCulture)}, best {mo.DetectionsPerImage}; outputs boxes (N, 4) XYXY pixels, scores (N), labels (N).[/]");
             return CliApp.Ok;
         });
         return command;
+    }
+
+    /// <summary>Calibration images used by --int8 when --calibration-images is not given.</summary>
+    internal const int DefaultCalibrationImages = 64;
+
+    /// <summary>The image files of --calibration: a dataset's images (COCO .json, VOC folder with Annotations/, .csv), or
+    /// image files, a folder of images or a glob (as <c>retina detect</c> reads them).</summary>
+    /// <exception cref="RetinaSharp.IO.DataFormatException">A dataset file that cannot be read (file, record, field).</exception>
+    /// <exception cref="ArgumentException">No images found.</exception>
+    internal static IReadOnlyList<string> CalibrationFiles(string path)
+    {
+        string full = Path.GetFullPath(path);
+        bool dataset = File.Exists(full) ? Path.GetExtension(full).ToLowerInvariant() is ".json" or ".csv" : Directory.Exists(Path.Combine(full, "Annotations"));
+        List<string> files;
+        try { files = dataset ? [.. DetectionDataset.Load(full).Images.Select(im => im.FilePath)] : DetectCommand.ExpandInputs([path]); }
+        catch (FileNotFoundException e) { throw new ArgumentException($"--calibration {path}: {e.Message}", e); }
+        if (files.Count == 0) throw new ArgumentException($"--calibration {path}: no images found (give a dataset, a folder of images or a glob).");
+        return files;
+    }
+
+    /// <summary>Measures the activation ranges of <paramref name="model"/> on <paramref name="count"/> of
+    /// <paramref name="files"/>, spread evenly over them (all of them when there are fewer), with a progress count.</summary>
+    /// <exception cref="RetinaSharp.IO.DataFormatException">An image cannot be read (the message names the file).</exception>
+    internal static Int8Calibration Calibrate(RetinaNet model, IReadOnlyList<string> files, int count, TextWriter progressWriter)
+    {
+        int n = Math.Min(count, files.Count);
+        var chosen = Enumerable.Range(0, n).Select(i => files[(int)((long)i * files.Count / n)]).ToList();
+        var progress = new CountProgress(progressWriter, "calibrating int8", n, "images");
+        var tensors = chosen.Select(f => ImageIO.ToTensor(ImageIO.Load(f)));
+        var result = Int8Calibrator.Calibrate(model, Disposing(tensors), progress: progress.Report);
+        progress.Finish();
+        return result;
+    }
+
+    /// <summary>Yields each tensor and disposes it once the consumer moves on.</summary>
+    private static IEnumerable<TorchSharp.torch.Tensor> Disposing(IEnumerable<TorchSharp.torch.Tensor> tensors)
+    {
+        foreach (var t in tensors)
+        {
+            try { yield return t; }
+            finally { t.Dispose(); }
+        }
     }
 
     /// <summary>Exports <paramref name="weightsPath"/> to <paramref name="pthPath"/> (+ JSON) and prints both paths.</summary>

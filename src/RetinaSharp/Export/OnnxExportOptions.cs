@@ -1,6 +1,7 @@
 // Reference: ONNX operator sets (docs/Operators.md, docs/Versioning.md): opset 11 is the first with Resize's
 // pytorch_half_pixel mode, Range and ScatterElements; 17 is the newest that Debian's python3-onnx 1.12 checks.
 using RetinaSharp.Data;
+using RetinaSharp.Quantization;
 
 namespace RetinaSharp.Export;
 
@@ -30,13 +31,32 @@ public sealed record OnnxExportOptions
     /// levels P3..P7 concatenated (for verification against <c>RetinaNet.forward</c>). Default false.</summary>
     public bool HeadOutputs { get; init; }
 
+    /// <summary>The oldest opset of an int8 graph (13: per-channel <c>DequantizeLinear</c>).</summary>
+    public const int MinInt8Opset = 13;
+
+    /// <summary>
+    /// Null (the default) for a float32 graph. Otherwise the graph is quantised statically in the QDQ format that ONNX
+    /// Runtime turns into int8 kernels (<c>QLinearConv</c>, <c>QLinearAdd</c>; VNNI where the CPU has it): every
+    /// convolution reads uint8 activations quantised per tensor with the calibrated ranges, int8 weights quantised
+    /// symmetrically per output channel and an int32 bias; ReLU, max-pool and the residual additions stay in uint8;
+    /// GroupNorm, the top-down upsampling, decoding and NMS stay float32. Measure the ranges with
+    /// <see cref="Int8Calibrator.Calibrate"/> on images like those the model will see. Needs <see cref="Opset"/> &gt;= 13.
+    /// </summary>
+    public Int8Calibration? Int8 { get; init; }
+
+    /// <summary>Internal: also output every quantisation point's float32 value (the graph <see cref="Int8Calibrator"/> runs).</summary>
+    internal bool CalibrationOutputs { get; init; }
+
     /// <summary>Checks every field.</summary>
-    /// <exception cref="ArgumentException">The opset is outside <see cref="MinOpset"/>..<see cref="MaxOpset"/>, a fixed size is not
-    /// positive; the message names the field and its value.</exception>
+    /// <exception cref="ArgumentException">The opset is outside <see cref="MinOpset"/>..<see cref="MaxOpset"/> (or below
+    /// <see cref="MinInt8Opset"/> with <see cref="Int8"/>), a fixed size is not positive; the message names the field and its value.</exception>
     public void Validate()
     {
         if (Opset is < MinOpset or > MaxOpset)
             throw new ArgumentException($"OnnxExportOptions.Opset = {Opset}: the exporter writes opsets {MinOpset} to {MaxOpset}", nameof(Opset));
+        if (Int8 is not null && Opset < MinInt8Opset)
+            throw new ArgumentException($"OnnxExportOptions.Opset = {Opset}: an int8 graph (OnnxExportOptions.Int8) needs opset {MinInt8Opset} or newer " +
+                                        "(per-channel DequantizeLinear); export with opset 13..17", nameof(Opset));
         if (FixedSize is { } s && (s.Height < 1 || s.Width < 1))
             throw new ArgumentException($"OnnxExportOptions.FixedSize = {s.Height}x{s.Width}: height and width must be at least 1 pixel", nameof(FixedSize));
     }
@@ -54,6 +74,9 @@ public static class OnnxDetectorMetadata
     public const string ClassesKey = "retinasharp.classes";
     /// <summary>Key of the model's <c>RetinaNetOptions</c> as JSON.</summary>
     public const string OptionsKey = "retinasharp.options";
+    /// <summary>Key of the arithmetic: "float32", or the int8 quantisation (<see cref="Int8Calibration.ToString"/>); absent in
+    /// files written before int8 export (float32).</summary>
+    public const string PrecisionKey = "retinasharp.precision";
     /// <summary>Key of the input size: "dynamic" or "HxW" (pixels).</summary>
     public const string InputSizeKey = "retinasharp.input_size";
     /// <summary>The input's name.</summary>

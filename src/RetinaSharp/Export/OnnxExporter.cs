@@ -10,6 +10,7 @@ using RetinaSharp.Export.Proto;
 using RetinaSharp.Geometry;
 using RetinaSharp.IO;
 using RetinaSharp.Modeling;
+using RetinaSharp.Quantization;
 using TorchSharp.Modules;
 using static RetinaSharp.Export.OnnxGraphBuilder;
 using static TorchSharp.torch;
@@ -67,7 +68,20 @@ public static class OnnxExporter
             throw new ArgumentException($"RetinaNetOptions.NumClasses = {o.NumClasses}: {o.AnchorsPerLocation} anchors x {o.NumClasses} classes per location is beyond the exporter's limit", nameof(o.NumClasses));
     }
 
-    private static ModelProto Build(RetinaNet model, OnnxExportOptions options)
+    /// <summary>
+    /// The float32 graph of <paramref name="model"/> (dynamic size) that also outputs the value of every quantisation point,
+    /// and the point → output name pairs: what <see cref="Int8Calibrator"/> runs to measure the ranges.
+    /// </summary>
+    internal static (byte[] Model, IReadOnlyList<(string Point, string Output)> Points) CalibrationGraph(RetinaNet model, int opset = OnnxExportOptions.MaxOpset)
+    {
+        var options = new OnnxExportOptions { Opset = opset, CalibrationOutputs = true };
+        var proto = Build(model, options, out var points);
+        return (proto.ToByteArray(), points);
+    }
+
+    private static ModelProto Build(RetinaNet model, OnnxExportOptions options) => Build(model, options, out _);
+
+    private static ModelProto Build(RetinaNet model, OnnxExportOptions options, out IReadOnlyList<(string Point, string Output)> points)
     {
         CheckExpressible(model, options);
         using var noGrad = no_grad();
@@ -75,6 +89,7 @@ public static class OnnxExporter
         var g = new OnnxGraphBuilder("retinanet", options.Opset);
         var w = new GraphWriter(g, model, options);
         w.Write();
+        points = w.CalibrationPoints;
 
         var o = model.Options;
         var model_ = new ModelProto
@@ -96,6 +111,7 @@ public static class OnnxExporter
         Meta(OnnxDetectorMetadata.ClassesKey, classes);
         Meta(OnnxDetectorMetadata.OptionsKey, o.ToJson());
         Meta(OnnxDetectorMetadata.InputSizeKey, options.FixedSize is { } s ? $"{s.Height}x{s.Width}" : "dynamic");
+        Meta(OnnxDetectorMetadata.PrecisionKey, options.Int8?.ToString() ?? "float32");
         return model_;
     }
 
@@ -105,6 +121,12 @@ public static class OnnxExporter
         private readonly RetinaNetOptions _o = model.Options;
         private readonly bool _dynamic = options.FixedSize is null;
         private readonly Dictionary<object, (string W, string? B)> _convWeights = new(ReferenceEqualityComparer.Instance);
+        private readonly Dictionary<object, QuantizedWeights> _int8Weights = new(ReferenceEqualityComparer.Instance);
+        private readonly Dictionary<string, (float Scale, byte ZeroPoint)> _quantized = new(StringComparer.Ordinal);   // DequantizeLinear output → its parameters
+        private readonly List<(string Point, string Output)> _calibration = [];
+
+        /// <summary>The quantisation points and their float32 values, in graph order (filled with CalibrationOutputs).</summary>
+        public IReadOnlyList<(string Point, string Output)> CalibrationPoints => _calibration;
 
         // Sizes: int64 [1] values in the dynamic graph; known numbers in the fixed one.
         private (long H, long W) _fixedInput, _fixedResized, _fixedPadded;
@@ -141,6 +163,7 @@ public static class OnnxExporter
             g.Output(OnnxDetectorMetadata.BoxesOutput, DataType.Float, "detections", 4);
             g.Output(OnnxDetectorMetadata.ScoresOutput, DataType.Float, "detections");
             g.Output(OnnxDetectorMetadata.LabelsOutput, DataType.Int64, "detections");
+            foreach (var (_, value) in _calibration) g.OutputAnyShape(value, DataType.Float);
             if (options.HeadOutputs)
             {
                 g.Node("Concat", OnnxDetectorMetadata.ClassLogitsOutput, cls, 1, Int("axis", 0));
@@ -198,10 +221,93 @@ public static class OnnxExporter
                 sizes = g.LongVector(1, 3, _fixedResized.H, _fixedResized.W);
                 pads = g.LongVector(0, 0, 0, 0, 0, 0, _fixedPadded.H - _fixedResized.H, _fixedPadded.W - _fixedResized.W);
             }
-            // Bilinear, align_corners=False (PyTorch's interpolate = ONNX pytorch_half_pixel), to the given size.
-            x = g.Op("Resize", $"{S}/resize", [x, EmptyFloats("roi"), EmptyFloats("scales"), sizes],
-                Str("mode", "linear"), Str("coordinate_transformation_mode", "pytorch_half_pixel"));
-            return g.Op("Pad", $"{S}/pad", [x, pads, g.FloatScalar(0)], Str("mode", "constant"));   // zeros right and bottom
+            // Bilinear, align_corners=False (PyTorch's interpolate = ONNX pytorch_half_pixel), to the given size; a fixed-size
+            // graph whose input is already at the resized size skips it (the identity exactly), as it skips a padding of nothing.
+            if (_dynamic || _fixedResized != _fixedInput)
+                x = g.Op("Resize", $"{S}/resize", [x, EmptyFloats("roi"), EmptyFloats("scales"), sizes],
+                    Str("mode", "linear"), Str("coordinate_transformation_mode", "pytorch_half_pixel"));
+            if (_dynamic || _fixedPadded != _fixedResized)
+                x = g.Op("Pad", $"{S}/pad", [x, pads, g.FloatScalar(0)], Str("mode", "constant"));   // zeros right and bottom
+            return Act(x, S);
+        }
+
+        // ---- int8: quantisation points and quantised convolutions -------------------------------------------------------
+
+        /// <summary>
+        /// A quantisation point: the float32 value <paramref name="value"/> as the next convolution (or residual addition) reads it.
+        /// Float32 graph: the value itself. Calibration graph: the value, also made a graph output. Int8 graph: QuantizeLinear to
+        /// uint8 with the calibrated range of <paramref name="point"/>, then DequantizeLinear (the QDQ pair ONNX Runtime fuses into
+        /// its int8 kernels).
+        /// </summary>
+        private string Act(string value, string point)
+        {
+            if (options.CalibrationOutputs) { _calibration.Add((point, value)); return value; }
+            if (options.Int8 is not { } q) return value;
+            var (scale, zp) = q[point].ToUInt8();
+            return QuantizeDequantize(value, point, scale, zp);
+        }
+
+        /// <summary>A quantisation point with the parameters of <paramref name="like"/> (max-pool of a quantised value: the
+        /// same range, so ONNX Runtime runs it on the uint8 values).</summary>
+        private string ActLike(string value, string like, string point) =>
+            _quantized.TryGetValue(like, out var p) ? QuantizeDequantize(value, point, p.Scale, p.ZeroPoint) : value;
+
+        private string QuantizeDequantize(string value, string point, float scale, byte zeroPoint)
+        {
+            var key = point.Replace('/', '.');
+            var s = g.Floats($"{key}.scale", [scale]);
+            var z = g.UInt8s($"{key}.zero_point", [zeroPoint]);
+            var dq = g.Op("DequantizeLinear", $"{point}/dequantize", g.Op("QuantizeLinear", $"{point}/quantize", value, s, z), s, z);
+            _quantized[dq] = (scale, zeroPoint);
+            return dq;
+        }
+
+        /// <summary>The int8 weights of one convolution: values, per-output-channel scales, and the float bias.</summary>
+        private sealed record QuantizedWeights(string Values, string Scales, string ZeroPoints, float[] ScaleValues, float[]? Bias);
+
+        /// <summary>
+        /// An int8 convolution: DequantizeLinear of the int8 weights (symmetric per output channel: scale = max |w| / 127) and of the
+        /// int32 bias (scale = input scale · weight scale), reading the quantised <paramref name="x"/>.
+        /// </summary>
+        private string QuantizedConv(string name, string key, object cacheKey, string x, Tensor weight, Tensor? bias, AttributeProto[] attributes)
+        {
+            if (!_quantized.TryGetValue(x, out var input))
+                throw new InvalidOperationException($"internal: the input of {name} is not quantised");
+            if (!_int8Weights.TryGetValue(cacheKey, out var qw))
+            {
+                var w = weight.detach().to(ScalarType.Float32).cpu().contiguous().data<float>().ToArray();
+                int outChannels = (int)weight.shape[0], per = w.Length / outChannels;
+                var q = new sbyte[w.Length];
+                var scales = new float[outChannels];
+                for (int c = 0; c < outChannels; c++)
+                {
+                    var row = w.AsSpan(c * per, per);
+                    float amax = 0;
+                    foreach (var v in row) amax = MathF.Max(amax, MathF.Abs(v));
+                    float sc = amax > 0 ? amax / 127f : 1f;
+                    scales[c] = sc;
+                    for (int i = 0; i < per; i++) q[c * per + i] = (sbyte)Math.Clamp(MathF.Round(row[i] / sc), -127, 127);
+                }
+                qw = new QuantizedWeights(g.Int8s($"{key}.weight_quantized", q, weight.shape), g.Floats($"{key}.weight_scale", scales, outChannels),
+                    g.Int8s($"{key}.weight_zero_point", new sbyte[outChannels], outChannels), scales,
+                    bias is null ? null : bias.detach().to(ScalarType.Float32).cpu().contiguous().data<float>().ToArray());
+                _int8Weights[cacheKey] = qw;
+            }
+            var inputs = new List<string> { x, g.Op("DequantizeLinear", $"{name}/weight_dequantize", [qw.Values, qw.Scales, qw.ZeroPoints], Int("axis", 0)) };
+            if (qw.Bias is { } b)
+            {
+                int n = b.Length;
+                var bs = new float[n];
+                var bq = new int[n];
+                for (int c = 0; c < n; c++)
+                {
+                    bs[c] = input.Scale * qw.ScaleValues[c];
+                    bq[c] = (int)Math.Clamp(Math.Round((double)b[c] / bs[c], MidpointRounding.ToEven), int.MinValue, int.MaxValue);
+                }
+                inputs.Add(g.Op("DequantizeLinear", $"{name}/bias_dequantize",
+                    [g.Int32s($"{key}.bias_quantized", bq, n), g.Floats($"{key}.bias_scale", bs, n), g.Int32s($"{key}.bias_zero_point", new int[n], n)], Int("axis", 0)));
+            }
+            return g.Op("Conv", name, [.. inputs], attributes);
         }
 
         private string? _emptyFloats;
@@ -212,8 +318,9 @@ public static class OnnxExporter
         private (string C3, string C4, string C5) Backbone(string x)
         {
             var body = model.Backbone.Body;
-            x = g.Op("Relu", "backbone/stem/relu", ConvBn("backbone/conv1", body.Stem, x));
-            x = g.Op("MaxPool", "backbone/stem/maxpool", [x], Ints("kernel_shape", 3, 3), Ints("strides", 2, 2), Ints("pads", 1, 1, 1, 1));
+            var stem = Act(g.Op("Relu", "backbone/stem/relu", ConvBn("backbone/conv1", body.Stem, x)), "backbone/stem/relu");
+            x = ActLike(g.Op("MaxPool", "backbone/stem/maxpool", [stem], Ints("kernel_shape", 3, 3), Ints("strides", 2, 2), Ints("pads", 1, 1, 1, 1)),
+                stem, "backbone/stem/maxpool");
             var outputs = new string[3];
             var stages = body.Stages;
             for (int s = 0; s < stages.Count; s++)
@@ -226,10 +333,10 @@ public static class OnnxExporter
                     for (int i = 0; i < block.Units.Count; i++)
                     {
                         y = ConvBn($"{name}/conv{i + 1}", block.Units[i], y);
-                        if (i < block.Units.Count - 1) y = g.Op("Relu", $"{name}/relu{i + 1}", y);
+                        y = i < block.Units.Count - 1 ? Act(g.Op("Relu", $"{name}/relu{i + 1}", y), $"{name}/relu{i + 1}") : Act(y, $"{name}/conv{i + 1}");
                     }
-                    var identity = block.Shortcut is { } sc ? ConvBn($"{name}/downsample", sc, x) : x;
-                    x = g.Op("Relu", $"{name}/relu", g.Op("Add", $"{name}/add", y, identity));
+                    var identity = block.Shortcut is { } sc ? Act(ConvBn($"{name}/downsample", sc, x), $"{name}/downsample") : x;
+                    x = Act(g.Op("Relu", $"{name}/relu", g.Op("Add", $"{name}/add", y, identity)), $"{name}/relu");
                 }
                 if (s > 0) outputs[s - 1] = x;
             }
@@ -243,17 +350,20 @@ public static class OnnxExporter
             var (scale, shift) = BackboneNorm.ScaleAndShift(unit.Bn);
             var weight = unit.Conv.weight!.detach().to(ScalarType.Float32) * scale.to(ScalarType.Float32).reshape(-1, 1, 1, 1);
             var key = name.Replace('/', '.');
-            var wName = g.Weight($"{key}.weight", weight);
-            var bName = g.Weight($"{key}.bias", shift);
-            long k = weight.shape[2];
-            return g.Op("Conv", name, [x, wName, bName], Ints("kernel_shape", k, weight.shape[3]), Ints("strides", unit.Stride, unit.Stride),
-                Ints("pads", unit.Padding, unit.Padding, unit.Padding, unit.Padding));
+            AttributeProto[] attributes = [Ints("kernel_shape", weight.shape[2], weight.shape[3]), Ints("strides", unit.Stride, unit.Stride),
+                Ints("pads", unit.Padding, unit.Padding, unit.Padding, unit.Padding)];
+            if (options.Int8 is not null) return QuantizedConv(name, key, unit, x, weight, shift, attributes);
+            return g.Op("Conv", name, [x, g.Weight($"{key}.weight", weight), g.Weight($"{key}.bias", shift)], attributes);
         }
 
         /// <summary>A convolution with its own weights (shared by every call with the same module), square kernel k,
         /// padding (k - 1) / 2 as every FPN and head convolution of RetinaSharp.</summary>
         private string Conv(string name, string weightKey, Conv2d conv, string x, long stride = 1)
         {
+            long kq = conv.weight!.shape[2], padq = (kq - 1) / 2;
+            if (options.Int8 is not null)
+                return QuantizedConv(name, weightKey, conv, x, conv.weight, conv.bias,
+                    [Ints("kernel_shape", kq, conv.weight.shape[3]), Ints("strides", stride, stride), Ints("pads", padq, padq, padq, padq)]);
             if (!_convWeights.TryGetValue(conv, out var names))
             {
                 names = (g.Weight($"{weightKey}.weight", conv.weight!), conv.bias is { } b ? g.Weight($"{weightKey}.bias", b) : null);
@@ -271,21 +381,21 @@ public static class OnnxExporter
             var fpn = model.Backbone.Fpn;
             var c = new[] { c3, c4, c5 };
             var results = new string[5];
-            var last = Conv("fpn/inner_blocks.2", "backbone.fpn.inner_blocks.2.0", fpn.Lateral(2), c5);
-            results[2] = Conv("fpn/p5", "backbone.fpn.layer_blocks.2.0", fpn.Output(2), last);
+            var last = Act(Conv("fpn/inner_blocks.2", "backbone.fpn.inner_blocks.2.0", fpn.Lateral(2), c5), "fpn/inner_blocks.2");
+            results[2] = Act(Conv("fpn/p5", "backbone.fpn.layer_blocks.2.0", fpn.Output(2), last), "fpn/p5");
             for (int i = 1; i >= 0; i--)
             {
-                var lateral = Conv($"fpn/inner_blocks.{i}", $"backbone.fpn.inner_blocks.{i}.0", fpn.Lateral(i), c[i]);
+                var lateral = Act(Conv($"fpn/inner_blocks.{i}", $"backbone.fpn.inner_blocks.{i}.0", fpn.Lateral(i), c[i]), $"fpn/inner_blocks.{i}");
                 // Nearest upsampling to the lateral's size: PyTorch's "nearest" = ONNX asymmetric + floor.
                 var size = g.Op("Shape", $"fpn/top_down_p{i + 3}/size", lateral);
                 var topDown = g.Op("Resize", $"fpn/top_down_p{i + 3}/upsample", [last, EmptyFloats("roi"), EmptyFloats("scales"), size],
                     Str("mode", "nearest"), Str("coordinate_transformation_mode", "asymmetric"), Str("nearest_mode", "floor"));
-                last = g.Op("Add", $"fpn/top_down_p{i + 3}/add", lateral, topDown);
-                results[i] = Conv($"fpn/p{i + 3}", $"backbone.fpn.layer_blocks.{i}.0", fpn.Output(i), last);
+                last = Act(g.Op("Add", $"fpn/top_down_p{i + 3}/add", lateral, topDown), $"fpn/top_down_p{i + 3}");
+                results[i] = Act(Conv($"fpn/p{i + 3}", $"backbone.fpn.layer_blocks.{i}.0", fpn.Output(i), last), $"fpn/p{i + 3}");
             }
             var (fromC5, p6, p7) = fpn.Extra;
-            results[3] = Conv("fpn/p6", "backbone.fpn.extra_blocks.p6", p6, fromC5 ? c5 : results[2], stride: 2);
-            results[4] = Conv("fpn/p7", "backbone.fpn.extra_blocks.p7", p7, g.Op("Relu", "fpn/p6_relu", results[3]), stride: 2);
+            results[3] = Act(Conv("fpn/p6", "backbone.fpn.extra_blocks.p6", p6, fromC5 ? c5 : results[2], stride: 2), "fpn/p6");
+            results[4] = Act(Conv("fpn/p7", "backbone.fpn.extra_blocks.p7", p7, Act(g.Op("Relu", "fpn/p6_relu", results[3]), "fpn/p6_relu"), stride: 2), "fpn/p7");
             return results;
         }
 
@@ -299,11 +409,11 @@ public static class OnnxExporter
             for (int i = 0; i < blocks.Count; i++)
             {
                 x = Conv($"{name}/conv{i}", $"{key}.conv.{i}.0", blocks[i].Conv, x);
-                if (blocks[i].Norm is { } gn) x = GroupNorm($"{name}/norm{i}", $"{key}.conv.{i}.1", gn, x);
-                x = g.Op("Relu", $"{name}/relu{i}", x);
+                if (blocks[i].Norm is { } gn) x = GroupNorm($"{name}/norm{i}", $"{key}.conv.{i}.1", gn, Act(x, $"{name}/conv{i}"));
+                x = Act(g.Op("Relu", $"{name}/relu{i}", x), $"{name}/relu{i}");
             }
             string predictor = subnet == model.Head.Classification ? "cls_logits" : "bbox_reg";
-            x = Conv($"{name}/{predictor}", $"{key}.{predictor}", subnet.Predictor, x);
+            x = Act(Conv($"{name}/{predictor}", $"{key}.{predictor}", subnet.Predictor, x), $"{name}/{predictor}");
             long outputs = subnet.OutputsPerAnchor, a = _o.AnchorsPerLocation;
             x = g.Op("Reshape", $"{name}/view", x, g.LongVector(1, a, outputs, -1));                  // (1, A, O, H·W)
             x = g.Op("Transpose", $"{name}/permute", [x], Ints("perm", 0, 3, 1, 2));                  // (1, H·W, A, O)

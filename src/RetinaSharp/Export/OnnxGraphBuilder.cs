@@ -49,6 +49,10 @@ internal sealed class OnnxGraphBuilder
 
     public void Output(string name, TensorProto.Types.DataType type, params object[] dims) => _graph.Output.Add(Value(name, type, dims));
 
+    /// <summary>An output of element type <paramref name="type"/> and unstated shape (the calibration graph's intermediate values).</summary>
+    public void OutputAnyShape(string name, TensorProto.Types.DataType type) =>
+        _graph.Output.Add(new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)type } } });
+
     private static ValueInfoProto Value(string name, TensorProto.Types.DataType type, object[] dims)
     {
         var shape = new TensorShapeProto();
@@ -73,6 +77,17 @@ internal sealed class OnnxGraphBuilder
     /// <summary>An int64 initializer.</summary>
     public string Longs(string name, long[] values, params long[] dims) =>
         Add(name, TensorProto.Types.DataType.Int64, dims, MemoryMarshal.AsBytes(values.AsSpan()));
+
+    /// <summary>An int8 initializer.</summary>
+    public string Int8s(string name, sbyte[] values, params long[] dims) =>
+        Add(name, TensorProto.Types.DataType.Int8, dims, MemoryMarshal.AsBytes(values.AsSpan()));
+
+    /// <summary>A uint8 initializer.</summary>
+    public string UInt8s(string name, byte[] values, params long[] dims) => Add(name, TensorProto.Types.DataType.Uint8, dims, values);
+
+    /// <summary>An int32 initializer.</summary>
+    public string Int32s(string name, int[] values, params long[] dims) =>
+        Add(name, TensorProto.Types.DataType.Int32, dims, MemoryMarshal.AsBytes(values.AsSpan()));
 
     /// <summary>A float64 initializer.</summary>
     public string Doubles(string name, double[] values, params long[] dims) =>

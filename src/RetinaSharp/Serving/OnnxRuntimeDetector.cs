@@ -117,6 +117,7 @@ public sealed class OnnxRuntimeDetector : IDisposable
                 FixedSize = (h, w);
             }
             _headOutputs = _session.OutputMetadata.ContainsKey(OnnxDetectorMetadata.ClassLogitsOutput);
+            Precision = meta.TryGetValue(OnnxDetectorMetadata.PrecisionKey, out var precision) ? precision : "float32";
         }
         catch
         {
@@ -181,6 +182,13 @@ public sealed class OnnxRuntimeDetector : IDisposable
     public RetinaNetOptions ModelOptions { get; }
     /// <summary>One category per class in label order, from the metadata.</summary>
     public IReadOnlyList<CocoCategory> Categories { get; }
+    /// <summary>The graph's arithmetic from its metadata: "float32", or the int8 quantisation it was exported with
+    /// (<see cref="Quantization.Int8Calibration.ToString"/>); files without the key are float32.</summary>
+    public string Precision { get; } = "float32";
+
+    /// <summary>True when the graph is quantised to int8 (<see cref="Export.OnnxExportOptions.Int8"/>).</summary>
+    public bool IsInt8 => Precision.StartsWith("int8", StringComparison.Ordinal);
+
     /// <summary>The (height, width) in pixels the graph requires, or null for a dynamic graph that takes any size.</summary>
     public (int Height, int Width)? FixedSize { get; }
 

@@ -91,6 +91,25 @@ public sealed class OnnxExportTests(OnnxFixture onnx, Xunit.Abstractions.ITestOu
     }
 
     [Fact]
+    public void FixedSizeGraphAtTheResizedSizeSkipsResizeAndPaddingAndStillMatches()
+    {
+        // 128x128 with MinSize 128 and SizeDivisible 32: the resize is the identity and there is nothing to pad, so the graph
+        // has neither node (one copy of the image less each) and computes the same detections.
+        using var dir = new TempDir();
+        string file = Export(onnx.Model, new OnnxExportOptions { FixedSize = (128, 128) }, dir);
+        var nodes = RetinaSharp.Export.Proto.ModelProto.Parser.ParseFrom(File.ReadAllBytes(file)).Graph.Node.Select(n => n.Name).ToList();
+        Assert.DoesNotContain("preprocess/resize", nodes);
+        Assert.DoesNotContain("preprocess/pad", nodes);
+        Assert.Contains("preprocess/normalize/div_std", nodes);
+        var counts = AssertSameAsTorchSharp(onnx.Model, file, [onnx.Images[0]]);
+        Assert.True(counts[0] > 0);
+        // At another size both are there.
+        var other = RetinaSharp.Export.Proto.ModelProto.Parser.ParseFrom(OnnxExporter.ToBytes(onnx.Model, new OnnxExportOptions { FixedSize = (100, 150) })).Graph.Node.Select(n => n.Name).ToList();
+        Assert.Contains("preprocess/resize", other);
+        Assert.Contains("preprocess/pad", other);
+    }
+
+    [Fact]
     public void NoCandidateAboveThresholdGivesEmptyOutputs()
     {
         using var dir = new TempDir();
