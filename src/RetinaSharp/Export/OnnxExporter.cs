@@ -486,10 +486,19 @@ public static class OnnxExporter
             for (int l = 0; l < 5; l++)
             {
                 string n = $"{S}/p{l + 3}";
-                var s = g.Op("Sigmoid", $"{n}/sigmoid", g.Op("Reshape", $"{n}/flatten", cls[l], g.LongVector(-1)));      // (H·W·A·K)
-                var candidates = g.Op("Reshape", $"{n}/candidates", g.Op("NonZero", $"{n}/above_threshold",
+                // sigmoid(logit) > threshold, as RetinaNetPostProcessor, without a sigmoid over all H·W·A·K logits: a first cut
+                // on the logits just below logit(threshold) (sigmoid is increasing; 0.01 covers float32 rounding), the sigmoid of
+                // the few left, then the exact comparison on their scores.
+                var logits = g.Op("Reshape", $"{n}/flatten", cls[l], g.LongVector(-1));                                    // (H·W·A·K)
+                double t = _o.ScoreThreshold;
+                float logitCut = t <= 0 ? float.NegativeInfinity : t >= 1 ? float.PositiveInfinity : (float)(Math.Log(t / (1 - t)) - 0.01);
+                var near = g.Op("Reshape", $"{n}/near_threshold", g.Op("NonZero", $"{n}/logit_gt_cut",
+                    g.Op("Greater", $"{n}/logit_cut", logits, g.FloatScalar(logitCut))), g.LongVector(-1));
+                var s = g.Op("Sigmoid", $"{n}/sigmoid", g.Op("Gather", $"{n}/near_logits", [logits, near], Int("axis", 0)));
+                var above = g.Op("Reshape", $"{n}/above_index", g.Op("NonZero", $"{n}/above_threshold",
                     g.Op("Greater", $"{n}/score_gt_threshold", s, g.FloatScalar((float)_o.ScoreThreshold))), g.LongVector(-1));
-                var candidateScores = g.Op("Gather", $"{n}/candidate_scores", [s, candidates], Int("axis", 0));
+                var candidates = g.Op("Gather", $"{n}/candidates", [near, above], Int("axis", 0));
+                var candidateScores = g.Op("Gather", $"{n}/candidate_scores", [s, above], Int("axis", 0));
                 var topk = TopCount($"{n}/topk_count", candidateScores, _o.TopkCandidates);
                 var top = g.Node("TopK", $"{n}/topk", [candidateScores, topk], 2, Int("axis", 0), Int("largest", 1), Int("sorted", 1));
                 scores[l] = top[0];
