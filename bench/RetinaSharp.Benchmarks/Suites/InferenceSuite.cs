@@ -38,6 +38,7 @@ public sealed class InferenceSuite : IBenchmarkSuite
         // serves in that one mode would: bf16 and channels-last replace parameters, so modes cannot share a model.
         var results = new Dictionary<string, (double Net, double Full, double PeakMb)>();
         (double Net, double PeakMb)? ortTorchvision = null;
+        string? oursOnnx = null, torchvisionOnnx = null;   // kept for the paired comparison at the end
         foreach (var mode in modes)
         {
             if (mode is "ort" or "ort-int8" or "ort-tv")
@@ -46,8 +47,8 @@ public sealed class InferenceSuite : IBenchmarkSuite
                 GC.WaitForPendingFinalizers();
                 MallocTrim(0);
                 Measure.ResetPeakRss();
-                if (mode is "ort" or "ort-int8") results[mode] = RunOurOnnx(size, repeats, image, int8: mode == "ort-int8");
-                else ortTorchvision = RunTorchvisionOnnx(size, repeats, image);
+                if (mode is "ort" or "ort-int8") results[mode] = RunOurOnnx(size, repeats, image, int8: mode == "ort-int8", keep: mode == "ort" ? f => oursOnnx = f : null);
+                else ortTorchvision = RunTorchvisionOnnx(size, repeats, image, f => torchvisionOnnx = f);
                 continue;
             }
             GC.Collect();
@@ -86,8 +87,10 @@ public sealed class InferenceSuite : IBenchmarkSuite
         }
         // The ort mode has no network-only time (the graph runs from image to detections): its full time stands for it.
         var best = results.MinBy(kv => kv.Value.Net);
+        string paired = oursOnnx != null && torchvisionOnnx != null ? $" ort_vs_ort_tv_paired={Measure.F(PairedOnnxRatio(oursOnnx, torchvisionOnnx, image, 2 * repeats))}" : "";
+        foreach (var path in new[] { oursOnnx, torchvisionOnnx }) if (path != null) File.Delete(path);
         string ortExtra = ortTorchvision is { } otv
-            ? $" ort_tv_net_s={Measure.F(otv.Net)} ort_tv_peak_mb={Measure.F(otv.PeakMb)}" +
+            ? $" ort_tv_net_s={Measure.F(otv.Net)} ort_tv_peak_mb={Measure.F(otv.PeakMb)}" + paired +
               (results.TryGetValue("ort", out var ours) ? $" ort_vs_ort_tv={Measure.F(ours.Full / otv.Net)}" : "") +
               (results.TryGetValue("ort-int8", out var int8) ? $" ort_int8_vs_ort_tv={Measure.F(int8.Full / otv.Net)}" : "")
             : "";
@@ -123,7 +126,7 @@ public sealed class InferenceSuite : IBenchmarkSuite
     /// SIZExSIZE) and run by <see cref="OnnxRuntimeDetector"/> on the CPU with 2 threads: image to detections, so its
     /// network time is its full time (resize, normalisation, decoding and NMS included).
     /// </summary>
-    private static (double Net, double Full, double PeakMb) RunOurOnnx(int size, int repeats, Tensor image, bool int8)
+    private static (double Net, double Full, double PeakMb) RunOurOnnx(int size, int repeats, Tensor image, bool int8, Action<string>? keep = null)
     {
         // Exported to a file first, the exporting model released, then served from the file: the peak-RSS window is a
         // serving process's (ONNX Runtime session and one run), as for the other modes.
@@ -142,7 +145,7 @@ public sealed class InferenceSuite : IBenchmarkSuite
         MallocTrim(0);
         Measure.ResetPeakRss();
         using var detector = new OnnxRuntimeDetector(file, new OnnxRuntimeDetectorOptions { Device = OnnxDevice.Cpu, IntraOpThreads = 2 });
-        File.Delete(file);
+        if (keep != null) keep(file); else File.Delete(file);
         double full = Measure.MedianSeconds(() =>
         {
             using var s = NewDisposeScope();
@@ -157,7 +160,7 @@ public sealed class InferenceSuite : IBenchmarkSuite
     /// torchvision's network part exported by PyTorch 1.13 (python/inference_onnx_ref.py, opset 17) and run by ONNX
     /// Runtime on the CPU with 2 threads on the preprocessed 1x3xSIZExSIZE batch; null when the export is not possible here.
     /// </summary>
-    private static (double Net, double PeakMb)? RunTorchvisionOnnx(int size, int repeats, Tensor image)
+    private static (double Net, double PeakMb)? RunTorchvisionOnnx(int size, int repeats, Tensor image, Action<string> keep)
     {
         string? script = FindScript("inference_onnx_ref.py");
         if (script == null) { Console.WriteLine("ort-tv skipped: inference_onnx_ref.py not found"); return null; }
@@ -188,8 +191,43 @@ public sealed class InferenceSuite : IBenchmarkSuite
         }
         finally
         {
-            File.Delete(file);
+            if (File.Exists(file)) keep(file);
         }
+    }
+
+    /// <summary>
+    /// Our graph (whole detector, <paramref name="ours"/>) against torchvision's export (network only, <paramref name="torchvision"/>)
+    /// under ONNX Runtime, both sessions open, timed in alternation for <paramref name="rounds"/> rounds after one warm-up each:
+    /// the median of the per-round ratios. Drift of the machine's speed over a run (other tenants, clocks) moves both sides of a
+    /// round alike, which separate medians minutes apart do not cancel.
+    /// </summary>
+    private static double PairedOnnxRatio(string ours, string torchvision, Tensor image, int rounds)
+    {
+        using var detector = new OnnxRuntimeDetector(ours, new OnnxRuntimeDetectorOptions { Device = OnnxDevice.Cpu, IntraOpThreads = 2 });
+        float[] batch;
+        manual_seed(0);
+        using (var scope = NewDisposeScope())
+        using (var model = new RetinaNet(new RetinaNetOptions(91) { MinSize = (int)image.shape[1] }))
+            batch = model.Transform.Preprocess([image]).Images.contiguous().data<float>().ToArray();
+        using var so = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL, IntraOpNumThreads = 2 };
+        using var session = new InferenceSession(torchvision, so);
+        using var input = OrtValue.CreateTensorValueFromMemory(batch, [1, 3, image.shape[1], image.shape[2]]);
+        using var runOptions = new RunOptions();
+        void Ours() { using var s = NewDisposeScope(); detector.Detect(image); }
+        void Theirs() { using var outputs = session.Run(runOptions, ["x"], [input], ["cls_logits", "bbox_regression"]); }
+        Ours(); Theirs();
+        var ratios = new List<double>();
+        var sw = new System.Diagnostics.Stopwatch();
+        for (int r = 0; r < rounds; r++)
+        {
+            sw.Restart(); Ours(); double a = sw.Elapsed.TotalSeconds;
+            sw.Restart(); Theirs(); double b = sw.Elapsed.TotalSeconds;
+            ratios.Add(a / b);
+        }
+        ratios.Sort();
+        double median = ratios.Count % 2 == 1 ? ratios[ratios.Count / 2] : (ratios[ratios.Count / 2 - 1] + ratios[ratios.Count / 2]) / 2;
+        Console.WriteLine($"paired ort vs ort-tv ({rounds} alternating rounds): median ratio {Measure.F(median)} (range {Measure.F(ratios[0])}..{Measure.F(ratios[^1])})");
+        return median;
     }
 
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "malloc_trim")]

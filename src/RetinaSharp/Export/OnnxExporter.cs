@@ -218,8 +218,8 @@ public static class OnnxExporter
             }
             else
             {
-                sizes = g.LongVector(1, 3, _fixedResized.H, _fixedResized.W);
-                pads = g.LongVector(0, 0, 0, 0, 0, 0, _fixedPadded.H - _fixedResized.H, _fixedPadded.W - _fixedResized.W);
+                sizes = _fixedResized != _fixedInput ? g.LongVector(1, 3, _fixedResized.H, _fixedResized.W) : "";
+                pads = _fixedPadded != _fixedResized ? g.LongVector(0, 0, 0, 0, 0, 0, _fixedPadded.H - _fixedResized.H, _fixedPadded.W - _fixedResized.W) : "";
             }
             // Bilinear, align_corners=False (PyTorch's interpolate = ONNX pytorch_half_pixel), to the given size; a fixed-size
             // graph whose input is already at the resized size skips it (the identity exactly), as it skips a padding of nothing.
@@ -486,19 +486,22 @@ public static class OnnxExporter
             for (int l = 0; l < 5; l++)
             {
                 string n = $"{S}/p{l + 3}";
-                // sigmoid(logit) > threshold, as RetinaNetPostProcessor, without a sigmoid over all H·W·A·K logits: a first cut
-                // on the logits just below logit(threshold) (sigmoid is increasing; 0.01 covers float32 rounding), the sigmoid of
-                // the few left, then the exact comparison on their scores.
-                var logits = g.Op("Reshape", $"{n}/flatten", cls[l], g.LongVector(-1));                                    // (H·W·A·K)
+                // sigmoid(logit) > threshold, as RetinaNetPostProcessor, without a sigmoid over all H·W·A·K logits: the anchors
+                // whose best logit is just below logit(threshold) or above (sigmoid is increasing; 0.01 covers float32 rounding),
+                // the sigmoid of their rows, then the exact comparison on those scores. Candidates come out in flat (anchor, class)
+                // order, as a NonZero over all scores would give them.
                 double t = _o.ScoreThreshold;
                 float logitCut = t <= 0 ? float.NegativeInfinity : t >= 1 ? float.PositiveInfinity : (float)(Math.Log(t / (1 - t)) - 0.01);
-                var near = g.Op("Reshape", $"{n}/near_threshold", g.Op("NonZero", $"{n}/logit_gt_cut",
-                    g.Op("Greater", $"{n}/logit_cut", logits, g.FloatScalar(logitCut))), g.LongVector(-1));
-                var s = g.Op("Sigmoid", $"{n}/sigmoid", g.Op("Gather", $"{n}/near_logits", [logits, near], Int("axis", 0)));
-                var above = g.Op("Reshape", $"{n}/above_index", g.Op("NonZero", $"{n}/above_threshold",
-                    g.Op("Greater", $"{n}/score_gt_threshold", s, g.FloatScalar((float)_o.ScoreThreshold))), g.LongVector(-1));
-                var candidates = g.Op("Gather", $"{n}/candidates", [near, above], Int("axis", 0));
-                var candidateScores = g.Op("Gather", $"{n}/candidate_scores", [s, above], Int("axis", 0));
+                var anchorBest = g.Op("ReduceMax", $"{n}/anchor_max_logit", [cls[l]], Ints("axes", 1), Int("keepdims", 0));            // (H·W·A)
+                var near = g.Op("Reshape", $"{n}/near_anchors", g.Op("NonZero", $"{n}/anchor_gt_cut",
+                    g.Op("Greater", $"{n}/logit_cut", anchorBest, g.FloatScalar(logitCut))), g.LongVector(-1));                   // (n)
+                var s = g.Op("Sigmoid", $"{n}/sigmoid", g.Op("Gather", $"{n}/near_logits", [cls[l], near], Int("axis", 0)));  // (n, K)
+                var above = g.Op("NonZero", $"{n}/above_threshold", g.Op("Greater", $"{n}/score_gt_threshold", s, g.FloatScalar((float)t)));   // (2, m)
+                var row = g.Take($"{n}/above_row", above, 0, 0);
+                var column = g.Take($"{n}/above_class", above, 1, 0);
+                var candidateScores = g.Op("Gather", $"{n}/candidate_scores",
+                    [g.Op("Reshape", $"{n}/scores_flat", s, g.LongVector(-1)), g.Op("Add", $"{n}/local_index", g.Op("Mul", $"{n}/local_row", row, k), column)], Int("axis", 0));
+                var candidates = g.Op("Add", $"{n}/candidates", g.Op("Mul", $"{n}/anchor_offset", g.Op("Gather", $"{n}/candidate_anchor", [near, row], Int("axis", 0)), k), column);
                 var topk = TopCount($"{n}/topk_count", candidateScores, _o.TopkCandidates);
                 var top = g.Node("TopK", $"{n}/topk", [candidateScores, topk], 2, Int("axis", 0), Int("largest", 1), Int("sorted", 1));
                 scores[l] = top[0];

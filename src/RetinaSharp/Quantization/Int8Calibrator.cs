@@ -38,16 +38,7 @@ public static class Int8Calibrator
         int n = 0;
         foreach (var image in images)
         {
-            float[] pixels;
-            long h, w;
-            using (var scope = NewDisposeScope())
-            {
-                var x = DetectionTransform.CheckImage(image, n);
-                if (!x.isfinite().all().item<bool>())
-                    throw new ArgumentException($"images[{n}]: contains NaN or Inf values; expected finite values in [0, 1]", nameof(images));
-                h = x.shape[1]; w = x.shape[2];
-                pixels = x.cpu().contiguous().data<float>().ToArray();
-            }
+            var (pixels, h, w) = Serving.OnnxRuntimeDetector.GraphInput(image, n);
             using var input = OrtValue.CreateTensorValueFromMemory(pixels, [3, h, w]);
             using var results = session.Run(runOptions, [OnnxDetectorMetadata.ImageInput], [input], outputs);
             for (int i = 0; i < outputs.Length; i++)

@@ -193,7 +193,7 @@ public sealed record TrainingRecipe
             Training = new TrainingOptions
             {
                 Iterations = 1000, Optimizer = OptimizerKind.AdamW, WeightDecay = 0.05, BaseLearningRate = 5e-4,
-                WarmupIterations = quick ? 4 : 100, WarmupFactor = 0.001, Decay = LearningRateDecay.Step, GradientClipNorm = 1,
+                WarmupIterations = quick ? 4 : 100, WarmupFactor = 0.001, Decay = LearningRateDecay.Cosine, GradientClipNorm = 1,
             },
             BatchSize = quick ? 4 : 8,
         };

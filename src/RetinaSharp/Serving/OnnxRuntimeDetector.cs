@@ -232,19 +232,10 @@ public sealed class OnnxRuntimeDetector : IDisposable
 
     private (Detections Detections, Tensor? ClassLogits, Tensor? BoxDeltas) Run(Tensor image, int? index)
     {
-        float[] pixels;
-        long h, w;
-        using (var scope = NewDisposeScope())
-        {
-            var x = DetectionTransform.CheckImage(image, index ?? 0);
-            if (!x.isfinite().all().item<bool>())
-                throw new ArgumentException($"images[{index ?? 0}]: contains NaN or Inf values (shape [{string.Join(", ", image.shape)}]); expected finite values in [0, 1]", "images");
-            h = x.shape[1]; w = x.shape[2];
-            if (FixedSize is { } fs && (fs.Height != h || fs.Width != w))
-                throw new ArgumentException($"images[{index ?? 0}]: {h}x{w} pixels, but '{Path}' was exported for {fs.Height}x{fs.Width} images only; " +
-                                            "export with --dynamic for any size", "images");
-            pixels = x.cpu().contiguous().data<float>().ToArray();
-        }
+        var (pixels, h, w) = GraphInput(image, index ?? 0);
+        if (FixedSize is { } fs && (fs.Height != h || fs.Width != w))
+            throw new ArgumentException($"images[{index ?? 0}]: {h}x{w} pixels, but '{Path}' was exported for {fs.Height}x{fs.Width} images only; " +
+                                        "export with --dynamic for any size", "images");
         using var input = OrtValue.CreateTensorValueFromMemory(pixels, [3, h, w]);
         var outputNames = new List<string> { OnnxDetectorMetadata.BoxesOutput, OnnxDetectorMetadata.ScoresOutput, OnnxDetectorMetadata.LabelsOutput };
         if (_headOutputs) outputNames.AddRange([OnnxDetectorMetadata.ClassLogitsOutput, OnnxDetectorMetadata.BoxDeltasOutput]);
@@ -255,6 +246,18 @@ public sealed class OnnxRuntimeDetector : IDisposable
         var labels = ToLongTensor(outputs[2]);
         var det = new Detections(boxes, scores, labels);
         return _headOutputs ? (det, ToTensor(outputs[3], ModelOptions.NumClasses), ToTensor(outputs[4], 4)) : (det, null, null);
+    }
+
+    /// <summary>The graph's <c>image</c> input for one image: checked (as <see cref="DetectionTransform.CheckImage"/>, finite), as
+    /// float32 (3, H, W) values.</summary>
+    /// <exception cref="ArgumentException">A bad image; the message names images[<paramref name="index"/>].</exception>
+    internal static (float[] Pixels, long Height, long Width) GraphInput(Tensor image, int index)
+    {
+        using var scope = NewDisposeScope();
+        var x = DetectionTransform.CheckImage(image, index);
+        if (!x.isfinite().all().item<bool>())
+            throw new ArgumentException($"images[{index}]: contains NaN or Inf values (shape [{string.Join(", ", image.shape)}]); expected finite values in [0, 1]", "images");
+        return (x.cpu().contiguous().data<float>().ToArray(), x.shape[1], x.shape[2]);
     }
 
     private static Tensor ToTensor(OrtValue v, long? columns)
