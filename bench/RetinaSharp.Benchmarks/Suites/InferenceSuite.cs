@@ -130,7 +130,7 @@ public sealed class InferenceSuite : IBenchmarkSuite
     {
         // Exported to a file first, the exporting model released, then served from the file: the peak-RSS window is a
         // serving process's (ONNX Runtime session and one run), as for the other modes.
-        string file = Path.Combine(Path.GetTempPath(), $"retinasharp-bench-ours-{Environment.ProcessId}.onnx");
+        string file = Path.Combine(Path.GetTempPath(), $"retinasharp-bench-ours{(int8 ? "-int8" : "")}-{Environment.ProcessId}.onnx");
         manual_seed(0);
         using (var model = new RetinaNet(new RetinaNetOptions(91) { MinSize = size }))
         {
@@ -199,21 +199,23 @@ public sealed class InferenceSuite : IBenchmarkSuite
     /// Our graph (whole detector, <paramref name="ours"/>) against torchvision's export (network only, <paramref name="torchvision"/>)
     /// under ONNX Runtime, both sessions open, timed in alternation for <paramref name="rounds"/> rounds after one warm-up each:
     /// the median of the per-round ratios. Drift of the machine's speed over a run (other tenants, clocks) moves both sides of a
-    /// round alike, which separate medians minutes apart do not cancel.
+    /// round alike, which separate medians minutes apart do not cancel. Both sides are bare <c>InferenceSession.Run</c> calls on
+    /// ready inputs (ours: the image (3, H, W); theirs: the preprocessed batch), so the ratio compares the two graphs alone.
     /// </summary>
     private static double PairedOnnxRatio(string ours, string torchvision, Tensor image, int rounds)
     {
-        using var detector = new OnnxRuntimeDetector(ours, new OnnxRuntimeDetectorOptions { Device = OnnxDevice.Cpu, IntraOpThreads = 2 });
-        float[] batch;
+        float[] batch, pixels = image.contiguous().data<float>().ToArray();
         manual_seed(0);
         using (var scope = NewDisposeScope())
         using (var model = new RetinaNet(new RetinaNetOptions(91) { MinSize = (int)image.shape[1] }))
             batch = model.Transform.Preprocess([image]).Images.contiguous().data<float>().ToArray();
         using var so = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL, IntraOpNumThreads = 2 };
         using var session = new InferenceSession(torchvision, so);
+        using var oursSession = new InferenceSession(ours, so);
+        using var oursInput = OrtValue.CreateTensorValueFromMemory(pixels, [3, image.shape[1], image.shape[2]]);
         using var input = OrtValue.CreateTensorValueFromMemory(batch, [1, 3, image.shape[1], image.shape[2]]);
         using var runOptions = new RunOptions();
-        void Ours() { using var s = NewDisposeScope(); detector.Detect(image); }
+        void Ours() { using var outputs = oursSession.Run(runOptions, [OnnxDetectorMetadata.ImageInput], [oursInput], [OnnxDetectorMetadata.BoxesOutput, OnnxDetectorMetadata.ScoresOutput, OnnxDetectorMetadata.LabelsOutput]); }
         void Theirs() { using var outputs = session.Run(runOptions, ["x"], [input], ["cls_logits", "bbox_regression"]); }
         Ours(); Theirs();
         var ratios = new List<double>();

@@ -361,7 +361,7 @@ public static class DemoCommand
         sb.AppendLine($"| data | {train.Images.Count} training / {val.Images.Count} validation scenes of {d.Size}x{d.Size} px, {train.BoxCount} / {val.BoxCount} objects, 10 classes, seed {d.Seed} (`{d.ScenesFolder}`) |");
         sb.AppendLine($"| model | RetinaNet, {m.Backbone}-FPN {(d.FromScratch ? "from scratch (no pretrained weights" : "from ImageNet weights (ML.NET's ResNet-18")}, {m.BackboneNorm} backbone norm), FPN/head width {m.FpnChannels}, GroupNorm heads, input {m.MinSize} px, anchors 16-406 px |");
         sb.AppendLine(string.Create(inv, $"| loss | focal loss alpha {m.Alpha} gamma {m.Gamma}, {m.BoxLoss} box loss |"));
-        sb.AppendLine(string.Create(inv, $"| training | {r.TotalIterations} iterations x {d.BatchSize} images, AdamW (weight decay 0.05), LR {d.LearningRate} with {trainingOptions.WarmupIterations}-iteration warm-up, x0.1 at 2/3 and 8/9, gradient norm clipped at {trainingOptions.GradientClipNorm}, horizontal flip |"));
+        sb.AppendLine(string.Create(inv, $"| training | {r.TotalIterations} iterations x {d.BatchSize} images, AdamW (weight decay 0.05), LR {d.LearningRate} with {trainingOptions.WarmupIterations}-iteration warm-up, {(trainingOptions.Decay == RetinaSharp.Training.LearningRateDecay.Cosine ? "cosine decay to 0" : "x0.1 at 2/3 and 8/9")}, gradient norm clipped at {trainingOptions.GradientClipNorm}, horizontal flip |"));
         sb.AppendLine($"| skipped steps | {r.Log.SkippedSteps} (non-finite loss or gradient; 0 on a healthy run) |");
         sb.AppendLine($"| libtorch | {TorchRuntime.Version}, oneDNN {TorchRuntime.OneDnn.Mode} ({TorchRuntime.OneDnn.Reason}) |");
         sb.AppendLine();
