@@ -75,7 +75,7 @@ internal sealed class InferenceEngine : IDisposable
         if (engine is not (TorchSharp or OnnxRuntime))
             throw new ArgumentException($"--engine '{engine}': expected {TorchSharp} or {OnnxRuntime}.");
         if (engine == OnnxRuntime && bfloat16)
-            throw new ArgumentException($"--bf16: applies to --engine {TorchSharp} only (ONNX Runtime runs the exported float32 graph).");
+            throw new ArgumentException($"--bf16: applies to --engine {TorchSharp} only (ONNX Runtime runs the graph as exported: float32, or int8 from retina export --int8).");
         bool onnxFile = weightsPath.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase);
         if (onnxFile && engine != OnnxRuntime)
             throw new ArgumentException($"--weights '{weightsPath}' is an ONNX file: add --engine {OnnxRuntime}.");
@@ -123,7 +123,7 @@ internal sealed class InferenceEngine : IDisposable
             model.Dispose();
             model = null;
             var onnx = new OnnxRuntimeDetector(bytes, weightsPath);
-            return new InferenceEngine(null, onnx, options, categories, $"ONNX Runtime on {onnx.DeviceNote}, exported in memory");
+            return new InferenceEngine(null, onnx, options, categories, $"ONNX Runtime on {onnx.DeviceNote}, float32, exported in memory");
         }
         catch
         {

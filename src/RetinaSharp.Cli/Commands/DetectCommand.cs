@@ -26,7 +26,7 @@ public static class DetectCommand
     /// <summary>Builds the `detect` command.</summary>
     public static Command Create()
     {
-        var weights = new Option<string>("--weights") { Description = "Model: model.rsnet from retina train (not checkpoint.rstrain) or a torchvision .pth", Required = true };
+        var weights = new Option<string>("--weights") { Description = "Model: model.rsnet from retina train (not checkpoint.rstrain), a torchvision .pth, or with --engine onnxruntime an .onnx file from retina export", Required = true };
         var inputs = new Argument<string[]>("images") { Description = "Image files, folders or globs (*.jpg)", Arity = ArgumentArity.OneOrMore };
         var outDir = new Option<string>("--out") { Description = "Output folder: detections.json and the drawn images", Required = true };
         var numClasses = new Option<int?>("--num-classes") { Description = "Classes of a .pth checkpoint [default: inferred from its weights]" };

@@ -40,7 +40,7 @@ public static class EvalCommand
         var outDir = new Option<string?>("--out") { HelpName = "dir", Description = $"Folder for {MetricsFileName} (12 stats, per-category AP, PR curves), {CurvesFileName} and {ReportFileName} (open it in a browser: every image with its errors)" };
         var perCategory = new Option<bool>("--per-category") { Description = "Also print the AP of every category" };
         var data = new Option<string?>("--data") { HelpName = "dataset", Description = "Dataset to run the model on (COCO .json, Pascal VOC folder or .csv), then evaluate against its boxes" };
-        var weights = new Option<string?>("--weights") { HelpName = "model", Description = "Model for --data: model.rsnet from retina train (not checkpoint.rstrain) or a torchvision .pth" };
+        var weights = new Option<string?>("--weights") { HelpName = "model", Description = "Model for --data: model.rsnet from retina train (not checkpoint.rstrain), a torchvision .pth, or with --engine onnxruntime an .onnx file from retina export" };
         var split = new Option<string?>("--split") { Description = "VOC split for --data (ImageSets/Main/<split>.txt)" };
         var classes = new Option<string?>("--classes") { HelpName = "classes.csv", Description = "VOC/CSV class,id mapping file for --data" };
         var batchSize = new Option<int>("--batch-size") { Description = "Images read per step for --data; those of the same padded size share a forward pass (results never depend on the batch)", DefaultValueFactory = _ => 2 };

@@ -37,55 +37,72 @@ public static class ExportCommand
         foreach (var o in new Option[] { weights, onnx, opset, size, dynamic, int8, calibration, calibrationImages, torchvisionPth, outJson, numClasses }) command.Options.Add(o);
         command.SetAction(p =>
         {
-            if (p.GetValue(onnx) is null && p.GetValue(torchvisionPth) is null)
+            string? onnxTarget = p.GetValue(onnx), pthTarget = p.GetValue(torchvisionPth);
+            if (onnxTarget is null && pthTarget is null)
                 throw new ArgumentException("retina export: give a target, --onnx model.onnx or --torchvision out.pth (or both).");
             bool quantise = p.GetValue(int8);
             string? calibrationPath = p.GetValue(calibration);
             int calibrationCount = p.GetValue(calibrationImages);
-            if (quantise && p.GetValue(onnx) is null) throw new ArgumentException("--int8 quantises the ONNX graph: give --onnx model.onnx too.");
+            if (quantise && onnxTarget is null) throw new ArgumentException("--int8 quantises the ONNX graph: give --onnx model.onnx too.");
             if (quantise && calibrationPath is null)
-                throw new ArgumentException("--int8 needs --calibration DATASET: images like those the model will serve (its training set will do), to measure the activation ranges on.");
+                throw new ArgumentException("--int8 needs --calibration IMAGES: a dataset, a folder of images or a glob like those the model will serve (its training set will do), to measure the activation ranges on.");
             if (!quantise && calibrationPath is not null) throw new ArgumentException($"--calibration {calibrationPath}: only used with --int8; add --int8 or leave it out.");
+            if (!quantise && p.GetResult(calibrationImages) is { Implicit: false })
+                throw new ArgumentException($"--calibration-images {calibrationCount}: only used with --int8; add --int8 --calibration IMAGES or leave it out.");
             if (calibrationCount < 1) throw new ArgumentException($"--calibration-images {calibrationCount}: must be at least 1.");
-            if (p.GetValue(torchvisionPth) is string pthTarget)
-            {
-                RunTorchvision(p.GetValue(weights)!, pthTarget, p.GetValue(outJson), p.InvocationConfiguration.Output);
-                if (p.GetValue(onnx) is null) return CliApp.Ok;
-            }
+            string weightsPath = Path.GetFullPath(p.GetValue(weights)!);
+            if (onnxTarget is null)
+                return RunTorchvision(weightsPath, pthTarget!, p.GetValue(outJson), p.InvocationConfiguration.Output);
+
+            // Every check of the ONNX target before anything is written, then the ONNX file, then the torchvision one.
             var options = new OnnxExportOptions { Opset = p.GetValue(opset), FixedSize = ParseSize(p.GetValue(size), p.GetValue(dynamic)) };
             if (options.Opset is < OnnxExportOptions.MinOpset or > OnnxExportOptions.MaxOpset)
                 throw new ArgumentException($"--opset {options.Opset}: the exporter writes opsets {OnnxExportOptions.MinOpset} to {OnnxExportOptions.MaxOpset}.");
             if (quantise && options.Opset < OnnxExportOptions.MinInt8Opset)
                 throw new ArgumentException($"--opset {options.Opset} with --int8: an int8 graph needs opset {OnnxExportOptions.MinInt8Opset} or newer (per-channel DequantizeLinear).");
             var calibrationFiles = calibrationPath is null ? null : CalibrationFiles(calibrationPath);   // bad data fails before the model loads
-            string weightsPath = Path.GetFullPath(p.GetValue(weights)!);
-            string target = Path.GetFullPath(p.GetValue(onnx)!);
+            string target = Path.GetFullPath(onnxTarget);
             if (Directory.Exists(target)) throw new ArgumentException($"--onnx '{target}' is a folder; give a file name such as model.onnx.");
+            if (string.Equals(target, weightsPath, StringComparison.Ordinal))
+                throw new ArgumentException($"--onnx {target}: that is the --weights file; give another name such as model.onnx.");
+            if (pthTarget is not null && (string.Equals(target, Path.GetFullPath(pthTarget), StringComparison.Ordinal) ||
+                                          string.Equals(target, Path.GetFullPath(p.GetValue(outJson) ?? Path.ChangeExtension(pthTarget, ".json")), StringComparison.Ordinal)))
+                throw new ArgumentException($"--onnx {target}: --torchvision writes that file too; give the two targets different names.");
+            if (calibrationFiles is not null && calibrationFiles.Any(f => string.Equals(Path.GetFullPath(f), target, StringComparison.Ordinal)))
+                throw new ArgumentException($"--onnx {target}: that is one of the --calibration images; write the model elsewhere.");
             string? folder = Path.GetDirectoryName(target);
             if (folder != null) CliApp.EnsureOutFolder(folder, "--onnx");
-            using var model = RetinaNetCheckpoint.Load(weightsPath);
-            if (p.GetValue(numClasses) is int k && k != model.Options.NumClasses)
-                throw new ArgumentException($"--num-classes {k}: the weights in '{p.GetValue(weights)}' have {Plural.Of(model.Options.NumClasses, "class")}.");
-            var stored = RetinaNetCheckpoint.ReadCategories(weightsPath);
-            options = options with { Categories = stored != null && stored.Count == model.Options.NumClasses ? stored : null };
-            var sw = System.Diagnostics.Stopwatch.StartNew();
-            if (calibrationFiles is not null)
-            {
-                options = options with { Int8 = Calibrate(model, calibrationFiles, calibrationCount, p.InvocationConfiguration.Error) };
-                AnsiConsole.MarkupLineInterpolated($"[grey]Calibrated {Plural.Of(options.Int8.Ranges.Count, "activation")} on {Plural.Of(options.Int8.Images, "image")} of {calibrationPath} ({sw.Elapsed.TotalSeconds:0.0} s).[/]");
-            }
-            OnnxExporter.Export(model, target, options);
-            var mo = model.Options;
-            string input = options.FixedSize is { } s ? $"3x{s.Height}x{s.Width}" : "3xHxW (any size)";
-            string names = options.Categories is null ? ", unnamed" : "";
-            double mb = new FileInfo(target).Length / 1e6, seconds = sw.Elapsed.TotalSeconds;
-            string precision = options.Int8 is null ? "float32" : "int8";
-            AnsiConsole.MarkupLineInterpolated(
-                $"Exported {mo.Backbone}-FPN RetinaNet ({Plural.Of(mo.NumClasses, "class")}{names}) -> [bold]{target}[/] ({mb:0.0} MB, {precision}, opset {options.Opset}, input {input}, {seconds:0.0} s)");
-            AnsiConsole.MarkupLineInterpolated($"[grey]Inside: resize to {mo.MinSize}/{mo.MaxSize}, score > {mo.ScoreThreshold.ToString(CultureInfo.InvariantCulture)}, top {mo.TopkCandidates} per level, NMS {mo.NmsThreshold.ToString(CultureInfo.InvariantCulture)}, best {mo.DetectionsPerImage}; outputs boxes (N, 4) XYXY pixels, scores (N), labels (N).[/]");
-            return CliApp.Ok;
+            ExportOnnx(weightsPath, target, options, calibrationFiles, calibrationPath, calibrationCount, p.GetValue(numClasses), p.GetValue(weights)!, p.InvocationConfiguration.Error);
+            return pthTarget is null ? CliApp.Ok : RunTorchvision(weightsPath, pthTarget, p.GetValue(outJson), p.InvocationConfiguration.Output);
         });
         return command;
+    }
+
+    /// <summary>Loads the weights, calibrates when asked, writes the ONNX file and prints what it holds.</summary>
+    private static void ExportOnnx(string weightsPath, string target, OnnxExportOptions options, IReadOnlyList<string>? calibrationFiles, string? calibrationPath,
+        int calibrationCount, int? numClasses, string weightsArgument, TextWriter progressWriter)
+    {
+        using var model = RetinaNetCheckpoint.Load(weightsPath);
+        if (numClasses is int k && k != model.Options.NumClasses)
+            throw new ArgumentException($"--num-classes {k}: the weights in '{weightsArgument}' have {Plural.Of(model.Options.NumClasses, "class")}.");
+        var stored = RetinaNetCheckpoint.ReadCategories(weightsPath);
+        options = options with { Categories = stored != null && stored.Count == model.Options.NumClasses ? stored : null };
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        if (calibrationFiles is not null)
+        {
+            options = options with { Int8 = Calibrate(model, calibrationFiles, calibrationCount, progressWriter) };
+            string fewer = options.Int8.Images < calibrationCount ? $", all it has (fewer than the {calibrationCount} asked for)" : "";
+            AnsiConsole.MarkupLineInterpolated($"[grey]Calibrated {Plural.Of(options.Int8.Ranges.Count, "activation")} on {Plural.Of(options.Int8.Images, "image")} of {calibrationPath}{fewer} ({sw.Elapsed.TotalSeconds:0.0} s).[/]");
+        }
+        OnnxExporter.Export(model, target, options);
+        var mo = model.Options;
+        string input = options.FixedSize is { } s ? $"3x{s.Height}x{s.Width}" : "3xHxW (any size)";
+        string names = options.Categories is null ? ", unnamed" : "";
+        double mb = new FileInfo(target).Length / 1e6, seconds = sw.Elapsed.TotalSeconds;
+        string precision = options.Int8 is null ? "float32" : "int8";
+        AnsiConsole.MarkupLineInterpolated(
+            $"Exported {mo.Backbone}-FPN RetinaNet ({Plural.Of(mo.NumClasses, "class")}{names}) -> [bold]{target}[/] ({mb:0.0} MB, {precision}, opset {options.Opset}, input {input}, {seconds:0.0} s)");
+        AnsiConsole.MarkupLineInterpolated($"[grey]Inside: resize to {mo.MinSize}/{mo.MaxSize}, score > {mo.ScoreThreshold.ToString(CultureInfo.InvariantCulture)}, top {mo.TopkCandidates} per level, NMS {mo.NmsThreshold.ToString(CultureInfo.InvariantCulture)}, best {mo.DetectionsPerImage}; outputs boxes (N, 4) XYXY pixels, scores (N), labels (N).[/]");
     }
 
     /// <summary>Calibration images used by --int8 when --calibration-images is not given.</summary>

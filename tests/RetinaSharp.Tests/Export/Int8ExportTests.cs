@@ -121,6 +121,25 @@ public sealed class Int8ExportTests(OnnxFixture onnx, Xunit.Abstractions.ITestOu
     }
 
     [Fact]
+    public void ClassLogitsAreQuantisedFromJustBelowTheScoreThreshold()
+    {
+        // Logits below logit(0.05) - 2 are no candidates: the graph saturates them there and spends its 255 steps above.
+        var calibration = Calibrate();
+        var measured = calibration["head/classification/p3/cls_logits"];
+        float floor = (float)(Math.Log(0.05 / 0.95) - 2);
+        Assert.True(measured.Min < floor, $"calibrated minimum {measured.Min} is above the floor {floor}: the test would check nothing");
+        var graph = ModelProto.Parser.ParseFrom(OnnxExporter.ToBytes(onnx.Model, new OnnxExportOptions { Int8 = calibration }));
+        float Scalar(string name) => BitConverter.ToSingle(graph.Graph.Initializer.Single(i => i.Name == name).RawData.ToByteArray());
+        byte ZeroPoint(string name) => graph.Graph.Initializer.Single(i => i.Name == name).RawData[0];
+        var (scale, zp) = new ActivationRange(floor, measured.Max).ToUInt8();
+        Assert.Equal(scale, Scalar("head.classification.p3.cls_logits.scale"));
+        Assert.Equal(zp, ZeroPoint("head.classification.p3.cls_logits.zero_point"));
+        // Box deltas keep their whole calibrated range.
+        var deltas = calibration["head/regression/p3/bbox_reg"].ToUInt8();
+        Assert.Equal(deltas.Scale, Scalar("head.regression.p3.bbox_reg.scale"));
+    }
+
+    [Fact]
     public void Int8BelowOpset13AndAnotherArchitecturesCalibrationAreRefused()
     {
         var calibration = Calibrate();
@@ -157,6 +176,24 @@ public sealed class Int8ExportTests(OnnxFixture onnx, Xunit.Abstractions.ITestOu
         (code, _, error) = OnnxFixture.RunWithOutput("export", "--weights", onnx.Checkpoint, "--onnx", temp["c.onnx"], "--int8", "--calibration", gt, "--opset", "12");
         Assert.Equal(CliApp.BadInput, code);
         Assert.Contains("--opset 12 with --int8", error);
-        Assert.False(File.Exists(temp["a.onnx"]) || File.Exists(temp["b.onnx"]) || File.Exists(temp["c.onnx"]));
+        (code, _, error) = OnnxFixture.RunWithOutput("export", "--weights", onnx.Checkpoint, "--onnx", temp["d.onnx"], "--calibration-images", "5");
+        Assert.Equal(CliApp.BadInput, code);
+        Assert.Contains("--calibration-images 5: only used with --int8", error);
+        Assert.False(File.Exists(temp["a.onnx"]) || File.Exists(temp["b.onnx"]) || File.Exists(temp["c.onnx"]) || File.Exists(temp["d.onnx"]));
+
+        // The ONNX target is checked before anything is written: a bad int8 option leaves no torchvision file either, and
+        // the target may not be the weights (which would be replaced) or the torchvision file.
+        (code, _, error) = OnnxFixture.RunWithOutput("export", "--weights", onnx.Checkpoint, "--torchvision", temp["tv/m.pth"], "--onnx", temp["tv/m.onnx"],
+            "--int8", "--calibration", gt, "--opset", "11");
+        Assert.Equal(CliApp.BadInput, code);
+        Assert.False(File.Exists(temp["tv/m.pth"]) || File.Exists(temp["tv/m.json"]) || File.Exists(temp["tv/m.onnx"]), "a file was written before the refusal");
+        var weightsBefore = File.ReadAllBytes(onnx.Checkpoint);
+        (code, _, error) = OnnxFixture.RunWithOutput("export", "--weights", onnx.Checkpoint, "--onnx", onnx.Checkpoint);
+        Assert.Equal(CliApp.BadInput, code);
+        Assert.Contains("that is the --weights file", error);
+        Assert.Equal(weightsBefore, File.ReadAllBytes(onnx.Checkpoint));
+        (code, _, error) = OnnxFixture.RunWithOutput("export", "--weights", onnx.Checkpoint, "--torchvision", temp["same.onnx"], "--onnx", temp["same.onnx"]);
+        Assert.Equal(CliApp.BadInput, code);
+        Assert.Contains("--torchvision writes that file too", error);
     }
 }
