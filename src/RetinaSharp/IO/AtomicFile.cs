@@ -13,7 +13,8 @@ public static class AtomicFile
     /// <param name="path">Destination file; its folder is created when missing.</param>
     /// <param name="write">Writes the whole content to the stream it is given.</param>
     /// <exception cref="IOException">The folder cannot be created or is not writable, a parent of <paramref name="path"/>
-    /// is a file, or <paramref name="path"/> is a folder; the message names the destination and the destination is left untouched.</exception>
+    /// is a file, or <paramref name="path"/> is a folder, a device, a named pipe or a socket; the message names the destination and
+    /// the destination is left untouched.</exception>
     public static void Write(string path, Action<Stream> write)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
@@ -21,6 +22,8 @@ public static class AtomicFile
         string full = Path.GetFullPath(path);
         if (Directory.Exists(full))
             throw new IOException($"Cannot write '{full}': it is a folder.");
+        if (SpecialFileKind(full) is string kind)
+            throw new IOException($"Cannot write '{full}': it is a {kind}, not a regular file; renaming a new file over it would replace it. Give a file path.");
         string dir = Path.GetDirectoryName(full)!;
         CreateFolder(dir, full);
         string tmp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
@@ -41,6 +44,40 @@ public static class AtomicFile
             throw;
         }
     }
+
+    /// <summary>
+    /// What <paramref name="path"/> is when it exists and is neither a regular file nor a folder nor a link ("character device",
+    /// "block device", "named pipe", "socket"), from stat(2) on Linux x64/arm64; null otherwise (and wherever stat cannot be asked).
+    /// </summary>
+    internal static string? SpecialFileKind(string path)
+    {
+        if (!OperatingSystem.IsLinux() || !File.Exists(path)) return null;
+        int offset = System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture switch
+        {
+            System.Runtime.InteropServices.Architecture.X64 => 24,     // st_dev, st_ino, st_nlink (8 bytes each), then st_mode
+            System.Runtime.InteropServices.Architecture.Arm64 => 16,   // st_dev, st_ino, then st_mode
+            _ => -1,
+        };
+        if (offset < 0) return null;
+        var buffer = new byte[256];
+        try
+        {
+            if (Stat(path, buffer) != 0) return null;
+        }
+        catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException) { return null; }
+        uint mode = BitConverter.ToUInt32(buffer, offset) & 0xF000;
+        return mode switch
+        {
+            0x2000 => "character device",
+            0x6000 => "block device",
+            0x1000 => "named pipe",
+            0xC000 => "socket",
+            _ => null,
+        };
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "stat", SetLastError = true)]
+    private static extern int Stat([System.Runtime.InteropServices.MarshalAs(System.Runtime.InteropServices.UnmanagedType.LPUTF8Str)] string path, byte[] buffer);
 
     /// <summary>
     /// Checks before a long run that <paramref name="folder"/> can receive output: creates it when missing, then creates

@@ -31,6 +31,22 @@ public sealed class OutputBadInputTests : IDisposable
     }
 
     [Fact]
+    public void Atomic_write_refuses_a_named_pipe_or_device_and_leaves_it_in_place()
+    {
+        // Renaming the new file over a FIFO or a device node would replace it (as root, /dev/full became a 17 MB file).
+        string fifo = Path.Combine(_s.Dir, "model.onnx");
+        using (var mk = System.Diagnostics.Process.Start("mkfifo", [fifo])) mk!.WaitForExit();
+        Assert.Equal("named pipe", AtomicFile.SpecialFileKind(fifo));
+        var e = Assert.Throws<IOException>(() => AtomicFile.WriteAllText(fifo, "{}"));
+        Assert.Contains(fifo, e.Message);
+        Assert.Contains("named pipe, not a regular file", e.Message);
+        Assert.Equal("named pipe", AtomicFile.SpecialFileKind(fifo));
+        Assert.Equal("character device", AtomicFile.SpecialFileKind("/dev/null"));
+        Assert.Null(AtomicFile.SpecialFileKind(_s.Write("plain.txt", "x")));
+        Assert.Null(AtomicFile.SpecialFileKind(Path.Combine(_s.Dir, "missing.txt")));
+    }
+
+    [Fact]
     public void Writable_folder_check_refuses_a_file_and_creates_a_missing_folder()
     {
         string file = _s.Write("taken", "keep");
