@@ -88,7 +88,7 @@ public sealed class Int8ExportTests(OnnxFixture onnx, Xunit.Abstractions.ITestOu
     {
         using var dir = new TempDir();
         string file = dir["int8.onnx"];
-        OnnxExporter.Export(onnx.Model, file, new OnnxExportOptions { Int8 = Calibrate(), HeadOutputs = true });
+        OnnxExporter.Export(onnx.Model, file, new OnnxExportOptions { Opset = OnnxExportOptions.MinInt8Opset, Int8 = Calibrate(), HeadOutputs = true });   // the oldest int8 opset
         using var int8 = new OnnxRuntimeDetector(file, new OnnxRuntimeDetectorOptions { Device = OnnxDevice.Cpu });
         foreach (var image in onnx.Images[..2])
         {
