@@ -89,7 +89,7 @@ internal sealed class InferenceEngine : IDisposable
                 void Same<T>(string option, T a, T b)
                 {
                     if (!EqualityComparer<T>.Default.Equals(a, b))
-                        throw new ArgumentException($"{option} {Show(b)}: the ONNX file '{weightsPath}' has {Show(a)} built in; export again with that setting, or give model.rsnet.");
+                        throw new ArgumentException($"{option} {Show(b)}: the ONNX file '{weightsPath}' has {Show(a)} built in (retina export takes them from model.rsnet); give model.rsnet instead, which is exported on the fly with your setting (float32).");
                 }
                 Same("--min-size", built.MinSize, wanted.MinSize);
                 Same("--max-size", built.MaxSize, wanted.MaxSize);
