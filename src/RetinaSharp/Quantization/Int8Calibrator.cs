@@ -18,7 +18,8 @@ public static class Int8Calibrator
     /// <summary>Measures the ranges of <paramref name="model"/> on <paramref name="images"/>.</summary>
     /// <param name="model">The detector to quantise (its options, thresholds included, are those of the graph calibrated).</param>
     /// <param name="images">Calibration images, each (C, H, W), C = 1 or 3, floating point in [0, 1], any size: a few dozen
-    /// like those the model will serve (ONNX Runtime's guidance is 100-500; 32 training images already fix the ranges of a small set).</param>
+    /// like those the model will serve, never the evaluation set (ONNX Runtime suggests 100-500; on the demo, 16, 64 and 256 training
+    /// scenes all gave AP within 0.35 points of float32).</param>
     /// <param name="intraOpThreads">ONNX Runtime's threads; 0 = its default.</param>
     /// <param name="progress">Called with the number of images done after each image.</param>
     /// <returns>The ranges, for <see cref="OnnxExportOptions.Int8"/>.</returns>
