@@ -169,11 +169,7 @@ public sealed class InferenceSuite : IBenchmarkSuite
         {
             string? output = Measure.RunPythonReference(script, file, size.ToString(System.Globalization.CultureInfo.InvariantCulture));
             if (output == null || !File.Exists(file)) { Console.WriteLine("ort-tv skipped: the PyTorch export did not run"); return null; }
-            float[] batch;
-            manual_seed(0);
-            using (var scope = NewDisposeScope())
-            using (var model = new RetinaNet(new RetinaNetOptions(91) { MinSize = size }))
-                batch = model.Transform.Preprocess([image]).Images.contiguous().data<float>().ToArray();
+            float[] batch = TorchvisionInput(image, size);
             Measure.ResetPeakRss();
             using var so = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL, IntraOpNumThreads = 2 };
             using var session = new InferenceSession(file, so);
@@ -204,11 +200,7 @@ public sealed class InferenceSuite : IBenchmarkSuite
     /// </summary>
     private static double PairedOnnxRatio(string ours, string torchvision, Tensor image, int rounds)
     {
-        float[] batch, pixels = image.contiguous().data<float>().ToArray();
-        manual_seed(0);
-        using (var scope = NewDisposeScope())
-        using (var model = new RetinaNet(new RetinaNetOptions(91) { MinSize = (int)image.shape[1] }))
-            batch = model.Transform.Preprocess([image]).Images.contiguous().data<float>().ToArray();
+        float[] batch = TorchvisionInput(image, (int)image.shape[1]), pixels = image.contiguous().data<float>().ToArray();
         using var so = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL, IntraOpNumThreads = 2 };
         using var session = new InferenceSession(torchvision, so);
         using var oursSession = new InferenceSession(ours, so);
@@ -230,6 +222,14 @@ public sealed class InferenceSuite : IBenchmarkSuite
         double median = ratios.Count % 2 == 1 ? ratios[ratios.Count / 2] : (ratios[ratios.Count / 2 - 1] + ratios[ratios.Count / 2]) / 2;
         Console.WriteLine($"paired ort vs ort-tv ({rounds} alternating rounds): median ratio {Measure.F(median)} (range {Measure.F(ratios[0])}..{Measure.F(ratios[^1])})");
         return median;
+    }
+
+    /// <summary>The input of torchvision's exported network: <paramref name="image"/> normalised, resized to <paramref name="size"/>
+    /// and padded as the suite's models do (DetectionTransform of the same options), (1, 3, H, W) flattened.</summary>
+    private static float[] TorchvisionInput(Tensor image, int size)
+    {
+        using var scope = NewDisposeScope();
+        return new DetectionTransform(new RetinaNetOptions(91) { MinSize = size }).Preprocess([image]).Images.contiguous().data<float>().ToArray();
     }
 
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "malloc_trim")]

@@ -259,8 +259,11 @@ public static class OnnxExporter
         private float? ClassLogitFloor()
         {
             double t = _o.ScoreThreshold;
-            return t <= 0 ? null : t >= 1 ? null : (float)(Math.Log(t / (1 - t)) - 2);
+            return t is <= 0 or >= 1 ? null : (float)(Logit(t) - 2);
         }
+
+        /// <summary>ln(p / (1 - p)): the logit whose sigmoid is <paramref name="p"/>, for 0 &lt; p &lt; 1.</summary>
+        private static double Logit(double p) => Math.Log(p / (1 - p));
 
         /// <summary>A quantisation point with the parameters of <paramref name="like"/> (max-pool of a quantised value: the
         /// same range, so ONNX Runtime runs it on the uint8 values).</summary>
@@ -375,18 +378,16 @@ public static class OnnxExporter
         /// padding (k - 1) / 2 as every FPN and head convolution of RetinaSharp.</summary>
         private string Conv(string name, string weightKey, Conv2d conv, string x, long stride = 1)
         {
-            long kq = conv.weight!.shape[2], padq = (kq - 1) / 2;
-            if (options.Int8 is not null)
-                return QuantizedConv(name, weightKey, conv, x, conv.weight, conv.bias,
-                    [Ints("kernel_shape", kq, conv.weight.shape[3]), Ints("strides", stride, stride), Ints("pads", padq, padq, padq, padq)]);
+            long k = conv.weight!.shape[2], pad = (k - 1) / 2;
+            AttributeProto[] attributes = [Ints("kernel_shape", k, conv.weight.shape[3]), Ints("strides", stride, stride), Ints("pads", pad, pad, pad, pad)];
+            if (options.Int8 is not null) return QuantizedConv(name, weightKey, conv, x, conv.weight, conv.bias, attributes);
             if (!_convWeights.TryGetValue(conv, out var names))
             {
-                names = (g.Weight($"{weightKey}.weight", conv.weight!), conv.bias is { } b ? g.Weight($"{weightKey}.bias", b) : null);
+                names = (g.Weight($"{weightKey}.weight", conv.weight), conv.bias is { } b ? g.Weight($"{weightKey}.bias", b) : null);
                 _convWeights[conv] = names;
             }
-            long k = conv.weight!.shape[2], pad = (k - 1) / 2;
             string[] inputs = names.B is null ? [x, names.W] : [x, names.W, names.B];
-            return g.Op("Conv", name, inputs, Ints("kernel_shape", k, conv.weight.shape[3]), Ints("strides", stride, stride), Ints("pads", pad, pad, pad, pad));
+            return g.Op("Conv", name, inputs, attributes);
         }
 
         // ---- FPN: FeaturePyramidNetwork + LastLevelP6P7 -------------------------------------------------------------------
@@ -507,7 +508,7 @@ public static class OnnxExporter
                 // the sigmoid of their rows, then the exact comparison on those scores. Candidates come out in flat (anchor, class)
                 // order, as a NonZero over all scores would give them.
                 double t = _o.ScoreThreshold;
-                float logitCut = t <= 0 ? float.NegativeInfinity : t >= 1 ? float.PositiveInfinity : (float)(Math.Log(t / (1 - t)) - 0.01);
+                float logitCut = t <= 0 ? float.NegativeInfinity : t >= 1 ? float.PositiveInfinity : (float)(Logit(t) - 0.01);
                 var anchorBest = g.Op("ReduceMax", $"{n}/anchor_max_logit", [cls[l]], Ints("axes", 1), Int("keepdims", 0));            // (H·W·A)
                 var near = g.Op("Reshape", $"{n}/near_anchors", g.Op("NonZero", $"{n}/anchor_gt_cut",
                     g.Op("Greater", $"{n}/logit_cut", anchorBest, g.FloatScalar(logitCut))), g.LongVector(-1));                   // (n)
